@@ -1,0 +1,52 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Everything installs into .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install test lint unit integration infrastructure e2e demo synth deploy bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt layers/requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m local.postgres
+	touch $(STAMP)
+
+LINT_PATHS := $(wildcard functions stacks local invoices_cli tests bench app.py)
+TYPED_PATHS := $(wildcard functions stacks local invoices_cli app.py)
+
+lint: install
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy $(TYPED_PATHS)
+
+test: lint
+	$(VENV)/bin/pytest
+
+unit: install
+	$(VENV)/bin/pytest tests/unit
+
+integration: install
+	$(VENV)/bin/pytest tests/integration
+
+infrastructure: install
+	$(VENV)/bin/pytest tests/infrastructure
+
+e2e: install
+	$(VENV)/bin/pytest tests/e2e
+
+demo: install
+	$(PY) -m local.demo
+
+bench: install
+	for script in bench/*.py; do $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

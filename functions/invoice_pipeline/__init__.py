@@ -1,0 +1,1 @@
+"""Invoice extraction pipeline: all the logic behind the producer, consumer and migrate handlers."""

@@ -1,0 +1,194 @@
+"""Postgres connections (pg8000): opened from the settings, reused per warm container, discarded when suspect.
+
+pg8000 leaves a connection out of sync after any exception that is not a ``DatabaseError`` (a broken
+socket, a ``struct.error`` past 65,535 parameters, an interrupted read): such a connection is closed and
+forgotten, and the next call opens a fresh one.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pg8000.native
+from pg8000.native import Connection
+
+from invoice_pipeline.errors import DatabaseConnectError
+from invoice_pipeline.settings import DatabaseSettings
+
+APPLICATION_NAME = "invoice-pipeline"
+# Socket timeout once connected: bounds a hung server without cutting off a long migration or report.
+QUERY_SOCKET_TIMEOUT_SECONDS = 900.0
+# A connection idle for longer than this is probed before use (NAT and proxies drop idle sockets).
+PROBE_AFTER_IDLE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ConnectionParams:
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    def describe(self) -> str:
+        """Where we connect, for logs and errors: never the password."""
+        return f"{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+def params_from_url(url: str) -> ConnectionParams:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ValueError("DATABASE_URL must start with postgresql://")
+    return ConnectionParams(
+        host=parts.hostname or "localhost",
+        port=parts.port or 5432,
+        user=unquote(parts.username or "postgres"),
+        password=unquote(parts.password or ""),
+        database=unquote(parts.path.lstrip("/")) or "postgres",
+    )
+
+
+def params_from_secret(secret_arn: str) -> ConnectionParams:
+    from aws_lambda_powertools.utilities import parameters
+
+    value: Any = parameters.get_secret(secret_arn, transform="json", max_age=300)
+    try:
+        return ConnectionParams(
+            host=value["host"],
+            port=int(value.get("port", 5432)),
+            user=value["username"],
+            password=value["password"],
+            database=value.get("dbname", "postgres"),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"secret {secret_arn} is not an RDS-format secret (host, port, username, password, dbname)"
+        ) from error
+
+
+def connection_params(settings: DatabaseSettings) -> ConnectionParams:
+    if settings.database_url is not None:
+        return params_from_url(settings.database_url.get_secret_value())
+    assert settings.db_secret_arn is not None
+    return params_from_secret(settings.db_secret_arn)
+
+
+def ssl_context_for(settings: DatabaseSettings) -> ssl.SSLContext | bool:
+    """pg8000's ``ssl_context``: False is plain text, True is TLS without verification, a context verifies.
+
+    Never None: pg8000 would then try TLS and silently fall back to plain text.
+    """
+    if settings.sslmode == "disable":
+        return False
+    if settings.sslmode == "require":
+        return True
+    return ssl.create_default_context(cafile=settings.ssl_root_cert)
+
+
+def connect(settings: DatabaseSettings) -> Connection:
+    params = connection_params(settings)
+    try:
+        connection = pg8000.native.Connection(
+            user=params.user,
+            password=params.password,
+            host=params.host,
+            port=params.port,
+            database=params.database,
+            ssl_context=ssl_context_for(settings),
+            timeout=settings.connect_timeout_seconds,
+            application_name=APPLICATION_NAME,
+            tcp_keepalive=True,
+        )
+    except (pg8000.native.InterfaceError, pg8000.native.DatabaseError, OSError, ssl.SSLError) as error:
+        reason = _describe_connect_error(error)
+        raise DatabaseConnectError(f"cannot connect to Postgres at {params.describe()}: {reason}") from None
+    sock = getattr(connection, "_usock", None)
+    if sock is not None:
+        sock.settimeout(QUERY_SOCKET_TIMEOUT_SECONDS)
+    return connection
+
+
+def _describe_connect_error(error: BaseException) -> str:
+    if isinstance(error, pg8000.native.DatabaseError) and error.args and isinstance(error.args[0], dict):
+        fields = error.args[0]
+        return f"{fields.get('M', 'login refused')} ({fields.get('C', '?')})"
+    cause = error.__cause__ or error.__context__
+    detail = f"{type(error).__name__}: {error}"
+    if cause is not None:
+        detail += f" ({type(cause).__name__}: {cause})"
+    return detail
+
+
+class ConnectionPool:
+    """At most one connection, reused across invocations of a warm container."""
+
+    def __init__(self, settings_loader: Any) -> None:
+        self._settings_loader = settings_loader
+        self._connection: Connection | None = None
+        self._last_used = 0.0
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        connection = self._checkout()
+        try:
+            yield connection
+        except pg8000.native.DatabaseError:
+            # The server reported an error: the socket is in sync, only an open transaction needs ending.
+            self._rollback_or_discard(connection)
+            raise
+        except BaseException:
+            self.discard()
+            raise
+        finally:
+            self._last_used = time.monotonic()
+
+    def _checkout(self) -> Connection:
+        if self._connection is not None and time.monotonic() - self._last_used > PROBE_AFTER_IDLE_SECONDS:
+            try:
+                self._connection.run("SELECT 1")
+            except Exception:
+                self.discard()
+        if self._connection is None:
+            self._connection = connect(self._settings_loader())
+        return self._connection
+
+    def _rollback_or_discard(self, connection: Connection) -> None:
+        try:
+            connection.run("ROLLBACK")
+        except Exception:
+            self.discard()
+
+    def discard(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with suppress(Exception):  # already suspect; closing is best effort
+                connection.close()
+
+
+@contextmanager
+def transaction(connection: Connection) -> Iterator[Connection]:
+    """BEGIN ... COMMIT, or ROLLBACK on any error (the caller's pool decides whether to keep the connection)."""
+    connection.run("BEGIN")
+    try:
+        yield connection
+    except BaseException:
+        with suppress(Exception):  # the original error matters more; the pool discards a broken connection
+            connection.run("ROLLBACK")
+        raise
+    connection.run("COMMIT")
+
+
+def _default_settings() -> DatabaseSettings:
+    from invoice_pipeline.settings import database_settings
+
+    return database_settings()
+
+
+# The container-wide pool every handler uses.
+pool = ConnectionPool(_default_settings)

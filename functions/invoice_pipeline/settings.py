@@ -1,0 +1,209 @@
+"""Configuration: the only module that reads the environment (DESIGN §6).
+
+Each handler loads only the settings it needs, once per cold start (``functools.cache``), so the producer
+never asks for an OpenAI key and the consumer never asks for a queue URL. A missing or malformed
+variable raises :class:`ConfigError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+DEFAULT_LLM_MODEL = "gpt-4o-2024-11-20"
+DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_RECEIVE_COUNT = 5
+# SQS default retention (4 days): an older `queued` row cannot have a live message any more.
+DEFAULT_REQUEUE_LEASE_SECONDS = 4 * 24 * 3600
+SERVICE_NAME = "invoice-pipeline"
+METRICS_NAMESPACE = "InvoicePipeline"
+
+SslMode = Literal["verify-full", "require", "disable"]
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class DatabaseSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    database_url: SecretStr | None = None
+    db_secret_arn: str | None = None
+    sslmode: SslMode = "verify-full"
+    ssl_root_cert: str | None = None
+    connect_timeout_seconds: float = 10.0
+
+
+class ProducerSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    database: DatabaseSettings
+    queue_url: str
+    llm_models: tuple[str, ...]
+    restaurant_ids: tuple[int, ...] | None  # None means every restaurant (RESTAURANT_IDS=*)
+    orders_since: datetime | None
+    max_orders_per_run: int
+    page_size: int
+    requeue_lease_seconds: int
+    max_queue_depth: int | None  # backpressure threshold; None disables it
+
+
+class ConsumerSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    database: DatabaseSettings
+    llm_models: tuple[str, ...]
+    allowed_buckets: frozenset[str]
+    max_image_bytes: int
+    max_receive_count: int
+    openai_api_key: SecretStr | None
+    openai_secret_arn: str | None
+    openai_base_url: str | None
+    processing_lease_seconds: int
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def _require(env: Mapping[str, str], name: str) -> str:
+    value = _get(env, name)
+    if value is None:
+        raise ConfigError(f"{name} is not set")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 0) -> int:
+    raw = _get(env, name)
+    if raw is None:
+        if default is None:
+            raise ConfigError(f"{name} is not set")
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _csv(raw: str) -> list[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def parse_llm_models(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = _get(env, "LLM_MODELS")
+    models = tuple(dict.fromkeys(_csv(raw))) if raw else (DEFAULT_LLM_MODEL,)
+    if not models:
+        raise ConfigError("LLM_MODELS is empty")
+    return models
+
+
+def parse_restaurant_ids(env: Mapping[str, str]) -> tuple[int, ...] | None:
+    raw = _require(env, "RESTAURANT_IDS")
+    if raw == "*":
+        return None
+    ids: list[int] = []
+    for part in _csv(raw):
+        try:
+            ids.append(int(part))
+        except ValueError:
+            raise ConfigError(f"RESTAURANT_IDS must be '*' or a comma list of integers, got {part!r}") from None
+    if not ids:
+        raise ConfigError("RESTAURANT_IDS is empty: use '*' for every restaurant")
+    return tuple(ids)
+
+
+def parse_orders_since(env: Mapping[str, str]) -> datetime | None:
+    raw = _get(env, "ORDERS_SINCE")
+    if raw is None:
+        return None
+    try:
+        if "T" not in raw and " " not in raw and len(raw) <= 10:
+            return datetime.combine(date.fromisoformat(raw), time.min, tzinfo=UTC)
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"ORDERS_SINCE must be an ISO 8601 date or date-time, got {raw!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_database(env: Mapping[str, str]) -> DatabaseSettings:
+    url = _get(env, "DATABASE_URL")
+    secret_arn = _get(env, "DB_SECRET_ARN")
+    if url is None and secret_arn is None:
+        raise ConfigError("DATABASE_URL or DB_SECRET_ARN must be set")
+    sslmode = _get(env, "DB_SSLMODE") or "verify-full"
+    if sslmode not in ("verify-full", "require", "disable"):
+        raise ConfigError(f"DB_SSLMODE must be verify-full, require or disable, got {sslmode!r}")
+    return DatabaseSettings(
+        database_url=SecretStr(url) if url else None,
+        db_secret_arn=None if url else secret_arn,
+        sslmode=sslmode,  # type: ignore[arg-type]
+        ssl_root_cert=_get(env, "DB_SSL_ROOT_CERT"),
+        connect_timeout_seconds=float(_int(env, "DB_CONNECT_TIMEOUT", 10, minimum=1)),
+    )
+
+
+def producer_settings_from(env: Mapping[str, str]) -> ProducerSettings:
+    depth = _get(env, "MAX_QUEUE_DEPTH")
+    return ProducerSettings(
+        database=parse_database(env),
+        queue_url=_require(env, "QUEUE_URL"),
+        llm_models=parse_llm_models(env),
+        restaurant_ids=parse_restaurant_ids(env),
+        orders_since=parse_orders_since(env),
+        max_orders_per_run=_int(env, "MAX_ORDERS_PER_RUN", 1000, minimum=1),
+        page_size=_int(env, "PRODUCER_PAGE_SIZE", 500, minimum=1),
+        requeue_lease_seconds=_int(env, "REQUEUE_LEASE_SECONDS", DEFAULT_REQUEUE_LEASE_SECONDS, minimum=60),
+        max_queue_depth=None if depth is None else _int(env, "MAX_QUEUE_DEPTH", None, minimum=1),
+    )
+
+
+def consumer_settings_from(env: Mapping[str, str]) -> ConsumerSettings:
+    buckets = frozenset(_csv(_require(env, "ALLOWED_BUCKETS")))
+    if not buckets:
+        raise ConfigError("ALLOWED_BUCKETS is empty")
+    key = _get(env, "OPENAI_API_KEY")
+    return ConsumerSettings(
+        database=parse_database(env),
+        llm_models=parse_llm_models(env),
+        allowed_buckets=buckets,
+        max_image_bytes=_int(env, "MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, minimum=1),
+        max_receive_count=_int(env, "MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT, minimum=1),
+        openai_api_key=SecretStr(key) if key else None,
+        openai_secret_arn=None if key else _get(env, "OPENAI_SECRET_ARN"),
+        openai_base_url=_get(env, "OPENAI_BASE_URL"),
+        processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", 1800, minimum=60),
+    )
+
+
+@functools.cache
+def database_settings() -> DatabaseSettings:
+    return parse_database(os.environ)
+
+
+@functools.cache
+def producer_settings() -> ProducerSettings:
+    return producer_settings_from(os.environ)
+
+
+@functools.cache
+def consumer_settings() -> ConsumerSettings:
+    return consumer_settings_from(os.environ)
+
+
+def clear_cache() -> None:
+    """Forget loaded settings (tests and the local stack change the environment between runs)."""
+    database_settings.cache_clear()
+    producer_settings.cache_clear()
+    consumer_settings.cache_clear()

@@ -1,0 +1,16 @@
+"""Lambda handler: apply pending schema migrations (run by a CDK trigger on every deploy)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from invoice_pipeline.observability import logger, tracer
+from invoice_pipeline.schema import migrate_database
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = migrate_database()
+    logger.info("migrations applied", extra=result)
+    return result

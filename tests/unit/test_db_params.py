@@ -1,0 +1,28 @@
+import ssl
+
+from invoice_pipeline.db import params_from_url, ssl_context_for
+from invoice_pipeline.settings import parse_database
+
+
+def test_dsn_is_parsed_with_url_decoding():
+    params = params_from_url("postgresql://app%40corp:p%2Fss@db.example.com:6543/orders")
+    assert (params.user, params.password, params.host, params.port, params.database) == (
+        "app@corp",
+        "p/ss",
+        "db.example.com",
+        6543,
+        "orders",
+    )
+    assert "p/ss" not in params.describe()
+
+
+def test_verify_full_verifies_host_and_chain():
+    context = ssl_context_for(parse_database({"DATABASE_URL": "postgresql://a@b/c"}))
+    assert isinstance(context, ssl.SSLContext)
+    assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_require_and_disable_are_never_none():
+    # pg8000 treats None as "try TLS, silently fall back to plain text".
+    assert ssl_context_for(parse_database({"DATABASE_URL": "postgresql://a@b/c", "DB_SSLMODE": "require"})) is True
+    assert ssl_context_for(parse_database({"DATABASE_URL": "postgresql://a@b/c", "DB_SSLMODE": "disable"})) is False

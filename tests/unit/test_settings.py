@@ -1,0 +1,101 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from invoice_pipeline.settings import (
+    DEFAULT_LLM_MODEL,
+    ConfigError,
+    consumer_settings_from,
+    parse_database,
+    producer_settings_from,
+)
+
+PRODUCER_ENV = {
+    "DATABASE_URL": "postgresql://app:secret@db.example.com:5432/orders",
+    "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/invoices",
+    "RESTAURANT_IDS": "1, 2,3",
+}
+CONSUMER_ENV = {"DATABASE_URL": PRODUCER_ENV["DATABASE_URL"], "ALLOWED_BUCKETS": "invoices-a, invoices-b"}
+
+
+def test_producer_settings_parse_lists_and_defaults():
+    settings = producer_settings_from(PRODUCER_ENV)
+    assert settings.restaurant_ids == (1, 2, 3)
+    assert settings.llm_models == (DEFAULT_LLM_MODEL,)
+    assert settings.orders_since is None
+    assert settings.database.sslmode == "verify-full"
+
+
+def test_restaurant_ids_star_means_every_restaurant():
+    assert producer_settings_from({**PRODUCER_ENV, "RESTAURANT_IDS": "*"}).restaurant_ids is None
+
+
+@pytest.mark.parametrize("value", [None, "", "  ", ","])
+def test_restaurant_ids_unset_or_empty_is_an_error_never_all(value):
+    env = {**PRODUCER_ENV}
+    if value is None:
+        del env["RESTAURANT_IDS"]
+    else:
+        env["RESTAURANT_IDS"] = value
+    with pytest.raises(ConfigError, match="RESTAURANT_IDS"):
+        producer_settings_from(env)
+
+
+def test_malformed_restaurant_id_is_named():
+    with pytest.raises(ConfigError, match="RESTAURANT_IDS.*'x'"):
+        producer_settings_from({**PRODUCER_ENV, "RESTAURANT_IDS": "1,x"})
+
+
+def test_orders_since_date_means_midnight_utc():
+    settings = producer_settings_from({**PRODUCER_ENV, "ORDERS_SINCE": "2026-01-15"})
+    assert settings.orders_since == datetime(2026, 1, 15, tzinfo=UTC)
+
+
+def test_orders_since_datetime_keeps_its_offset():
+    settings = producer_settings_from({**PRODUCER_ENV, "ORDERS_SINCE": "2026-01-15T10:00:00+02:00"})
+    assert settings.orders_since == datetime(2026, 1, 15, 8, tzinfo=UTC)
+
+
+def test_malformed_orders_since_is_named():
+    with pytest.raises(ConfigError, match="ORDERS_SINCE"):
+        producer_settings_from({**PRODUCER_ENV, "ORDERS_SINCE": "last tuesday"})
+
+
+@pytest.mark.parametrize("name", ["QUEUE_URL", "DATABASE_URL"])
+def test_missing_producer_variable_is_named(name):
+    env = {key: value for key, value in PRODUCER_ENV.items() if key != name}
+    with pytest.raises(ConfigError, match=name.split("_")[0]):
+        producer_settings_from(env)
+
+
+def test_malformed_integer_is_named():
+    with pytest.raises(ConfigError, match="MAX_ORDERS_PER_RUN"):
+        producer_settings_from({**PRODUCER_ENV, "MAX_ORDERS_PER_RUN": "lots"})
+
+
+def test_consumer_needs_no_queue_url_and_no_openai_key():
+    settings = consumer_settings_from(CONSUMER_ENV)
+    assert settings.allowed_buckets == frozenset({"invoices-a", "invoices-b"})
+    assert settings.max_image_bytes == 20 * 1024 * 1024
+    assert settings.openai_api_key is None
+
+
+def test_llm_models_are_deduplicated_in_order():
+    settings = consumer_settings_from({**CONSUMER_ENV, "LLM_MODELS": "b, a, b"})
+    assert settings.llm_models == ("b", "a")
+
+
+def test_consumer_without_allowed_buckets_is_an_error():
+    with pytest.raises(ConfigError, match="ALLOWED_BUCKETS"):
+        consumer_settings_from({"DATABASE_URL": PRODUCER_ENV["DATABASE_URL"]})
+
+
+def test_unknown_sslmode_is_named():
+    with pytest.raises(ConfigError, match="DB_SSLMODE"):
+        parse_database({**PRODUCER_ENV, "DB_SSLMODE": "prefer"})
+
+
+def test_secrets_do_not_show_in_repr():
+    settings = consumer_settings_from({**CONSUMER_ENV, "OPENAI_API_KEY": "sk-test-do-not-print"})
+    assert "sk-test-do-not-print" not in repr(settings)
+    assert "app:secret" not in repr(settings.database)
