@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -26,15 +27,25 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    migrate = sub.add_parser("migrate", help="apply pending schema migrations (DATABASE_URL or DB_SECRET_ARN)")
+    migrate.add_argument("--json", action="store_true", help="print the result as JSON")
+    migrate.set_defaults(run=cmd_migrate)
+
+
+# Each module adds its subcommands with register(subparsers); one line per module here.
+COMMAND_MODULES: tuple[str, ...] = (
+    "invoices_cli.main",
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="invoices", description=__doc__)
     parser.add_argument("--profile", help="AWS profile (sets AWS_PROFILE)")
     parser.add_argument("--region", help="AWS region (sets AWS_REGION)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    migrate = sub.add_parser("migrate", help="apply pending schema migrations (DATABASE_URL or DB_SECRET_ARN)")
-    migrate.add_argument("--json", action="store_true", help="print the result as JSON")
-    migrate.set_defaults(run=cmd_migrate)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 
