@@ -99,7 +99,7 @@ def read_stamp(image: Image.Image, *, search_fraction: float = 0.25) -> int | No
     for y in range(0, rows, step):
         # Average three rows: noise of the photographed samples would otherwise break thin spaces.
         band = [y, min(y + 1, height - 1), min(y + 2, height - 1)]
-        row = [sum(int(pixels[x, yy]) for yy in band) // len(band) for x in range(width)]  # type: ignore[arg-type]
+        row = [sum(int(pixels[x, yy]) for yy in band) // len(band) for x in range(width)]  # type: ignore[arg-type,misc]
         low, high = min(row), max(row)
         if high - low < 60:
             continue
