@@ -52,7 +52,9 @@ class _Fault:
     rate: float | None
     options: dict[str, Any]
 
-    def fires(self, rng: random.Random) -> bool:
+    def fires(self, rng: random.Random, stamp: int | None) -> bool:
+        if "stamp" in self.options and self.options["stamp"] != stamp:
+            return False
         if self.times is not None and self.times <= 0:
             return False
         if self.rate is not None and rng.random() >= self.rate:
@@ -100,7 +102,8 @@ class ModelEmulator:
         """Make the next ``times`` requests (or a ``rate`` fraction of them, or all) fail as ``kind``.
 
         Options: ``seconds`` (latency, timeout), ``retry_after`` seconds (rate_limit, server_error,
-        insufficient_quota; default 0.01 so SDK retries stay quick), ``message`` (refusal).
+        insufficient_quota; default 0.01 so SDK retries stay quick), ``message`` (refusal), ``stamp`` (only
+        requests for that invoice).
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
@@ -150,10 +153,10 @@ class ModelEmulator:
 
     # --------------------------------------------------------------------------- serving
 
-    def _next_fault(self) -> _Fault | None:
+    def _next_fault(self, stamp: int | None) -> _Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.fires(self._rng):
+                if fault.fires(self._rng, stamp):
                     return fault
         return None
 
@@ -176,7 +179,7 @@ class ModelEmulator:
         refusal: str | None = None
         answer = json.dumps(self._answer_for(stamp), ensure_ascii=False)
         content: str | None = answer
-        fault = self._next_fault()
+        fault = self._next_fault(stamp)
         if fault is not None:
             retry = {"retry-after-ms": str(int(1000 * float(fault.options.get("retry_after", 0.01))))}
             if fault.kind in ("latency", "timeout"):
