@@ -9,11 +9,11 @@ from __future__ import annotations
 from invoice_pipeline.extraction.base import Extractor
 from invoice_pipeline.settings import ConsumerSettings
 
-_extractors: dict[tuple[str, int], Extractor] = {}
+_extractors: dict[tuple[str, ConsumerSettings], Extractor] = {}
 
 
 def extractor_for(model: str, settings: ConsumerSettings) -> Extractor:
-    key = (model, id(settings))
+    key = (model, settings)  # settings are frozen, hence hashable
     extractor = _extractors.get(key)
     if extractor is None:
         if model.startswith("ocr-"):
