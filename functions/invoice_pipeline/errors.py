@@ -9,6 +9,9 @@ goes to the DLQ without calling the model again.
 
 from __future__ import annotations
 
+import sys
+from typing import Literal
+
 
 class PipelineError(Exception):
     """Base of the pipeline's own errors; ``str(error)`` is what goes into ``last_error``."""
@@ -24,3 +27,108 @@ class TransientError(PipelineError):
 
 class DatabaseConnectError(TransientError):
     """Postgres could not be reached or refused the login. Names the host, never the password."""
+
+
+class InvalidMessage(PermanentError):
+    """The SQS body is not a valid job message (DESIGN §3)."""
+
+
+class OrderNotFound(PermanentError):
+    """The message names an order that does not exist."""
+
+    def __init__(self) -> None:
+        super().__init__("order not found")
+
+
+class InvalidImageUrl(PermanentError):
+    """``invoice_image`` holds something other than allow-listed S3 URLs; nothing was fetched."""
+
+
+class ImageRejected(PermanentError):
+    """An object is missing, forbidden, too large, not an image or PDF, or unreadable."""
+
+
+class ModelRefusal(PermanentError):
+    """The model refused to answer (``message.refusal``)."""
+
+
+class JobBusy(TransientError):
+    """Another delivery holds the job inside its lease; try again later, ledger untouched."""
+
+
+class AlreadyFailed(PermanentError):
+    """This very message already failed permanently: fail fast until it reaches the DLQ."""
+
+
+class NotEnoughTime(TransientError):
+    """Too little of the invocation is left to finish this record safely."""
+
+
+class ClaimLost(TransientError):
+    """The job's claim was taken over (lease expired) before the write; nothing was written."""
+
+
+Kind = Literal["transient", "permanent"]
+
+# Error codes of AWS services (S3 reads) that will never succeed on retry.
+_PERMANENT_AWS_CODES = frozenset(
+    {"NoSuchKey", "NoSuchBucket", "AccessDenied", "AllAccessDisabled", "InvalidObjectState", "404", "403", "400"}
+)
+# OpenAI error codes that will never succeed on retry (an exhausted account needs a human, then a redrive).
+_PERMANENT_MODEL_CODES = frozenset({"insufficient_quota", "invalid_api_key", "model_not_found"})
+
+
+def classify(error: BaseException) -> Kind:
+    """THE mapping from any exception to what happens next: ``permanent`` (record, DLQ) or ``transient`` (retry).
+
+    Unknown exceptions are transient: a bug or an outage is retried, and on the last receive the job is
+    marked ``failed`` with the error, so nothing is lost either way.
+    """
+    if isinstance(error, PermanentError):
+        return "permanent"
+    if isinstance(error, TransientError):
+        return "transient"
+    aws = _classify_aws(error)
+    if aws is not None:
+        return aws
+    model = _classify_model(error)
+    if model is not None:
+        return model
+    return "transient"
+
+
+def _classify_aws(error: BaseException) -> Kind | None:
+    botocore = sys.modules.get("botocore.exceptions")
+    if botocore is None or not isinstance(error, botocore.ClientError):
+        return None
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    return "permanent" if code in _PERMANENT_AWS_CODES else "transient"
+
+
+def _classify_model(error: BaseException) -> Kind | None:
+    """OpenAI SDK errors, recognised without importing the SDK (it loads only when a model is called)."""
+    openai = sys.modules.get("openai")
+    if openai is None or not isinstance(error, openai.OpenAIError):
+        return None
+    if isinstance(error, openai.LengthFinishReasonError | openai.ContentFilterFinishReasonError):
+        return "permanent"  # the same image produces the same truncated or filtered answer
+    if isinstance(error, openai.APIConnectionError):  # includes timeouts
+        return "transient"
+    if isinstance(error, openai.APIStatusError):
+        if getattr(error, "code", None) in _PERMANENT_MODEL_CODES:
+            return "permanent"
+        status = error.status_code
+        if status in (408, 409, 429) or status >= 500:
+            return "transient"
+        return "permanent"  # 400 (e.g. image rejected), 401, 403, 404, 422: the same request fails again
+    return "transient"
+
+
+def describe(error: BaseException) -> str:
+    """What goes into ``last_error``: our own errors verbatim, others with their type; bounded."""
+    text = str(error) if isinstance(error, PipelineError) else f"{type(error).__name__}: {error}"
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
+MAX_ERROR_CHARS = 1000

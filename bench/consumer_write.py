@@ -1,0 +1,173 @@
+"""Consumer benchmarks, side by side in one run:
+
+1. Writing one order of 3 invoices x 40 items with its ledger row: this design (one statement, unnest arrays)
+   vs row-by-row inserts in a transaction. Counts database round trips and times both.
+2. Cold import of the consumer handler vs ``import boto3`` alone, each in a fresh interpreter.
+
+Self-contained: starts an embedded Postgres. Run: ``.venv/bin/python bench/consumer_write.py``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
+
+from invoice_pipeline import items  # noqa: E402
+from invoice_pipeline.db import Connection  # noqa: E402
+from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem  # noqa: E402
+from invoice_pipeline.migrations import migrate  # noqa: E402
+from local.postgres import EmbeddedPostgres  # noqa: E402
+from tests.conftest import connect  # noqa: E402
+
+INVOICES, ITEMS, ORDERS = 3, 40, 30
+LLM = "gpt-4o-2024-11-20"
+
+ROW_INSERT = """
+INSERT INTO benchmarking.invoice_items
+    (order_id, llm, invoice_index, line_no, item_name, qty, uom, unit_price, net_price, currency)
+VALUES (:order_id, :llm, :invoice_index, :line_no, :item_name, :qty, :uom, :unit_price, :net_price, :currency)
+ON CONFLICT (order_id, llm, invoice_index, line_no) DO NOTHING
+"""
+ROW_DONE = """
+UPDATE benchmarking.extraction_jobs SET status = 'done', finished_at = now(), invoice_count = :invoice_count,
+    item_count = :item_count, input_tokens = 0, output_tokens = 0, cost_usd = 0
+WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = 1
+"""
+CLAIM = """
+INSERT INTO benchmarking.extraction_jobs (order_id, llm, status, attempts, started_at)
+VALUES (:o, :l, 'processing', 1, now())
+"""
+
+
+class CountingConnection:
+    """Counts statements sent (each ``run`` is one round trip: pg8000 sends parse/bind/execute/sync together)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection, self.round_trips = connection, 0
+
+    def run(self, sql: str, **params: object) -> object:
+        self.round_trips += 1
+        return self._connection.run(sql, **params)
+
+    @property
+    def row_count(self) -> int:
+        return int(self._connection.row_count)
+
+
+def order(seed: int) -> list[ExtractedInvoice]:
+    return [
+        ExtractedInvoice(
+            invoice_index=index,
+            currency="KWD",
+            printed_total=None,
+            items=tuple(
+                ExtractedItem(
+                    f"item {seed}-{index}-{line}", Decimal(line % 7 + 1), "kg", Decimal("1.250"), Decimal("3.750")
+                )
+                for line in range(ITEMS)
+            ),
+        )
+        for index in range(INVOICES)
+    ]
+
+
+def write_row_by_row(connection: CountingConnection, order_id: int, invoices: list[ExtractedInvoice]) -> None:
+    connection.run("BEGIN")
+    for invoice in invoices:
+        for line_no, item in enumerate(invoice.items, start=1):
+            connection.run(
+                ROW_INSERT,
+                order_id=order_id,
+                llm=LLM,
+                invoice_index=invoice.invoice_index,
+                line_no=line_no,
+                item_name=item.description,
+                qty=item.quantity,
+                uom=item.unit,
+                unit_price=item.unit_price,
+                net_price=item.line_total,
+                currency=invoice.currency,
+            )
+    connection.run(
+        ROW_DONE,
+        order_id=order_id,
+        llm=LLM,
+        invoice_count=len(invoices),
+        item_count=sum(len(i.items) for i in invoices),
+    )
+    connection.run("COMMIT")
+
+
+def bench_write(raw: Connection) -> None:
+    timings: dict[str, list[float]] = {"one statement": [], "row by row": []}
+    trips: dict[str, int] = {}
+    for n in range(ORDERS):
+        for name, base in (("one statement", 1_000_000), ("row by row", 2_000_000)):
+            order_id = base + n
+            raw.run(CLAIM, o=order_id, l=LLM)
+            counting = CountingConnection(raw)
+            invoices = order(n)
+            started = time.perf_counter()
+            if name == "one statement":
+                result = items.write_order(counting, order_id, LLM, attempt=1, invoices=invoices)  # type: ignore[arg-type]
+                assert result.job_completed and result.items_written == INVOICES * ITEMS
+            else:
+                write_row_by_row(counting, order_id, invoices)
+            timings[name].append(time.perf_counter() - started)
+            trips[name] = counting.round_trips
+    fast, slow = statistics.median(timings["one statement"]), statistics.median(timings["row by row"])
+    print(f"write one order of {INVOICES} invoices x {ITEMS} items with its ledger row (median of {ORDERS} orders)")
+    print(f"  this design (one statement, unnest):  {trips['one statement']:>4} round trips  {fast * 1000:8.2f} ms")
+    print(f"  row by row in a transaction:          {trips['row by row']:>4} round trips  {slow * 1000:8.2f} ms")
+    print(f"  ratio: {trips['row by row'] / trips['one statement']:.0f}x fewer round trips, {slow / fast:.1f}x faster")
+
+
+def import_seconds(statement: str, runs: int = 5) -> float:
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    env_path = f"{ROOT / 'functions'}"
+    samples = []
+    for _ in range(runs):
+        output = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=env_path,
+            env={"PYTHONPATH": env_path, "PYTHONDONTWRITEBYTECODE": "1", "PATH": "/usr/bin:/bin"},
+        ).stdout
+        samples.append(float(output.strip()))
+    return statistics.median(samples)
+
+
+def bench_imports() -> None:
+    consumer = import_seconds("import consumer")
+    boto3 = import_seconds("import boto3")
+    xray = import_seconds("import aws_xray_sdk.core")
+    openai = import_seconds("import openai")
+    print("cold import (fresh interpreter, median of 5)")
+    print(f"  import consumer (handler module): {consumer * 1000:7.1f} ms")
+    print(f"    of which the X-Ray SDK (Tracer): {xray * 1000:6.1f} ms (it loads botocore itself)")
+    print(f"  import boto3 alone:               {boto3 * 1000:7.1f} ms")
+    print(f"  import openai (deferred to the first model call): {openai * 1000:.1f} ms")
+    print(f"  ratio consumer / boto3: {consumer / boto3:.2f}")
+
+
+def main() -> int:
+    with EmbeddedPostgres() as server:
+        raw = connect(server.dsn)
+        migrate(raw)
+        bench_write(raw)
+        raw.close()
+    bench_imports()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

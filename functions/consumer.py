@@ -1,0 +1,28 @@
+"""Lambda handler: extract the invoices of each order in an SQS batch (DESIGN §5); reports partial failures.
+
+``raise_on_entire_batch_failure=False``: when every record fails, return them all in ``batchItemFailures``
+instead of raising. SQS treats both the same (every record is retried), but raising would count bad input
+as a function error and fire the errors alarm; the DLQ alarms already cover records that keep failing.
+"""
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from invoice_pipeline.consume import record_handler
+from invoice_pipeline.observability import logger, metrics, tracer
+
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+    return process_partial_response(
+        event=event, record_handler=record_handler(deadline), processor=processor, context=context
+    )

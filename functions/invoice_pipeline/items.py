@@ -1,0 +1,81 @@
+"""Writing an order's items: every line of every invoice, and the ledger row set to `done`, in ONE statement.
+
+One statement is one transaction and one round trip, whatever the size of the order: the items go in as
+one array per column (``unnest``), so the parameter count is constant (no 65,535-parameter limit to chunk
+around). The ledger update is a data-modifying CTE the insert depends on: when the claim was lost
+(``attempts`` moved on) nothing at all is written. ``ON CONFLICT DO NOTHING`` is the last line of defence
+against a second write of the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from invoice_pipeline.db import Connection
+from invoice_pipeline.extraction.base import ExtractedInvoice
+
+WRITE_ORDER = """
+WITH job AS (
+    UPDATE benchmarking.extraction_jobs
+    SET status = 'done', finished_at = now(), last_error = NULL, failed_message_id = NULL,
+        invoice_count = :invoice_count, item_count = :item_count, input_tokens = :input_tokens,
+        output_tokens = :output_tokens, cost_usd = CAST(:cost_usd AS numeric), updated_at = now()
+    WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
+    RETURNING order_id, llm
+), written AS (
+    INSERT INTO benchmarking.invoice_items
+        (order_id, llm, invoice_index, line_no, item_name, qty, uom, unit_price, net_price, currency)
+    SELECT job.order_id, job.llm, item.*
+    FROM job CROSS JOIN unnest(
+        CAST(:invoice_index AS integer[]), CAST(:line_no AS integer[]), CAST(:item_name AS text[]),
+        CAST(:qty AS numeric[]), CAST(:uom AS text[]), CAST(:unit_price AS numeric[]),
+        CAST(:net_price AS numeric[]), CAST(:currency AS text[])
+    ) AS item
+    ON CONFLICT (order_id, llm, invoice_index, line_no) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM job), (SELECT count(*) FROM written)
+"""
+
+
+@dataclass(frozen=True)
+class OrderWrite:
+    job_completed: bool  # False: the claim was lost, nothing was written
+    items_written: int
+    item_count: int
+
+
+def write_order(
+    connection: Connection, order_id: int, llm: str, *, attempt: int, invoices: Sequence[ExtractedInvoice]
+) -> OrderWrite:
+    columns: dict[str, list[object]] = {
+        name: []
+        for name in ("invoice_index", "line_no", "item_name", "qty", "uom", "unit_price", "net_price", "currency")
+    }
+    for invoice in invoices:
+        for line_no, item in enumerate(invoice.items, start=1):
+            columns["invoice_index"].append(invoice.invoice_index)
+            columns["line_no"].append(line_no)
+            columns["item_name"].append(item.description)
+            columns["qty"].append(item.quantity)
+            columns["uom"].append(item.unit)
+            columns["unit_price"].append(item.unit_price)
+            columns["net_price"].append(item.line_total)
+            columns["currency"].append(invoice.currency)
+    item_count = len(columns["line_no"])
+    rows = connection.run(
+        WRITE_ORDER,
+        order_id=order_id,
+        llm=llm,
+        attempt=attempt,
+        invoice_count=len(invoices),
+        item_count=item_count,
+        input_tokens=sum(invoice.input_tokens for invoice in invoices),
+        output_tokens=sum(invoice.output_tokens for invoice in invoices),
+        cost_usd=str(sum((invoice.cost_usd for invoice in invoices), Decimal(0))),
+        **columns,
+    )
+    completed, written = rows[0]
+    return OrderWrite(job_completed=bool(completed), items_written=int(written), item_count=item_count)

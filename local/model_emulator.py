@@ -1,0 +1,291 @@
+"""A test double for an OpenAI vision model, like moto is for AWS: a real HTTP server speaking Chat Completions.
+
+It listens on 127.0.0.1 (a free port) and answers ``POST /v1/chat/completions`` the way the OpenAI API does
+(``id``, ``object``, ``created``, ``model``, ``choices[0].message`` with ``content``/``refusal``,
+``finish_reason``, ``usage``), so the real ``openai`` SDK, its retries and its structured-output parsing run
+end to end against it. It does not read invoices: it decodes the barcode stamp (:mod:`local.stamp`) on the
+FIRST image of a request and returns the answer registered for that stamp (an invoice with no items for an
+unknown stamp). Faults can be injected to exercise the consumer's error handling.
+
+    with ModelEmulator() as model:
+        model.register(17, {"currency": "KWD", "printed_total": "3.500", "items": [...]})
+        model.inject("server_error", times=3)
+        # OPENAI_BASE_URL=model.base_url
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from PIL import Image
+
+from local.stamp import read_stamp
+
+FAULT_KINDS = (
+    "latency",
+    "rate_limit",
+    "server_error",
+    "timeout",
+    "malformed_json",
+    "refusal",
+    "insufficient_quota",
+)
+EMPTY_ANSWER: dict[str, Any] = {"currency": None, "printed_total": None, "items": []}
+
+
+@dataclass
+class _Fault:
+    kind: str
+    times: int | None  # None: until cleared (or by rate)
+    rate: float | None
+    options: dict[str, Any]
+
+    def fires(self, rng: random.Random, stamp: int | None) -> bool:
+        if "stamp" in self.options and self.options["stamp"] != stamp:
+            return False
+        if self.times is not None and self.times <= 0:
+            return False
+        if self.rate is not None and rng.random() >= self.rate:
+            return False
+        if self.times is not None:
+            self.times -= 1
+        return True
+
+
+def image_tokens(width: int, height: int) -> int:
+    """OpenAI's documented cost of a ``detail: high`` image: fit 2048x2048, shortest side 768, 170 per 512 tile + 85."""
+    factor = min(1.0, 2048 / max(width, height))
+    factor *= min(1.0, 768 / (min(width, height) * factor))
+    return 85 + 170 * math.ceil(width * factor / 512) * math.ceil(height * factor / 512)
+
+
+class ModelEmulator:
+    def __init__(self, port: int | None = None, *, seed: int = 0) -> None:
+        self._answers: dict[int, dict[str, Any]] = {}
+        self._faults: list[_Fault] = []
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._requests = 0
+        self._by_stamp: Counter[int | None] = Counter()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port or 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # --------------------------------------------------------------------------- control (test side)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def register(self, stamp: int, answer: dict[str, Any]) -> None:
+        """What the model answers for the invoice carrying ``stamp`` (a ``ModelInvoice`` JSON dict)."""
+        with self._lock:
+            self._answers[stamp] = json.loads(json.dumps(answer))
+
+    def inject(self, kind: str, *, times: int | None = None, rate: float | None = None, **options: Any) -> None:
+        """Make the next ``times`` requests (or a ``rate`` fraction of them, or all) fail as ``kind``.
+
+        Options: ``seconds`` (latency, timeout), ``retry_after`` seconds (rate_limit, server_error,
+        insufficient_quota; default 0.01 so SDK retries stay quick), ``message`` (refusal), ``stamp`` (only
+        requests for that invoice).
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
+        with self._lock:
+            self._faults.append(_Fault(kind, times, rate, options))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def requests(self) -> int:
+        """Requests received so far (faulted ones included)."""
+        with self._lock:
+            return self._requests
+
+    def requests_for(self, stamp: int | None) -> int:
+        """Requests whose first image carried ``stamp`` (None: no readable stamp)."""
+        with self._lock:
+            return self._by_stamp[stamp]
+
+    @property
+    def requests_by_stamp(self) -> dict[int | None, int]:
+        with self._lock:
+            return dict(self._by_stamp)
+
+    # --------------------------------------------------------------------------- lifecycle
+
+    def start(self) -> ModelEmulator:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="model-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> ModelEmulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --------------------------------------------------------------------------- serving
+
+    def _next_fault(self, stamp: int | None) -> _Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.fires(self._rng, stamp):
+                    return fault
+        return None
+
+    def _answer_for(self, stamp: int | None) -> dict[str, Any]:
+        with self._lock:
+            return self._answers.get(stamp, EMPTY_ANSWER) if stamp is not None else EMPTY_ANSWER
+
+    def respond(self, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """(status, headers, JSON body) for one Chat Completions request."""
+        images = list(_images_of(request))
+        stamp = read_stamp(images[0]) if images else None
+        with self._lock:
+            self._requests += 1
+            self._by_stamp[stamp] += 1
+        model = str(request.get("model") or "")
+        if not model or not isinstance(request.get("messages"), list):
+            return 400, {}, _error("'model' and 'messages' are required", "invalid_request_error", None)
+
+        finish_reason = "stop"
+        refusal: str | None = None
+        answer = json.dumps(self._answer_for(stamp), ensure_ascii=False)
+        content: str | None = answer
+        fault = self._next_fault(stamp)
+        if fault is not None:
+            retry = {"retry-after-ms": str(int(1000 * float(fault.options.get("retry_after", 0.01))))}
+            if fault.kind in ("latency", "timeout"):
+                time.sleep(float(fault.options.get("seconds", 1.0 if fault.kind == "latency" else 30.0)))
+            elif fault.kind == "rate_limit":
+                return 429, retry, _error("Rate limit reached (emulated)", "rate_limit_exceeded", "rate_limit_exceeded")
+            elif fault.kind == "insufficient_quota":
+                message = "You exceeded your current quota (emulated)"
+                return 429, retry, _error(message, "insufficient_quota", "insufficient_quota")
+            elif fault.kind == "server_error":
+                return 500, retry, _error("The server had an error (emulated)", "server_error", None)
+            elif fault.kind == "malformed_json":
+                content = answer[: len(answer) // 2] + "<<not json"
+            elif fault.kind == "refusal":
+                content, refusal = None, str(fault.options.get("message", "I'm sorry, I can't help with that."))
+
+        prompt_tokens = sum(image_tokens(*image.size) for image in images) + _text_tokens(request)
+        completion_tokens = max(1, len(content or refusal or "") // 4)
+        body = {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "refusal": refusal},
+                    "logprobs": None,
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+            "system_fingerprint": "fp_emulator",
+        }
+        return 200, {}, body
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+                    self._send(404, {}, _error(f"no route {self.path}", "invalid_request_error", None))
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    request = json.loads(self.rfile.read(length) or b"{}")
+                except ValueError:
+                    self._send(400, {}, _error("body is not JSON", "invalid_request_error", None))
+                    return
+                try:
+                    status, headers, body = emulator.respond(request)
+                except Exception as error:  # a bug in the double must look like a server error, not hang
+                    status, headers, body = 500, {}, _error(f"emulator error: {error}", "server_error", None)
+                self._send(status, headers, body)
+
+            def _send(self, status: int, headers: dict[str, str], body: dict[str, Any]) -> None:
+                payload = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout fault)
+                    pass
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+        return Handler
+
+
+def _error(message: str, type_: str, code: str | None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
+def _images_of(request: dict[str, Any]) -> list[Image.Image]:
+    images: list[Image.Image] = []
+    for message in request.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                url = str((part.get("image_url") or {}).get("url", ""))
+                if url.startswith("data:") and ";base64," in url:
+                    data = base64.b64decode(url.split(";base64,", 1)[1])
+                    images.append(Image.open(io.BytesIO(data)))
+    return images
+
+
+def _text_tokens(request: dict[str, Any]) -> int:
+    characters = 0
+    for message in request.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            characters += len(content)
+        elif isinstance(content, list):
+            characters += sum(len(str(part.get("text", ""))) for part in content if isinstance(part, dict))
+    return characters // 4

@@ -1,0 +1,64 @@
+"""The model emulator speaks Chat Completions well enough for the real openai SDK, faults included."""
+
+from __future__ import annotations
+
+import base64
+
+import openai
+import pytest
+
+from invoice_pipeline.extraction.base import ModelInvoice
+from local.model_emulator import ModelEmulator, image_tokens
+from tests.integration.consumer.conftest import answer, invoice_image
+
+
+def ask(model: ModelEmulator, png: bytes, **options):
+    client = openai.OpenAI(
+        api_key="sk-test",
+        base_url=model.base_url,
+        max_retries=options.pop("max_retries", 0),
+        timeout=options.pop("timeout", 10),
+    )
+    url = "data:image/png;base64," + base64.b64encode(png).decode()
+    return client.chat.completions.parse(
+        model="gpt-4o-2024-11-20",
+        messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url, "detail": "high"}}]}],
+        response_format=ModelInvoice,
+    )
+
+
+def test_registered_answer_for_the_stamp_with_usage_from_the_tile_formula(model: ModelEmulator):
+    model.register(99, answer(("Rice", "1", "bag", "3.750", "3.750")))
+    completion = ask(model, invoice_image(99))
+    assert completion.choices[0].message.parsed.items[0].description == "Rice"
+    assert completion.usage.prompt_tokens == image_tokens(1240, 1754) == 1105
+    assert model.requests == 1 and model.requests_for(99) == 1
+
+
+def test_unknown_stamp_gets_no_items(model: ModelEmulator):
+    assert ask(model, invoice_image(12345)).choices[0].message.parsed.items == []
+
+
+def test_faults(model: ModelEmulator):
+    png = invoice_image(7)
+    model.inject("refusal", times=1)
+    assert ask(model, png).choices[0].message.refusal
+    model.inject("insufficient_quota", times=1)
+    with pytest.raises(openai.RateLimitError) as raised:
+        ask(model, png)
+    assert raised.value.code == "insufficient_quota"
+    model.inject("server_error", times=2)
+    assert ask(model, png, max_retries=2).choices[0].message.parsed is not None  # retried through
+    model.inject("timeout", times=1, seconds=2)
+    with pytest.raises(openai.APITimeoutError):
+        ask(model, png, timeout=0.5)
+    model.inject("malformed_json", times=1)
+    with pytest.raises(ValueError):
+        ask(model, png)
+    model.inject("rate_limit", rate=1.0)
+    with pytest.raises(openai.RateLimitError):
+        ask(model, png)
+    model.clear_faults()
+    assert ask(model, png).choices[0].message.parsed is not None
+    with pytest.raises(ValueError, match="unknown fault"):
+        model.inject("gremlins")

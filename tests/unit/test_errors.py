@@ -1,0 +1,84 @@
+import httpx2 as httpx
+import openai
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from invoice_pipeline.errors import (
+    ImageRejected,
+    InvalidImageUrl,
+    JobBusy,
+    ModelRefusal,
+    OrderNotFound,
+    TransientError,
+    classify,
+    describe,
+)
+
+REQUEST = httpx.Request("POST", "http://model/v1/chat/completions")
+
+
+def status_error(cls, status: int, code: str | None = None):
+    body = {"error": {"message": "m", "type": "t", "code": code}}
+    response = httpx.Response(status, request=REQUEST, json=body)
+    return cls("m", response=response, body=body["error"])
+
+
+def client_error(code: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "m"}}, "GetObject")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OrderNotFound(),
+        InvalidImageUrl("x"),
+        ImageRejected("x"),
+        ModelRefusal("x"),
+        client_error("NoSuchKey"),
+        client_error("AccessDenied"),
+        client_error("404"),
+        client_error("403"),
+        client_error("NoSuchBucket"),
+        status_error(openai.RateLimitError, 429, "insufficient_quota"),
+        status_error(openai.BadRequestError, 400, "invalid_image_format"),
+        status_error(openai.AuthenticationError, 401, "invalid_api_key"),
+    ],
+)
+def test_permanent(error):
+    assert classify(error) == "permanent"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        JobBusy("x"),
+        TransientError("x"),
+        client_error("SlowDown"),
+        client_error("InternalError"),
+        client_error("503"),
+        EndpointConnectionError(endpoint_url="https://s3"),
+        status_error(openai.RateLimitError, 429, "rate_limit_exceeded"),
+        status_error(openai.InternalServerError, 500),
+        status_error(openai.InternalServerError, 503),
+        openai.APITimeoutError(request=REQUEST),
+        openai.APIConnectionError(request=REQUEST),
+        ConnectionResetError(),
+        RuntimeError("a bug: retried, then failed on the last receive"),
+    ],
+)
+def test_transient(error):
+    assert classify(error) == "transient"
+
+
+def test_truncated_or_filtered_answers_are_permanent():
+    completion = openai.types.chat.ChatCompletion.model_validate(
+        {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}
+    )
+    assert classify(openai.LengthFinishReasonError(completion=completion)) == "permanent"
+    assert classify(openai.ContentFilterFinishReasonError()) == "permanent"
+
+
+def test_last_error_is_readable_and_bounded():
+    assert describe(OrderNotFound()) == "order not found"
+    assert describe(ValueError("bad\nthing")) == "ValueError: bad thing"
+    assert len(describe(ImageRejected("x" * 5000))) == 1000
