@@ -138,7 +138,7 @@ class PipelineMonitoring(Construct):
 
     def _dashboard(self, config: PipelineConfig, r: MonitoredResources) -> cloudwatch.Dashboard:
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{config.stack_name}-operations")
-        functions = {"producer": r.producer, "consumer": r.consumer}
+        functions = {"producer": r.producer, "consumer": r.consumer, "migrate": r.migrate}
         dashboard.add_widgets(
             _graph("Throughput (orders)", [_custom("Enqueued"), _custom("OrdersDone"), _custom("OrdersFailed")]),
             _graph(

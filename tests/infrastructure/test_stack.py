@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,7 +10,8 @@ from aws_cdk.assertions import Capture, Match
 
 from invoice_pipeline import settings
 from stacks import config as stack_config
-from tests.infrastructure.conftest import Synthesized, cfn_lint
+from stacks.monitoring import CUSTOM_METRICS
+from tests.infrastructure.conftest import ROOT, Synthesized, cfn_lint
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -360,20 +362,23 @@ def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use_and_refuses_plai
 def test_dashboard_shows_the_custom_metrics_contract(example: Synthesized) -> None:
     dashboards = example.of_type("AWS::CloudWatch::Dashboard")
     assert len(dashboards) == 1
-    body = str(next(iter(dashboards.values()))["Properties"]["DashboardBody"])
-    for name in (
-        "Enqueued",
-        "OrdersDone",
-        "OrdersFailed",
-        "ItemsWritten",
-        "InputTokens",
-        "OutputTokens",
-        "CostUSD",
-        "ModelLatency",
-    ):
-        assert f'\\"{name}\\"' in body or f'"{name}"' in body, name
+    body = json.dumps(next(iter(dashboards.values()))["Properties"]["DashboardBody"])
+    names = [metric.name for metric in CUSTOM_METRICS]
+    assert names == ["Enqueued", "OrdersDone", "OrdersFailed", "ItemsWritten", "InputTokens", "OutputTokens",
+                     "CostUSD", "ModelLatency"]  # fmt: skip
+    for name in names:
+        assert f'\\"{name}\\"' in body, name
     assert settings.METRICS_NAMESPACE in body and settings.SERVICE_NAME in body
     assert "ApproximateNumberOfMessagesVisible" in body
+
+
+def test_readme_documents_every_custom_metric_and_alarm(example: Synthesized) -> None:
+    readme = (ROOT / "README.md").read_text()
+    operate = readme[readme.index("## Operate") :]
+    for metric in CUSTOM_METRICS:
+        assert f"`{metric.name}`" in operate, metric.name
+    for alarm in example.stack.monitoring.alarms:
+        assert f"`{alarm}`" in operate, alarm
 
 
 def test_outputs_give_operators_the_queues_redrive_link_functions_and_dashboard(example: Synthesized) -> None:
