@@ -4,7 +4,8 @@ Each sample is prepared the way the consumer prepares images for a model (EXIF o
 2048 x 2048, short side at most 768, tall receipts cut into overlapping segments, JPEG), read by the OCR
 extractor and scored against its ground truth with ``invoice_pipeline.accuracy``. Prints per kind: item
 precision / recall / F1, the exact rate of the numeric fields of matched items, pages (segments) per second on
-this machine and the process's peak memory so far.
+this machine (wall clock: other load on the machine lowers it), CPU seconds per page (both cores together) and
+the process's peak memory so far.
 
     python bench/ocr_accuracy.py [--per-kind N] [--seed S]
 """
@@ -85,18 +86,19 @@ def main() -> int:
     extractor.extract(InvoiceImages(0, 0, prepare(generate_invoice("a4_classic", stamp=1).data)), deadline=1e12)
     print(f"model load and first page: {time.perf_counter() - started:.1f} s, peak memory {peak_memory_mb():.0f} MB")
     header = f"{'kind':<15}{'n':>3}{'items':>6}{'P':>7}{'R':>7}{'F1':>7}{'numeric':>9}{'desc':>7}{'warn':>6}"
-    print(header + f"{'pages/s':>9}{'peak MB':>9}")
+    print(header + f"{'pages/s':>9}{'cpu s/pg':>9}{'peak MB':>9}")
     totals: list[ItemScores] = []
     stamp = 1000
     for kind in args.kinds.split(","):
-        scores, pages, seconds, warned = [], 0, 0.0, 0
+        scores, pages, seconds, cpu, warned = [], 0, 0.0, 0.0, 0
         for _ in range(args.per_kind):
             stamp += 1
             sample = generate_invoice(kind, stamp=stamp, seed=args.seed)
             segments = prepare(sample.data)
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.process_time()
             result = extractor.extract(InvoiceImages(stamp, 0, segments), deadline=time.monotonic() + 600)
             seconds += time.perf_counter() - began
+            cpu += time.process_time() - began_cpu
             pages += len(segments)
             scores.append(compare(sample.truth.items, result.items))
             warned += bool(validate(result))
@@ -105,7 +107,7 @@ def main() -> int:
         print(
             f"{kind:<15}{args.per_kind:>3}{total.tp + total.fn:>6}{total.precision:>7.3f}{total.recall:>7.3f}"
             f"{total.f1:>7.3f}{total.numeric_accuracy:>9.3f}{total.field_accuracy['description']:>7.3f}"
-            f"{warned:>6}{pages / seconds:>9.2f}{peak_memory_mb():>9.0f}"
+            f"{warned:>6}{pages / seconds:>9.2f}{cpu / pages:>9.2f}{peak_memory_mb():>9.0f}"
         )
     overall = aggregate(totals)
     print(
