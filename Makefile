@@ -11,10 +11,11 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt layers/requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-ocr.txt layers/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-ocr.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m local.postgres
 	touch $(STAMP)
