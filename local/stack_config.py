@@ -2,9 +2,13 @@
 
 The deployed stack and the local demo use the same maxReceiveCount, batch size, batching window and
 concurrency. Only time is scaled for the local stack: in AWS the visibility timeout is 6x the consumer's
-timeout (minutes), which would make every retry of the demo wait minutes. Locally the visibility timeout is
-a few seconds (:data:`LOCAL_VISIBILITY_TIMEOUT_SECONDS`, or what the caller passes) and the emulated
-function timeout equals it, so an invocation still running cannot see its own messages come back.
+timeout (12 minutes with the example context), and a record that fails without the consumer resetting its
+visibility (a crashed invocation) waits that long. Locally the emulated function timeout and the visibility
+timeout are both :data:`LOCAL_VISIBILITY_TIMEOUT_SECONDS` (ratio 1, not 6): the 6x margin in AWS covers
+Lambda's own retries of throttled invocations, which the emulator does not make, and a visibility of one
+function timeout still never hands a message out twice while it is processed. The timeout stays long enough
+for the consumer's time reserves (it refuses to start an image with less than ~20 s left). Failed records do
+not wait for it: the consumer makes them visible again itself (at once for permanent errors).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 VISIBILITY_TO_TIMEOUT_RATIO = 6  # AWS guidance for SQS-triggered functions (FIELD_NOTES, DESIGN §7)
-LOCAL_VISIBILITY_TIMEOUT_SECONDS = 3
+LOCAL_VISIBILITY_TIMEOUT_SECONDS = 60
 MAIN_QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
 
 # cdk.json context key -> (QueueSettings field, default when the key is absent)
