@@ -41,7 +41,7 @@ from invoice_pipeline.operations import ledger_status, model_report
 from invoice_pipeline.schema import migrate_database
 from local.aws import MotoServer, patched_environment
 from local.dlq_mover import move_messages
-from local.event_source import FakeLambdaContext, SqsEventSource
+from local.event_source import FakeLambdaContext, SqsEventSource, fresh_handler
 from local.postgres import EmbeddedPostgres
 from local.stack import LocalStack, create_local_stack
 from local.stack_config import load_queue_settings
@@ -142,7 +142,7 @@ def _quiet_logs(env: dict[str, str]) -> dict[str, str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     return {
         **env,
-        "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+        "POWERTOOLS_LOG_LEVEL": env.get("DEMO_LOG_LEVEL", "CRITICAL"),
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
@@ -232,7 +232,10 @@ def _model_endpoint(extractor: str, orders: list[Any]) -> Iterator[dict[str, str
         yield {"OPENAI_BASE_URL": emulator.base_url, "OPENAI_API_KEY": "emulator-needs-no-key"}
 
 
-def _progress(label: str) -> Callable[[Any], None]:
+def _progress(label: str) -> Callable[[Any], None] | None:
+    if not sys.stdout.isatty():
+        return None  # a progress line only where it can be redrawn
+
     def show(stats: Any) -> None:
         print(
             f"\r  {label}: {stats.invocations} batches, {stats.records} records, "
@@ -324,7 +327,6 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
         timings["setup"] = time.monotonic() - started
 
         # 3. one producer run
-        import consumer
         import producer
 
         summary = producer.handler({"source": "local.demo"}, FakeLambdaContext("producer", 300))
@@ -336,7 +338,8 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
             f"concurrency {queue_settings.max_concurrency}, maxReceiveCount {queue_settings.max_receive_count}"
         )
         consume_started = time.monotonic()
-        first = _drain(local, consumer.handler, "pass 1")
+        consumer = fresh_handler("consumer")
+        first = _drain(local, consumer, "pass 1")
         timings["consume"] = time.monotonic() - consume_started
         sqs = boto3.client("sqs")
 
@@ -354,7 +357,7 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
         redriven = move_messages(sqs, local.dlq_url, local.queue_url, rate=100)
         print(f"redrive (local mover, as StartMessageMoveTask would): {redriven} message(s) back to the queue")
         redrive_started = time.monotonic()
-        _drain(local, consumer.handler, "pass 2")
+        _drain(local, consumer, "pass 2")
         timings["redrive"] = time.monotonic() - redrive_started
         final_dlq = messages_in(sqs, local.dlq_url)
 
@@ -376,10 +379,10 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
     return result
 
 
-def _drain(local: LocalStack, handler: Callable[..., Any], label: str) -> Any:
+def _drain(local: LocalStack, consumer: Callable[[], Any], label: str) -> Any:
     source = SqsEventSource(
         local.queue_url,
-        handler,
+        handler_factory=consumer,
         batch_size=local.settings.batch_size,
         max_batching_window_seconds=local.settings.max_batching_window_seconds,
         max_concurrency=local.settings.max_concurrency,
@@ -387,7 +390,10 @@ def _drain(local: LocalStack, handler: Callable[..., Any], label: str) -> Any:
         on_batch=_progress(label),
     )
     stats = source.drain(until_idle=True, timeout_seconds=240)
-    print()
+    print(
+        f"\r  {label}: {stats.invocations} batches, {stats.records} records, {stats.succeeded} ok, "
+        f"{stats.failed} failed (max {stats.max_in_flight} concurrent)"
+    )
     if stats.timed_out:
         print(f"  {label}: stopped at its deadline with messages left")
     return stats
@@ -463,8 +469,9 @@ def format_summary(result: DemoResult) -> str:
             )
         else:
             lines.append("accuracy vs ground truth: n/a (no accuracy module yet)")
-    exact = sum(1 for order_id in done if result.items.get(order_id, 0) == result.truth_items.get(order_id, -1))
-    lines.append(f"orders whose item count matches the ground truth: {exact}/{len(done)}")
+    with_truth = [order_id for order_id in done if order_id in result.truth_items]
+    exact = sum(1 for order_id in with_truth if result.items.get(order_id, 0) == result.truth_items[order_id])
+    lines.append(f"done orders with as many items as their ground truth: {exact}/{len(with_truth)}")
     lines.append(f"ledger: {json.dumps(result.ledger_totals, sort_keys=True)}")
     d = result.durations
     lines.append(
