@@ -17,7 +17,7 @@ def extractor_for(model: str, settings: ConsumerSettings) -> Extractor:
     extractor = _extractors.get(key)
     if extractor is None:
         if model.startswith("ocr-"):
-            from invoice_pipeline.extraction import ocr  # type: ignore[attr-defined,unused-ignore]
+            from invoice_pipeline.extraction import ocr
 
             extractor = ocr.OcrExtractor(model)
         else:
