@@ -24,3 +24,8 @@ class TransientError(PipelineError):
 
 class DatabaseConnectError(TransientError):
     """Postgres could not be reached or refused the login. Names the host, never the password."""
+
+
+class QueueUnavailableError(PipelineError):
+    """SQS refused a call as a whole (wrong queue URL, missing permission, no endpoint): the producer run fails
+    after releasing every claim it could not send."""
