@@ -1,0 +1,301 @@
+"""Producer benchmark: keyset pages stay flat, memory stays bounded, and OFFSET paging is the slow way.
+
+Starts its own embedded Postgres and a moto server (in a child process, so memory figures are the
+producer's own), loads N orders in SQL (a quarter with a NULL or blank image, a quarter already `done` in
+the ledger, half eligible), builds the index with the same code as `invoices index-orders`, then makes one
+producer run that enqueues M messages. Prints, measured side by side in this one run:
+
+- page time of the last pages / the first pages of the run (target <= 1.5: keyset paging stays flat);
+- the same page statement at 90 % of the table (inside a rolled-back transaction) / the first pages;
+- peak growth of this process's resident memory during the run (target < 50 MB);
+- the same page fetched the old script's way (NOT EXISTS + LIMIT/OFFSET) / by keyset (same predicate, same
+  rows), at the run's last page and at 90 % of the table.
+
+moto's SQS slows down as a queue grows, so four threads drain the queue while the run sends; they also
+check that every job arrived exactly once.
+
+    .venv/bin/python bench/producer.py [--orders 1000000] [--enqueue 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import boto3
+import pg8000.native
+
+from invoice_pipeline import db, settings
+from invoice_pipeline.enqueue import (
+    FIRST_KEY,
+    ORDER_HAS_IMAGE,
+    PAGE_AND_CLAIM_ALL_RESTAURANTS,
+    create_orders_index,
+    enqueue_orders,
+)
+from invoice_pipeline.migrations import migrate
+from local.aws import REGION, patched_environment
+from local.orders import create_orders_table
+from local.postgres import EmbeddedPostgres, free_port, wait_until_accepting
+
+MODEL = "gpt-4o-2024-11-20"
+DRAIN_THREADS = 4
+RESTAURANTS = 499  # not a multiple of 4: every restaurant mixes all kinds of orders
+
+# g % 4: 0 has no usable image (NULL or whitespace), 1 is already done, 2 and 3 are eligible.
+LOAD_ORDERS = """
+INSERT INTO orders (id, restaurant_id, invoice_image, created_at)
+SELECT g, g % :restaurants,
+       CASE WHEN g % 4 <> 0 THEN 's3://invoices/' || g || '.jpg' WHEN g % 8 = 0 THEN NULL ELSE E' \\t\\n' END,
+       timestamptz '2025-01-01' + g * interval '30 seconds'
+FROM generate_series(1, :count) AS g
+"""
+LOAD_DONE_JOBS = """
+INSERT INTO benchmarking.extraction_jobs (order_id, llm, status, attempts, enqueued_at, finished_at)
+SELECT g, :llm, 'done', 1, now(), now() FROM generate_series(1, :count) AS g WHERE g % 4 = 1
+"""
+# How the old script found work: everything not yet extracted, skipped over with OFFSET.
+OLD_PAGE = f"""
+SELECT o.id FROM orders AS o
+WHERE {ORDER_HAS_IMAGE}
+  AND NOT EXISTS (SELECT 1 FROM benchmarking.extraction_jobs AS j WHERE j.order_id = o.id AND j.llm = :llm)
+ORDER BY o.restaurant_id, o.created_at, o.id
+LIMIT :page_size OFFSET :offset
+"""
+# The same pages fetched by keyset: identical predicate and order, a range start instead of OFFSET.
+KEYSET_PAGE = f"""
+SELECT o.id FROM orders AS o
+WHERE {ORDER_HAS_IMAGE}
+  AND (o.restaurant_id, o.created_at, o.id) > (:after_restaurant_id, :after_created_at, :after_id)
+  AND NOT EXISTS (SELECT 1 FROM benchmarking.extraction_jobs AS j WHERE j.order_id = o.id AND j.llm = :llm)
+ORDER BY o.restaurant_id, o.created_at, o.id
+LIMIT :page_size
+"""
+KEY_AT = f"""
+SELECT o.restaurant_id, o.created_at, o.id FROM orders AS o WHERE {ORDER_HAS_IMAGE}
+ORDER BY o.restaurant_id, o.created_at, o.id LIMIT 1 OFFSET :offset
+"""
+# Where the old OFFSET of the page after `key` is: the unextracted orders up to and including it.
+OFFSET_OF = f"""
+SELECT count(*) FROM orders AS o
+WHERE {ORDER_HAS_IMAGE}
+  AND (o.restaurant_id, o.created_at, o.id) <= (:after_restaurant_id, :after_created_at, :after_id)
+  AND NOT EXISTS (SELECT 1 FROM benchmarking.extraction_jobs AS j WHERE j.order_id = o.id AND j.llm = :llm)
+"""
+
+
+def connect(dsn: str) -> pg8000.native.Connection:
+    params = db.params_from_url(dsn)
+    return pg8000.native.Connection(
+        user=params.user, password=params.password, host=params.host, port=params.port, database=params.database
+    )
+
+
+def timed_ms(connection: pg8000.native.Connection, statement: str, repeat: int = 5, **params: Any) -> float:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        connection.run(statement, **params)
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def keyset_page_in_rollback(connection: pg8000.native.Connection, key: tuple[Any, ...], page_size: int) -> float:
+    """The producer's page-and-claim statement at ``key``, its claims rolled back (median of 5)."""
+    samples = []
+    for _ in range(5):
+        connection.run("BEGIN")
+        started = time.perf_counter()
+        connection.run(
+            PAGE_AND_CLAIM_ALL_RESTAURANTS,
+            after_restaurant_id=key[0],
+            after_created_at=key[1],
+            after_id=key[2],
+            orders_since="-infinity",
+            page_size=page_size,
+            llms=[MODEL],
+            lease_seconds=4 * 24 * 3600,
+            max_claims=page_size,
+        )
+        samples.append((time.perf_counter() - started) * 1000)
+        connection.run("ROLLBACK")
+    return statistics.median(samples)
+
+
+def start_moto() -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until_accepting("127.0.0.1", port, timeout=30)
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    return process, env
+
+
+def run(orders: int, enqueue: int, page_size: int) -> dict[str, float]:
+    moto, aws_env = start_moto()
+    try:
+        with EmbeddedPostgres() as postgres, patched_environment(aws_env):
+            connection = connect(postgres.dsn)
+            started = time.monotonic()
+            migrate(connection)
+            create_orders_table(connection)
+            connection.run(LOAD_ORDERS, restaurants=RESTAURANTS, count=orders)
+            connection.run(LOAD_DONE_JOBS, llm=MODEL, count=orders)
+            print(f"loaded {orders:,} orders in {time.monotonic() - started:.1f} s", flush=True)
+            started = time.monotonic()
+            create_orders_index(connection)
+            connection.run("VACUUM ANALYZE orders")
+            connection.run("VACUUM ANALYZE benchmarking.extraction_jobs")
+            print(f"index-orders and VACUUM ANALYZE in {time.monotonic() - started:.1f} s", flush=True)
+            return measure(connection, postgres.dsn, enqueue, page_size)
+    finally:
+        moto.terminate()
+        moto.wait(timeout=10)
+
+
+class QueueDrainer:
+    """Receives and deletes while the run sends (moto slows down as its queue grows), counts the messages,
+    and samples this process's resident memory."""
+
+    def __init__(self, queue_url: str) -> None:
+        self.queue_url = queue_url
+        self.sqs = boto3.client("sqs")
+        self.bodies: Counter[str] = Counter()
+        self.peak_rss = self.baseline_rss = rss_bytes()
+        self.running = True
+        self.threads = [threading.Thread(target=self._drain, daemon=True) for _ in range(DRAIN_THREADS)]
+
+    def __enter__(self) -> QueueDrainer:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.running = False
+        for thread in self.threads:
+            thread.join()
+        while self._receive_once():
+            pass
+
+    def _drain(self) -> None:
+        while self.running:
+            self.peak_rss = max(self.peak_rss, rss_bytes())
+            if not self._receive_once():
+                time.sleep(0.05)
+
+    def _receive_once(self) -> int:
+        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if messages:
+            self.bodies.update(message["Body"] for message in messages)
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        return len(messages)
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize()
+
+
+def key_params(key: tuple[Any, ...]) -> dict[str, Any]:
+    return {"after_restaurant_id": key[0], "after_created_at": key[1], "after_id": key[2]}
+
+
+def old_and_keyset_ms(
+    connection: pg8000.native.Connection, key: tuple[Any, ...], page_size: int
+) -> tuple[float, float]:
+    """The page after ``key`` fetched the old way (OFFSET) and by keyset, same predicate, same rows."""
+    offset = connection.run(OFFSET_OF, llm=MODEL, **key_params(key))[0][0]
+    old_ids = connection.run(OLD_PAGE, llm=MODEL, page_size=page_size, offset=offset)
+    new_ids = connection.run(KEYSET_PAGE, llm=MODEL, page_size=page_size, **key_params(key))
+    assert old_ids == new_ids, "the two ways must fetch the same page"
+    old = timed_ms(connection, OLD_PAGE, repeat=3, llm=MODEL, page_size=page_size, offset=offset)
+    new = timed_ms(connection, KEYSET_PAGE, repeat=3, llm=MODEL, page_size=page_size, **key_params(key))
+    return old, new
+
+
+def measure(connection: pg8000.native.Connection, dsn: str, enqueue: int, page_size: int) -> dict[str, float]:
+    image_orders = connection.run(f"SELECT count(*) FROM orders AS o WHERE {ORDER_HAS_IMAGE}")[0][0]
+    deep_key = tuple(connection.run(KEY_AT, offset=int(image_orders * 0.9))[0])
+    start_rolled_back = keyset_page_in_rollback(connection, FIRST_KEY, page_size)
+    deep_rolled_back = keyset_page_in_rollback(connection, deep_key, page_size)
+
+    queue_url = boto3.client("sqs").create_queue(QueueName="bench-jobs")["QueueUrl"]
+    env = {
+        "DATABASE_URL": dsn,
+        "DB_SSLMODE": "disable",
+        "QUEUE_URL": queue_url,
+        "LLM_MODELS": MODEL,
+        "RESTAURANT_IDS": "*",
+        "MAX_ORDERS_PER_RUN": str(enqueue),
+        "PRODUCER_PAGE_SIZE": str(page_size),
+    }
+    producer_settings = settings.producer_settings_from(env)
+    sqs = boto3.client("sqs")
+    with QueueDrainer(queue_url) as drainer:
+        summary = enqueue_orders(connection, sqs, producer_settings)
+    assert summary.enqueued == enqueue, summary
+    assert len(drainer.bodies) == enqueue and max(drainer.bodies.values()) == 1, "each job exactly once"
+    growth_mb = (drainer.peak_rss - drainer.baseline_rss) / 2**20
+
+    # The first page also prepares the statement: compare the next three with the last three.
+    pages = summary.page_ms
+    first, last = statistics.median(pages[1:4] or pages[:1]), statistics.median(pages[-3:])
+    # The old way from the state the run started in, at the run's last page and at 90 % of the table.
+    connection.run("DELETE FROM benchmarking.extraction_jobs WHERE status = 'queued'")
+    last_key = tuple(connection.run(KEY_AT, offset=(summary.pages - 1) * page_size - 1)[0])
+    old_last, keyset_last = old_and_keyset_ms(connection, last_key, page_size)
+    old_deep, keyset_deep = old_and_keyset_ms(connection, deep_key, page_size)
+
+    figures = {
+        "last_over_first": last / first,
+        "deep_over_start": deep_rolled_back / start_rolled_back,
+        "rss_growth_mb": growth_mb,
+        "old_over_keyset_last": old_last / keyset_last,
+        "old_over_keyset_deep": old_deep / keyset_deep,
+    }
+    print(
+        f"run: {summary.enqueued:,} messages (each exactly once in the queue) in {summary.duration_ms / 1000:.1f} s, "
+        f"{summary.pages} pages of {page_size} orders (scanned {summary.scanned:,}, skipped {summary.skipped:,})\n"
+        f"page statement (fetch + claim), last / first pages of the run (median of 3): {last:.1f} / {first:.1f} ms"
+        f" = {figures['last_over_first']:.2f}  (target <= 1.5)\n"
+        f"page statement at 90 % of the table / at its start (rolled back): {deep_rolled_back:.1f} / "
+        f"{start_rolled_back:.1f} ms = {figures['deep_over_start']:.2f}\n"
+        f"peak memory growth of the run (resident set): {growth_mb:.1f} MB  (target < 50 MB)\n"
+        f"same page, old way (NOT EXISTS + OFFSET) / keyset, at the run's last page: {old_last:.1f} / "
+        f"{keyset_last:.1f} ms = {figures['old_over_keyset_last']:.1f}x\n"
+        f"same page, old way / keyset, at 90 % of the table: {old_deep:.1f} / {keyset_deep:.1f} ms = "
+        f"{figures['old_over_keyset_deep']:.0f}x",
+        flush=True,
+    )
+    return figures
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--enqueue", type=int, default=10_000)
+    parser.add_argument("--page-size", type=int, default=500)
+    args = parser.parse_args(argv)
+    return run(args.orders, args.enqueue, args.page_size)
+
+
+if __name__ == "__main__":
+    main()
