@@ -39,7 +39,7 @@ from invoice_pipeline import settings
 from invoice_pipeline.db import pool
 from invoice_pipeline.operations import ledger_status, model_report
 from invoice_pipeline.schema import migrate_database
-from local.aws import MotoServer, patched_environment
+from local.aws import MotoServer, patched_environment, reset_client_caches
 from local.dlq_mover import move_messages
 from local.event_source import FakeLambdaContext, SqsEventSource, fresh_handler
 from local.postgres import EmbeddedPostgres
@@ -266,7 +266,8 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
         model_env = stack.enter_context(_model_endpoint(extractor, samples))
         env = _quiet_logs({**moto.environment(), "DATABASE_URL": postgres.dsn, "DB_SSLMODE": "disable"})
         stack.enter_context(patched_environment(env))
-        settings.clear_cache()
+        stack.callback(reset_client_caches)
+        reset_client_caches()
         print(f"local stack: Postgres {postgres.host}:{postgres.port}, moto {moto.endpoint_url}")
 
         # 1. schema, the ordering app's table, and the DSN as a secret the handlers read
@@ -323,7 +324,7 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
             **model_env,
         }
         stack.enter_context(patched_environment(handler_env))
-        settings.clear_cache()
+        reset_client_caches()
         timings["setup"] = time.monotonic() - started
 
         # 3. one producer run

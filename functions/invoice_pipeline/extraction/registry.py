@@ -26,3 +26,8 @@ def extractor_for(model: str, settings: ConsumerSettings) -> Extractor:
             extractor = OpenAIExtractor(model, settings)
         _extractors[key] = extractor
     return extractor
+
+
+def reset() -> None:
+    """Forget the extractors (their clients hold endpoints and keys); the local stack changes both."""
+    _extractors.clear()
