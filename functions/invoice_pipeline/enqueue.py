@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pg8000.native import DatabaseError
 
 from invoice_pipeline.db import Connection
 from invoice_pipeline.errors import QueueUnavailableError
@@ -151,6 +152,10 @@ SEND_THREADS = 8
 SEND_ATTEMPTS = 4  # one send plus three retries of the entries SQS reported as failed
 SEND_BACKOFF_SECONDS = 0.2  # doubled after each retry
 # Keyset start: before every real (restaurant_id, created_at, id).
+# Deadlock and serialization failures are retried: overlapping runs can lock the same ledger rows in
+# different orders when one releases claims while the other claims (each statement is its own transaction).
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+STATEMENT_ATTEMPTS = 3
 FIRST_KEY: tuple[int, str, int] = (-(2**63), "-infinity", -(2**63))
 NO_LOWER_BOUND = "-infinity"
 
@@ -228,7 +233,7 @@ def fetch_and_claim_page(
     else:
         statement = PAGE_AND_CLAIM_LISTED_RESTAURANTS
         params["restaurant_ids"] = list(settings.restaurant_ids)
-    row = connection.run(statement, **params)[0]
+    row = run_statement(connection, statement, **params)[0]
     orders, last_restaurant, last_created_at, last_id, candidates, _chosen, claimed_at = row[:7]
     order_ids, llms, is_new, previous = row[7:]
     claims = [
@@ -243,7 +248,8 @@ def release_claims(connection: Connection, claims: Sequence[Claim]) -> int:
     """Undo claims whose message was not sent; returns how many ledger rows were deleted or restored."""
     if not claims:
         return 0
-    rows = connection.run(
+    rows = run_statement(
+        connection,
         RELEASE_CLAIMS,
         order_ids=[claim.order_id for claim in claims],
         llms=[claim.llm for claim in claims],
@@ -252,6 +258,19 @@ def release_claims(connection: Connection, claims: Sequence[Claim]) -> int:
         is_new=[claim.is_new for claim in claims],
     )
     return int(rows[0][0])
+
+
+def run_statement(connection: Connection, statement: str, **params: Any) -> Any:
+    """One autocommitted statement, run again if Postgres aborted it to break a deadlock."""
+    for attempt in range(1, STATEMENT_ATTEMPTS + 1):
+        try:
+            return connection.run(statement, **params)
+        except DatabaseError as error:
+            fields = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
+            if fields.get("C") not in RETRYABLE_SQLSTATES or attempt == STATEMENT_ATTEMPTS:
+                raise
+            logger.warning("ledger statement retried", extra={"sqlstate": fields.get("C"), "attempt": attempt})
+    raise AssertionError("unreachable")
 
 
 def queue_depth(sqs: QueueClient, queue_url: str) -> int:
