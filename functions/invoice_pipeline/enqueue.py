@@ -373,50 +373,56 @@ def enqueue_orders(
     """One producer run. ``remaining_time_ms`` is the Lambda context's clock (None: no time limit)."""
     started = time.monotonic()
     summary = RunSummary(max_orders_per_run=settings.max_orders_per_run)
-    margin_ms = settings.time_margin_seconds * 1000
     try:
         summary.queue_depth = queue_depth(sqs, settings.queue_url)
         if settings.max_queue_depth is not None and summary.queue_depth > settings.max_queue_depth:
             summary.stopped_because = "queue_depth"
-            return summary
-        after: tuple[int, Any, int] = FIRST_KEY
-        with ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="send") as executor:
-            while True:
-                if summary.enqueued >= settings.max_orders_per_run:
-                    summary.stopped_because = "max_orders_per_run"
-                    break
-                if remaining_time_ms is not None and remaining_time_ms() < margin_ms:
-                    summary.stopped_because = "remaining_time"
-                    break
-                page_started = time.perf_counter()
-                page = fetch_and_claim_page(
-                    connection, settings, after, max_claims=settings.max_orders_per_run - summary.enqueued
-                )
-                summary.page_ms.append((time.perf_counter() - page_started) * 1000)
-                summary.pages += 1
-                summary.scanned += page.orders
-                summary.skipped += page.orders * len(settings.llm_models) - len(page.claims)
-                if page.claims:
-                    sent, failed, released = send_claims(
-                        connection, sqs, settings.queue_url, page.claims, executor, sleep
-                    )
-                    summary.enqueued += sent
-                    summary.send_failures += failed
-                    summary.claims_released += released
-                    # A failed job is not skipped: it is counted once, as a send failure.
-                    summary.skipped -= failed
-                if page.last_key is None or page.orders < settings.page_size:
-                    break
-                after = page.last_key
+        else:
+            _claim_and_send_pages(connection, sqs, settings, summary, remaining_time_ms, sleep)
     except Exception:
         summary.stopped_because = "error"
         summary.duration_ms = round((time.monotonic() - started) * 1000)
         logger.exception("producer run failed; claims not sent were released", extra=summary.as_dict())
         raise
-    finally:
-        summary.duration_ms = round((time.monotonic() - started) * 1000)
+    summary.duration_ms = round((time.monotonic() - started) * 1000)
     logger.info("producer run finished", extra=summary.as_dict())
     return summary
+
+
+def _claim_and_send_pages(
+    connection: Connection,
+    sqs: QueueClient,
+    settings: ProducerSettings,
+    summary: RunSummary,
+    remaining_time_ms: Callable[[], int] | None,
+    sleep: Callable[[float], None],
+) -> None:
+    after: tuple[int, Any, int] = FIRST_KEY
+    with ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="send") as executor:
+        while True:
+            if summary.enqueued >= settings.max_orders_per_run:
+                summary.stopped_because = "max_orders_per_run"
+                return
+            if remaining_time_ms is not None and remaining_time_ms() < settings.time_margin_seconds * 1000:
+                summary.stopped_because = "remaining_time"
+                return
+            page_started = time.perf_counter()
+            page = fetch_and_claim_page(
+                connection, settings, after, max_claims=settings.max_orders_per_run - summary.enqueued
+            )
+            summary.page_ms.append((time.perf_counter() - page_started) * 1000)
+            summary.pages += 1
+            summary.scanned += page.orders
+            summary.skipped += page.orders * len(settings.llm_models) - len(page.claims)
+            if page.claims:
+                sent, failed, released = send_claims(connection, sqs, settings.queue_url, page.claims, executor, sleep)
+                summary.enqueued += sent
+                summary.send_failures += failed
+                summary.claims_released += released
+            if page.last_key is None or page.orders < settings.page_size:
+                summary.stopped_because = "exhausted"
+                return
+            after = page.last_key
 
 
 def publish_metrics(summary: RunSummary) -> None:
