@@ -11,8 +11,8 @@ producer run that enqueues M messages. Prints, measured side by side in this one
 - the same page fetched the old script's way (NOT EXISTS + LIMIT/OFFSET) / by keyset (same predicate, same
   rows), at the run's last page and at 90 % of the table.
 
-moto's SQS slows down as a queue grows, so four threads drain the queue while the run sends; they also
-check that every job arrived exactly once.
+moto's SQS slows down as a queue grows, so the sends are spread over 50 moto queues (see
+SpreadOverQueues); draining them afterwards checks that every job arrived exactly once.
 
     .venv/bin/python bench/producer.py [--orders 1000000] [--enqueue 10000]
 """
@@ -20,6 +20,7 @@ check that every job arrived exactly once.
 from __future__ import annotations
 
 import argparse
+import itertools
 import resource
 import statistics
 import subprocess
@@ -31,6 +32,7 @@ from typing import Any
 
 import boto3
 import pg8000.native
+from botocore.config import Config
 
 from invoice_pipeline import db, settings
 from invoice_pipeline.enqueue import (
@@ -46,7 +48,7 @@ from local.orders import create_orders_table
 from local.postgres import EmbeddedPostgres, free_port, wait_until_accepting
 
 MODEL = "gpt-4o-2024-11-20"
-DRAIN_THREADS = 4
+QUEUES = 50
 RESTAURANTS = 499  # not a multiple of 4: every restaurant mixes all kinds of orders
 
 # g % 4: 0 has no usable image (NULL or whitespace), 1 is already done, 2 and 3 are eligible.
@@ -170,43 +172,53 @@ def run(orders: int, enqueue: int, page_size: int) -> dict[str, float]:
         moto.wait(timeout=10)
 
 
-class QueueDrainer:
-    """Receives and deletes while the run sends (moto slows down as its queue grows), counts the messages,
-    and samples this process's resident memory."""
+class SpreadOverQueues:
+    """The producer's SQS client for this benchmark: each SendMessageBatch goes to the next of many moto
+    queues. moto spends time proportional to a queue's length on every message it accepts, so one queue of
+    10,000 would measure moto; the producer's code path is the same, only the URL differs per call."""
 
-    def __init__(self, queue_url: str) -> None:
-        self.queue_url = queue_url
-        self.sqs = boto3.client("sqs")
-        self.bodies: Counter[str] = Counter()
-        self.peak_rss = self.baseline_rss = rss_bytes()
+    def __init__(self, sqs: Any, queue_urls: list[str]) -> None:
+        self.sqs = sqs
+        self.queue_urls = queue_urls
+        self.calls = itertools.count()
+
+    def get_queue_attributes(self, **kwargs: Any) -> dict[str, Any]:
+        return dict(self.sqs.get_queue_attributes(**kwargs))
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        url = self.queue_urls[next(self.calls) % len(self.queue_urls)]
+        return dict(self.sqs.send_message_batch(QueueUrl=url, Entries=Entries))
+
+    def drain(self) -> Counter[str]:
+        bodies: Counter[str] = Counter()
+        for url in self.queue_urls:
+            while messages := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                bodies.update(message["Body"] for message in messages)
+                entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+                self.sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+        return bodies
+
+
+class MemorySampler:
+    """Samples this process's resident set every 50 ms while the block runs."""
+
+    def __init__(self) -> None:
+        self.baseline = self.peak = rss_bytes()
         self.running = True
-        self.threads = [threading.Thread(target=self._drain, daemon=True) for _ in range(DRAIN_THREADS)]
+        self.thread = threading.Thread(target=self._sample, daemon=True)
 
-    def __enter__(self) -> QueueDrainer:
-        for thread in self.threads:
-            thread.start()
+    def __enter__(self) -> MemorySampler:
+        self.thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.running = False
-        for thread in self.threads:
-            thread.join()
-        while self._receive_once():
-            pass
+        self.thread.join()
 
-    def _drain(self) -> None:
+    def _sample(self) -> None:
         while self.running:
-            self.peak_rss = max(self.peak_rss, rss_bytes())
-            if not self._receive_once():
-                time.sleep(0.05)
-
-    def _receive_once(self) -> int:
-        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        if messages:
-            self.bodies.update(message["Body"] for message in messages)
-            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
-        return len(messages)
+            self.peak = max(self.peak, rss_bytes())
+            time.sleep(0.05)
 
 
 def rss_bytes() -> int:
@@ -237,7 +249,9 @@ def measure(connection: pg8000.native.Connection, dsn: str, enqueue: int, page_s
     start_rolled_back = keyset_page_in_rollback(connection, FIRST_KEY, page_size)
     deep_rolled_back = keyset_page_in_rollback(connection, deep_key, page_size)
 
-    queue_url = boto3.client("sqs").create_queue(QueueName="bench-jobs")["QueueUrl"]
+    sqs = boto3.client("sqs", config=Config(max_pool_connections=32))
+    queue_urls = [sqs.create_queue(QueueName=f"bench-jobs-{index}")["QueueUrl"] for index in range(QUEUES)]
+    queue_url = queue_urls[0]
     env = {
         "DATABASE_URL": dsn,
         "DB_SSLMODE": "disable",
@@ -248,12 +262,13 @@ def measure(connection: pg8000.native.Connection, dsn: str, enqueue: int, page_s
         "PRODUCER_PAGE_SIZE": str(page_size),
     }
     producer_settings = settings.producer_settings_from(env)
-    sqs = boto3.client("sqs")
-    with QueueDrainer(queue_url) as drainer:
-        summary = enqueue_orders(connection, sqs, producer_settings)
+    queues = SpreadOverQueues(sqs, queue_urls)
+    with MemorySampler() as memory:
+        summary = enqueue_orders(connection, queues, producer_settings)
     assert summary.enqueued == enqueue, summary
-    assert len(drainer.bodies) == enqueue and max(drainer.bodies.values()) == 1, "each job exactly once"
-    growth_mb = (drainer.peak_rss - drainer.baseline_rss) / 2**20
+    bodies = queues.drain()
+    assert len(bodies) == enqueue and max(bodies.values()) == 1, "each job exactly once"
+    growth_mb = (memory.peak - memory.baseline) / 2**20
 
     # The first page also prepares the statement: compare the next three with the last three.
     pages = summary.page_ms

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pg8000.native import DatabaseError
 
 from invoice_pipeline.db import Connection
 from invoice_pipeline.errors import QueueUnavailableError
@@ -151,6 +152,10 @@ SEND_THREADS = 8
 SEND_ATTEMPTS = 4  # one send plus three retries of the entries SQS reported as failed
 SEND_BACKOFF_SECONDS = 0.2  # doubled after each retry
 # Keyset start: before every real (restaurant_id, created_at, id).
+# Deadlock and serialization failures are retried: overlapping runs can lock the same ledger rows in
+# different orders when one releases claims while the other claims (each statement is its own transaction).
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+STATEMENT_ATTEMPTS = 3
 FIRST_KEY: tuple[int, str, int] = (-(2**63), "-infinity", -(2**63))
 NO_LOWER_BOUND = "-infinity"
 
@@ -228,7 +233,7 @@ def fetch_and_claim_page(
     else:
         statement = PAGE_AND_CLAIM_LISTED_RESTAURANTS
         params["restaurant_ids"] = list(settings.restaurant_ids)
-    row = connection.run(statement, **params)[0]
+    row = run_statement(connection, statement, **params)[0]
     orders, last_restaurant, last_created_at, last_id, candidates, _chosen, claimed_at = row[:7]
     order_ids, llms, is_new, previous = row[7:]
     claims = [
@@ -243,7 +248,8 @@ def release_claims(connection: Connection, claims: Sequence[Claim]) -> int:
     """Undo claims whose message was not sent; returns how many ledger rows were deleted or restored."""
     if not claims:
         return 0
-    rows = connection.run(
+    rows = run_statement(
+        connection,
         RELEASE_CLAIMS,
         order_ids=[claim.order_id for claim in claims],
         llms=[claim.llm for claim in claims],
@@ -252,6 +258,19 @@ def release_claims(connection: Connection, claims: Sequence[Claim]) -> int:
         is_new=[claim.is_new for claim in claims],
     )
     return int(rows[0][0])
+
+
+def run_statement(connection: Connection, statement: str, **params: Any) -> Any:
+    """One autocommitted statement, run again if Postgres aborted it to break a deadlock."""
+    for attempt in range(1, STATEMENT_ATTEMPTS + 1):
+        try:
+            return connection.run(statement, **params)
+        except DatabaseError as error:
+            fields = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
+            if fields.get("C") not in RETRYABLE_SQLSTATES or attempt == STATEMENT_ATTEMPTS:
+                raise
+            logger.warning("ledger statement retried", extra={"sqlstate": fields.get("C"), "attempt": attempt})
+    raise AssertionError("unreachable")
 
 
 def queue_depth(sqs: QueueClient, queue_url: str) -> int:
@@ -354,50 +373,56 @@ def enqueue_orders(
     """One producer run. ``remaining_time_ms`` is the Lambda context's clock (None: no time limit)."""
     started = time.monotonic()
     summary = RunSummary(max_orders_per_run=settings.max_orders_per_run)
-    margin_ms = settings.time_margin_seconds * 1000
     try:
         summary.queue_depth = queue_depth(sqs, settings.queue_url)
         if settings.max_queue_depth is not None and summary.queue_depth > settings.max_queue_depth:
             summary.stopped_because = "queue_depth"
-            return summary
-        after: tuple[int, Any, int] = FIRST_KEY
-        with ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="send") as executor:
-            while True:
-                if summary.enqueued >= settings.max_orders_per_run:
-                    summary.stopped_because = "max_orders_per_run"
-                    break
-                if remaining_time_ms is not None and remaining_time_ms() < margin_ms:
-                    summary.stopped_because = "remaining_time"
-                    break
-                page_started = time.perf_counter()
-                page = fetch_and_claim_page(
-                    connection, settings, after, max_claims=settings.max_orders_per_run - summary.enqueued
-                )
-                summary.page_ms.append((time.perf_counter() - page_started) * 1000)
-                summary.pages += 1
-                summary.scanned += page.orders
-                summary.skipped += page.orders * len(settings.llm_models) - len(page.claims)
-                if page.claims:
-                    sent, failed, released = send_claims(
-                        connection, sqs, settings.queue_url, page.claims, executor, sleep
-                    )
-                    summary.enqueued += sent
-                    summary.send_failures += failed
-                    summary.claims_released += released
-                    # A failed job is not skipped: it is counted once, as a send failure.
-                    summary.skipped -= failed
-                if page.last_key is None or page.orders < settings.page_size:
-                    break
-                after = page.last_key
+        else:
+            _claim_and_send_pages(connection, sqs, settings, summary, remaining_time_ms, sleep)
     except Exception:
         summary.stopped_because = "error"
         summary.duration_ms = round((time.monotonic() - started) * 1000)
         logger.exception("producer run failed; claims not sent were released", extra=summary.as_dict())
         raise
-    finally:
-        summary.duration_ms = round((time.monotonic() - started) * 1000)
+    summary.duration_ms = round((time.monotonic() - started) * 1000)
     logger.info("producer run finished", extra=summary.as_dict())
     return summary
+
+
+def _claim_and_send_pages(
+    connection: Connection,
+    sqs: QueueClient,
+    settings: ProducerSettings,
+    summary: RunSummary,
+    remaining_time_ms: Callable[[], int] | None,
+    sleep: Callable[[float], None],
+) -> None:
+    after: tuple[int, Any, int] = FIRST_KEY
+    with ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="send") as executor:
+        while True:
+            if summary.enqueued >= settings.max_orders_per_run:
+                summary.stopped_because = "max_orders_per_run"
+                return
+            if remaining_time_ms is not None and remaining_time_ms() < settings.time_margin_seconds * 1000:
+                summary.stopped_because = "remaining_time"
+                return
+            page_started = time.perf_counter()
+            page = fetch_and_claim_page(
+                connection, settings, after, max_claims=settings.max_orders_per_run - summary.enqueued
+            )
+            summary.page_ms.append((time.perf_counter() - page_started) * 1000)
+            summary.pages += 1
+            summary.scanned += page.orders
+            summary.skipped += page.orders * len(settings.llm_models) - len(page.claims)
+            if page.claims:
+                sent, failed, released = send_claims(connection, sqs, settings.queue_url, page.claims, executor, sleep)
+                summary.enqueued += sent
+                summary.send_failures += failed
+                summary.claims_released += released
+            if page.last_key is None or page.orders < settings.page_size:
+                summary.stopped_because = "exhausted"
+                return
+            after = page.last_key
 
 
 def publish_metrics(summary: RunSummary) -> None:

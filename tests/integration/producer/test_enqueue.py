@@ -168,6 +168,7 @@ def test_entries_that_keep_failing_are_released_and_the_next_run_sends_them(orde
     assert summary.send_failures == len(failing) * len(MODELS)
     assert summary.enqueued == 60 * len(MODELS) - summary.send_failures
     assert summary.claims_released == summary.send_failures
+    assert (summary.scanned, summary.skipped) == (60, 0)  # a job that failed to send is not also skipped
     # Two batches held failing entries; each backed off doubling between retries.
     assert sorted(sleeps) == [0.2, 0.2, 0.4, 0.4, 0.8, 0.8]
     jobs = ledger(sql)
@@ -245,9 +246,11 @@ def test_queue_deeper_than_the_backpressure_threshold_enqueues_nothing(orders, s
         sqs.send_message(QueueUrl=queue_url, MessageBody=f'{{"order_id": {1000 + index}}}')
 
     held = enqueue_orders(sql, sqs, settings_for(MAX_QUEUE_DEPTH="5"))
+    claimed_while_held = ledger(sql)
     allowed = enqueue_orders(sql, sqs, settings_for(MAX_QUEUE_DEPTH="50"))
 
-    assert (held.enqueued, held.stopped_because, held.queue_depth) == (0, "queue_depth", 6)
+    assert (held.enqueued, held.stopped_because, held.queue_depth, held.pages) == (0, "queue_depth", 6, 0)
+    assert claimed_while_held == {}
     assert (allowed.enqueued, allowed.stopped_because) == (20, "exhausted")
 
 
