@@ -188,9 +188,7 @@ def run_old_script(order_ids: Sequence[int], emulator: Any, *, threads: int, lat
 def extract_and_write(order_id: int, extractor: Any, consumer_settings: settings.ConsumerSettings) -> None:
     """One order without the queue: claim, read, fetch and prepare, extract, write (the consumer's own calls)."""
     with db.pool.connection() as connection:
-        claim = jobs.claim_job(
-            connection, order_id, MODEL, message_id=f"old-script-{order_id}", lease_seconds=600
-        )
+        claim = jobs.claim_job(connection, order_id, MODEL, message_id=f"old-script-{order_id}", lease_seconds=600)
         invoice_image = orders.read_invoice_image(connection, order_id)
     deadline = time.monotonic() + 60
     extracted = []
