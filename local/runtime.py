@@ -85,6 +85,7 @@ def local_runtime(
     with ExitStack() as stack:
         postgres = stack.enter_context(EmbeddedPostgres())
         moto = stack.enter_context(MotoServer())
+        moto.reset()  # moto servers in one process share their state: start from an empty account
         env = quiet_logs({**moto.environment(), "DATABASE_URL": postgres.dsn, "DB_SSLMODE": "disable"}, log_level)
         stack.enter_context(patched_environment(env))
         stack.callback(_forget_cached_clients)
@@ -112,10 +113,13 @@ def local_runtime(
 
 
 def _forget_cached_clients() -> None:
-    """Settings, the S3 client and DB connections cached for an earlier endpoint must not leak into this one."""
+    """Settings, clients and DB connections cached for an earlier endpoint must not leak into this one."""
+    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
+
     from invoice_pipeline.db import pool
 
     settings.clear_cache()
+    DEFAULT_PROVIDERS.clear()  # Powertools' secret provider keeps the boto3 client of the first endpoint
     images.reset_s3_client()
     pool.discard()
 
