@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import os
 import sys
 import time
@@ -30,7 +29,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -38,12 +36,11 @@ import boto3
 from invoice_pipeline import settings
 from invoice_pipeline.db import pool
 from invoice_pipeline.operations import ledger_status, model_report
-from invoice_pipeline.schema import migrate_database
-from local.aws import MotoServer, patched_environment, reset_client_caches
+from local.aws import patched_environment
 from local.dlq_mover import move_messages
 from local.event_source import FakeLambdaContext, SqsEventSource, fresh_handler
-from local.postgres import EmbeddedPostgres
-from local.stack import LocalStack, create_local_stack
+from local.runtime import emulated_model, emulator_environment, functions_importable, local_runtime, upload_samples
+from local.stack import LocalStack
 from local.stack_config import load_queue_settings
 
 DEFAULT_ORDERS = 40
@@ -131,46 +128,6 @@ def ocr_available() -> bool:
 # -- the steps ------------------------------------------------------------------------------------------------
 
 
-def _functions_importable() -> None:
-    """The handlers live in functions/ next to invoice_pipeline, as in the Lambda code asset."""
-    functions_dir = str(Path(settings.__file__).resolve().parent.parent)
-    if functions_dir not in sys.path:
-        sys.path.insert(0, functions_dir)
-
-
-def _quiet_logs(env: dict[str, str]) -> dict[str, str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    return {
-        **env,
-        "POWERTOOLS_LOG_LEVEL": env.get("DEMO_LOG_LEVEL", "CRITICAL"),
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }
-
-
-def s3_url(bucket: str, key: str, form: int) -> str:
-    """The forms DESIGN §2 accepts, taken in turn so the demo exercises each."""
-    if form % 3 == 0:
-        return f"s3://{bucket}/{key}"
-    if form % 3 == 1:
-        return f"https://{bucket}.s3.us-east-1.amazonaws.com/{key}"
-    return f"https://s3.us-east-1.amazonaws.com/{bucket}/{key}"
-
-
-def upload_samples(orders: list[Any], bucket: str) -> dict[int, str]:
-    """Put every sample invoice into the bucket; returns order_id -> invoice_image (varied list forms)."""
-    s3 = boto3.client("s3")
-    images: dict[int, str] = {}
-    for order_id, order in enumerate(orders, start=1):
-        urls = []
-        for index, invoice in enumerate(order.invoices):
-            key = f"orders/{order_id}/{index}-{invoice.filename}"
-            s3.put_object(Bucket=bucket, Key=key, Body=invoice.data, ContentType=invoice.content_type)
-            urls.append(s3_url(bucket, key, order_id + index))
-        images[order_id] = json.dumps(urls) if len(urls) > 1 and order_id % 2 else "\n".join(urls)
-    return images
-
-
 def poison_orders(first_id: int, bucket: str, max_image_bytes: int) -> list[PoisonOrder]:
     from local.samples import not_an_image_bytes, oversized_bytes
 
@@ -223,13 +180,8 @@ def _model_endpoint(extractor: str, orders: list[Any]) -> Iterator[dict[str, str
     if extractor != "emulator":
         yield {}
         return
-    from local.model_emulator import ModelEmulator
-
-    with ModelEmulator() as emulator:
-        for order in orders:
-            for invoice in order.invoices:
-                emulator.register(invoice.stamp, invoice.answer)
-        yield {"OPENAI_BASE_URL": emulator.base_url, "OPENAI_API_KEY": "emulator-needs-no-key"}
+    with emulated_model(orders) as emulator:
+        yield emulator_environment(emulator)
 
 
 def _progress(label: str) -> Callable[[Any], None] | None:
@@ -252,7 +204,7 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
     from local.orders import create_orders_table, insert_orders
     from local.samples import generate_orders
 
-    _functions_importable()
+    functions_importable()
     llm = {"openai": OPENAI_MODEL, "ocr": OCR_MODEL, "emulator": EMULATED_MODEL}[extractor]
     queue_settings = load_queue_settings().scaled_for_local()
     timings: dict[str, float] = {}
@@ -261,31 +213,15 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
     print(f"generating {order_count} sample orders ...", flush=True)
     samples = generate_orders(order_count, seed=seed)
     with ExitStack() as stack:
-        postgres = stack.enter_context(EmbeddedPostgres())
-        moto = stack.enter_context(MotoServer())
+        runtime = stack.enter_context(
+            local_runtime(queue_settings, bucket=BUCKET, log_level=os.environ.get("DEMO_LOG_LEVEL", "CRITICAL"))
+        )
+        postgres, local = runtime.postgres, runtime.stack
         model_env = stack.enter_context(_model_endpoint(extractor, samples))
-        env = _quiet_logs({**moto.environment(), "DATABASE_URL": postgres.dsn, "DB_SSLMODE": "disable"})
-        stack.enter_context(patched_environment(env))
-        stack.callback(reset_client_caches)
-        reset_client_caches()
-        print(f"local stack: Postgres {postgres.host}:{postgres.port}, moto {moto.endpoint_url}")
+        print(f"local stack: Postgres {postgres.host}:{postgres.port}, moto {runtime.moto.endpoint_url}")
 
         # 1. schema, the ordering app's table, and the DSN as a secret the handlers read
-        applied = migrate_database()["applied"]
-        print(f"migrations applied: {', '.join(applied)}")  # type: ignore[arg-type]
-        secret_arn = boto3.client("secretsmanager").create_secret(
-            Name="invoice-pipeline/db",
-            SecretString=json.dumps(
-                {
-                    "host": postgres.host,
-                    "port": postgres.port,
-                    "username": postgres.user,
-                    "password": postgres.password,
-                    "dbname": "postgres",
-                }
-            ),
-        )["ARN"]
-        local = create_local_stack(queue_settings, bucket=BUCKET)
+        print(f"migrations applied: {', '.join(runtime.applied_migrations)}")
 
         # 2. orders: samples, poison, blanks
         images = upload_samples(samples, local.bucket)
@@ -312,19 +248,9 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
             f"items), {len(poison)} poison, {len(blank_ids)} blank"
         )
 
-        handler_env = {
-            "DB_SECRET_ARN": secret_arn,
-            "DATABASE_URL": "",
-            "QUEUE_URL": local.queue_url,
-            "RESTAURANT_IDS": "*",
-            "LLM_MODELS": llm,
-            "ALLOWED_BUCKETS": local.bucket,
-            "MAX_IMAGE_BYTES": str(DEMO_MAX_IMAGE_BYTES),
-            "MAX_RECEIVE_COUNT": str(queue_settings.max_receive_count),
-            **model_env,
-        }
+        handler_env = runtime.handler_environment(llm=llm, max_image_bytes=DEMO_MAX_IMAGE_BYTES, model_env=model_env)
         stack.enter_context(patched_environment(handler_env))
-        reset_client_caches()
+        settings.clear_cache()
         timings["setup"] = time.monotonic() - started
 
         # 3. one producer run
