@@ -44,6 +44,10 @@ from local.stack import LocalStack
 from local.stack_config import load_queue_settings
 
 DEFAULT_ORDERS = 40
+# The offline OCR reads a page in about 1-4 CPU seconds: on 2 cores, 12 orders (about 20 pages) keep the demo
+# under 3 minutes. DEMO_ORDERS overrides either default.
+DEFAULT_OCR_ORDERS = 12
+DRAIN_DEADLINE_SECONDS = 600
 DEMO_MAX_IMAGE_BYTES = 5 * 1024 * 1024
 OPENAI_MODEL = "gpt-4o-2024-11-20"
 OCR_MODEL = "ocr-table-v1"
@@ -206,7 +210,9 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
 
     functions_importable()
     llm = {"openai": OPENAI_MODEL, "ocr": OCR_MODEL, "emulator": EMULATED_MODEL}[extractor]
-    queue_settings = load_queue_settings().scaled_for_local()
+    stack_settings = load_queue_settings()
+    # The stack's own function timeout: a slow extractor (OCR on 2 cores) must not run out of time locally.
+    queue_settings = stack_settings.scaled_for_local(stack_settings.consumer_timeout_seconds)
     timings: dict[str, float] = {}
     started = time.monotonic()
 
@@ -316,7 +322,7 @@ def _drain(local: LocalStack, consumer: Callable[[], Any], label: str) -> Any:
         function_timeout_seconds=local.settings.consumer_timeout_seconds,
         on_batch=_progress(label),
     )
-    stats = source.drain(until_idle=True, timeout_seconds=240)
+    stats = source.drain(until_idle=True, timeout_seconds=DRAIN_DEADLINE_SECONDS)
     print(
         f"\r  {label}: {stats.invocations} batches, {stats.records} records, {stats.succeeded} ok, "
         f"{stats.failed} failed (max {stats.max_in_flight} concurrent)"
@@ -414,12 +420,13 @@ def format_summary(result: DemoResult) -> str:
 
 def main() -> int:
     env = dict(os.environ)
+    extractor = choose_extractor(env)
+    default_orders = DEFAULT_OCR_ORDERS if extractor == "ocr" else DEFAULT_ORDERS
     try:
-        order_count = int(env.get("DEMO_ORDERS", DEFAULT_ORDERS))
+        order_count = int(env.get("DEMO_ORDERS", default_orders))
     except ValueError:
         print(f"DEMO_ORDERS must be an integer, got {env['DEMO_ORDERS']!r}", file=sys.stderr)
         return 2
-    extractor = choose_extractor(env)
     try:
         result = run_demo(order_count, extractor)
     except KeyboardInterrupt:
