@@ -34,7 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 # Each module adds its subcommands with register(subparsers); one line per module here.
-COMMAND_MODULES: tuple[str, ...] = ("invoices_cli.main",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "invoices_cli.main",
+    "invoices_cli.producer_cmds",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -132,3 +132,8 @@ def describe(error: BaseException) -> str:
 
 
 MAX_ERROR_CHARS = 1000
+
+
+class QueueUnavailableError(PipelineError):
+    """SQS refused a call as a whole (wrong queue URL, missing permission, no endpoint): the producer run fails
+    after releasing every claim it could not send."""

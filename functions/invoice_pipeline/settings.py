@@ -52,6 +52,7 @@ class ProducerSettings(BaseModel):
     page_size: int
     requeue_lease_seconds: int
     max_queue_depth: int | None  # backpressure threshold; None disables it
+    time_margin_seconds: int = 30  # stop starting pages when the Lambda has less time left than this
 
 
 class ConsumerSettings(BaseModel):
@@ -166,6 +167,7 @@ def producer_settings_from(env: Mapping[str, str]) -> ProducerSettings:
         page_size=_int(env, "PRODUCER_PAGE_SIZE", 500, minimum=1),
         requeue_lease_seconds=_int(env, "REQUEUE_LEASE_SECONDS", DEFAULT_REQUEUE_LEASE_SECONDS, minimum=60),
         max_queue_depth=None if depth is None else _int(env, "MAX_QUEUE_DEPTH", None, minimum=1),
+        time_margin_seconds=_int(env, "PRODUCER_TIME_MARGIN_SECONDS", 30, minimum=0),
     )
 
 
