@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 COMMAND_MODULES: tuple[str, ...] = (
     "invoices_cli.main",
     "invoices_cli.producer_cmds",
+    "invoices_cli.ops",
 )
 
 

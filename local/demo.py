@@ -1,30 +1,498 @@
-"""``make demo``: the pipeline on one offline machine (embedded Postgres, moto).
+"""``make demo``: the whole pipeline on one offline machine (DESIGN §8).
 
-So far the demo brings up the local stack and applies the schema migrations; the producer, consumer and
-event-source emulator join it as they land.
+1. Embedded Postgres and a moto server (S3, SQS, Secrets Manager); the ordering app's ``orders`` table; the
+   migrations; the database DSN stored in a secret that the handlers read through DB_SECRET_ARN.
+2. Sample orders (``DEMO_ORDERS``, default 40) whose invoice images go to the bucket and whose known line
+   items go to ``benchmarking.ground_truth_items``, plus poison orders: a missing object (fixed later), a
+   bucket outside the allow-list, a file that is no image, an oversized file, a malformed ``invoice_image``;
+   and two blank ones that are not eligible at all.
+3. Queue and DLQ with the stack's settings (``cdk.json``), then one producer run (``producer.handler``).
+4. The SQS event-source emulator runs ``consumer.handler`` until the queue is idle.
+5. The DLQ is shown, the missing object uploaded, the DLQ moved back to the queue, the queue drained again.
+6. A summary; the exit status is 1 if any eligible order is neither done nor failed-with-reason-in-the-DLQ,
+   or if any item is duplicated.
+
+Extraction: OpenAI when OPENAI_API_KEY is set, else the offline OCR extractor when ``rapidocr`` is
+installed, else the model emulator (a test double answering from the samples' known items).
+``DEMO_EXTRACTOR=emulator|ocr|openai`` forces one.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import logging
+import os
+import sys
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
 
 from invoice_pipeline import settings
+from invoice_pipeline.db import pool
+from invoice_pipeline.operations import ledger_status, model_report
 from invoice_pipeline.schema import migrate_database
 from local.aws import MotoServer, patched_environment
+from local.dlq_mover import move_messages
+from local.event_source import FakeLambdaContext, SqsEventSource
 from local.postgres import EmbeddedPostgres
+from local.stack import LocalStack, create_local_stack
+from local.stack_config import load_queue_settings
+
+DEFAULT_ORDERS = 40
+DEMO_MAX_IMAGE_BYTES = 5 * 1024 * 1024
+OPENAI_MODEL = "gpt-4o-2024-11-20"
+OCR_MODEL = "ocr-table-v1"
+EMULATED_MODEL = "gpt-4o-2024-11-20"  # the emulator answers as this model would; the summary says it is emulated
+BUCKET = "invoice-images"
+FOREIGN_BUCKET = "someone-elses-bucket"
+
+
+@dataclass(frozen=True)
+class PoisonOrder:
+    order_id: int
+    invoice_image: str
+    problem: str
+    fixable: bool = False
+
+
+@dataclass
+class DemoResult:
+    extractor: str
+    llm: str
+    eligible: set[int]
+    not_eligible: set[int]
+    poison: dict[int, PoisonOrder]
+    jobs: dict[int, tuple[str, str | None]]  # order_id -> (status, last_error)
+    items: dict[int, int]  # order_id -> items written
+    truth_items: dict[int, int]  # order_id -> items in the ground truth
+    duplicate_items: int
+    dlq_order_ids: list[int]
+    first_dlq_order_ids: list[int]
+    redriven: int
+    durations: dict[str, float] = field(default_factory=dict)
+    consumed_orders_per_second: float = 0.0
+    report: list[dict[str, Any]] = field(default_factory=list)
+    ledger_totals: dict[str, int] = field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        """Everything that would mean an order was lost or written twice."""
+        found = []
+        for order_id in sorted(self.eligible):
+            status, error = self.jobs.get(order_id, ("missing", None))
+            if status == "done":
+                continue
+            if status != "failed" or not error:
+                found.append(f"order {order_id} ended {status} (expected done, or failed with a reason)")
+            elif order_id not in self.dlq_order_ids:
+                found.append(f"order {order_id} failed ({error}) but its message is not in the DLQ")
+        for order_id in sorted(self.not_eligible & set(self.jobs)):
+            found.append(f"order {order_id} has a blank invoice_image but was enqueued")
+        if self.duplicate_items:
+            found.append(f"{self.duplicate_items} duplicated item line(s)")
+        for order_id, count in sorted(Counter(self.dlq_order_ids).items()):
+            if count > 1:
+                found.append(f"order {order_id} is {count} times in the DLQ")
+        return found
+
+
+# -- choosing the extractor -----------------------------------------------------------------------------------
+
+
+def choose_extractor(env: dict[str, str]) -> str:
+    forced = env.get("DEMO_EXTRACTOR", "").strip().lower()
+    if forced:
+        if forced not in ("emulator", "ocr", "openai"):
+            raise SystemExit(f"DEMO_EXTRACTOR must be emulator, ocr or openai, got {forced!r}")
+        if forced == "openai" and not env.get("OPENAI_API_KEY"):
+            raise SystemExit("DEMO_EXTRACTOR=openai needs OPENAI_API_KEY")
+        return forced
+    if env.get("OPENAI_API_KEY"):
+        return "openai"
+    if ocr_available():
+        return "ocr"
+    return "emulator"
+
+
+def ocr_available() -> bool:
+    return (
+        importlib.util.find_spec("rapidocr") is not None
+        and importlib.util.find_spec("invoice_pipeline.extraction.ocr") is not None
+    )
+
+
+# -- the steps ------------------------------------------------------------------------------------------------
+
+
+def _functions_importable() -> None:
+    """The handlers live in functions/ next to invoice_pipeline, as in the Lambda code asset."""
+    functions_dir = str(Path(settings.__file__).resolve().parent.parent)
+    if functions_dir not in sys.path:
+        sys.path.insert(0, functions_dir)
+
+
+def _quiet_logs(env: dict[str, str]) -> dict[str, str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    return {
+        **env,
+        "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+
+
+def s3_url(bucket: str, key: str, form: int) -> str:
+    """The forms DESIGN §2 accepts, taken in turn so the demo exercises each."""
+    if form % 3 == 0:
+        return f"s3://{bucket}/{key}"
+    if form % 3 == 1:
+        return f"https://{bucket}.s3.us-east-1.amazonaws.com/{key}"
+    return f"https://s3.us-east-1.amazonaws.com/{bucket}/{key}"
+
+
+def upload_samples(orders: list[Any], bucket: str) -> dict[int, str]:
+    """Put every sample invoice into the bucket; returns order_id -> invoice_image (varied list forms)."""
+    s3 = boto3.client("s3")
+    images: dict[int, str] = {}
+    for order_id, order in enumerate(orders, start=1):
+        urls = []
+        for index, invoice in enumerate(order.invoices):
+            key = f"orders/{order_id}/{index}-{invoice.filename}"
+            s3.put_object(Bucket=bucket, Key=key, Body=invoice.data, ContentType=invoice.content_type)
+            urls.append(s3_url(bucket, key, order_id + index))
+        images[order_id] = json.dumps(urls) if len(urls) > 1 and order_id % 2 else "\n".join(urls)
+    return images
+
+
+def poison_orders(first_id: int, bucket: str, max_image_bytes: int) -> list[PoisonOrder]:
+    from local.samples import not_an_image_bytes, oversized_bytes
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=FOREIGN_BUCKET)
+    s3.put_object(Bucket=FOREIGN_BUCKET, Key="invoice.png", Body=oversized_bytes(64))
+    s3.put_object(Bucket=bucket, Key="poison/notes.txt", Body=not_an_image_bytes(), ContentType="text/plain")
+    s3.put_object(Bucket=bucket, Key="poison/huge.png", Body=oversized_bytes(max_image_bytes + 1))
+    return [
+        PoisonOrder(first_id, f"s3://{bucket}/poison/missing-scan.png", "object missing (uploaded later)", True),
+        PoisonOrder(first_id + 1, f"s3://{FOREIGN_BUCKET}/invoice.png", "bucket not allowed"),
+        PoisonOrder(first_id + 2, f"s3://{bucket}/poison/notes.txt", "not an image"),
+        PoisonOrder(first_id + 3, f"s3://{bucket}/poison/huge.png", f"larger than {max_image_bytes} bytes"),
+        PoisonOrder(first_id + 4, "see attached invoice, thanks", "malformed invoice_image"),
+    ]
+
+
+def messages_in(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every message in a queue, left in it (received, then made visible again at once)."""
+    seen: dict[str, dict[str, Any]] = {}
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30).get(
+            "Messages", []
+        )
+        if not batch:
+            break
+        for message in batch:
+            seen[message["MessageId"]] = message
+    handles = [message["ReceiptHandle"] for message in seen.values()]
+    for start in range(0, len(handles), 10):
+        sqs.change_message_visibility_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                for n, handle in enumerate(handles[start : start + 10])
+            ],
+        )
+    return list(seen.values())
+
+
+def _order_id_of(message: dict[str, Any]) -> int:
+    try:
+        return int(json.loads(message["Body"])["order_id"])
+    except (ValueError, KeyError, TypeError):
+        return -1
+
+
+@contextmanager
+def _model_endpoint(extractor: str, orders: list[Any]) -> Iterator[dict[str, str]]:
+    if extractor != "emulator":
+        yield {}
+        return
+    from local.model_emulator import ModelEmulator
+
+    with ModelEmulator() as emulator:
+        for order in orders:
+            for invoice in order.invoices:
+                emulator.register(invoice.stamp, invoice.answer)
+        yield {"OPENAI_BASE_URL": emulator.base_url, "OPENAI_API_KEY": "emulator-needs-no-key"}
+
+
+def _progress(label: str) -> Callable[[Any], None]:
+    def show(stats: Any) -> None:
+        print(
+            f"\r  {label}: {stats.invocations} batches, {stats.records} records, "
+            f"{stats.succeeded} ok, {stats.failed} failed",
+            end="",
+            flush=True,
+        )
+
+    return show
+
+
+def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, seed: int = 0) -> DemoResult:
+    """Run every step on a fresh local stack; returns what the ledger, items and DLQ hold at the end."""
+    from local.orders import create_orders_table, insert_orders
+    from local.samples import generate_orders
+
+    _functions_importable()
+    llm = {"openai": OPENAI_MODEL, "ocr": OCR_MODEL, "emulator": EMULATED_MODEL}[extractor]
+    queue_settings = load_queue_settings().scaled_for_local()
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+
+    print(f"generating {order_count} sample orders ...", flush=True)
+    samples = generate_orders(order_count, seed=seed)
+    with ExitStack() as stack:
+        postgres = stack.enter_context(EmbeddedPostgres())
+        moto = stack.enter_context(MotoServer())
+        model_env = stack.enter_context(_model_endpoint(extractor, samples))
+        env = _quiet_logs({**moto.environment(), "DATABASE_URL": postgres.dsn, "DB_SSLMODE": "disable"})
+        stack.enter_context(patched_environment(env))
+        settings.clear_cache()
+        print(f"local stack: Postgres {postgres.host}:{postgres.port}, moto {moto.endpoint_url}")
+
+        # 1. schema, the ordering app's table, and the DSN as a secret the handlers read
+        applied = migrate_database()["applied"]
+        print(f"migrations applied: {', '.join(applied)}")  # type: ignore[arg-type]
+        secret_arn = boto3.client("secretsmanager").create_secret(
+            Name="invoice-pipeline/db",
+            SecretString=json.dumps(
+                {
+                    "host": postgres.host,
+                    "port": postgres.port,
+                    "username": postgres.user,
+                    "password": postgres.password,
+                    "dbname": "postgres",
+                }
+            ),
+        )["ARN"]
+        local = create_local_stack(queue_settings, bucket=BUCKET)
+
+        # 2. orders: samples, poison, blanks
+        images = upload_samples(samples, local.bucket)
+        poison = poison_orders(len(samples) + 1, local.bucket, DEMO_MAX_IMAGE_BYTES)
+        blank_ids = {len(samples) + len(poison) + 1, len(samples) + len(poison) + 2}
+        now = datetime.now(UTC)
+        rows: list[tuple[int, int, str | None, datetime]] = [
+            (order_id, order.restaurant_id, images[order_id], now - timedelta(minutes=order_id))
+            for order_id, order in enumerate(samples, start=1)
+        ]
+        rows += [(p.order_id, 101, p.invoice_image, now - timedelta(minutes=p.order_id)) for p in poison]
+        rows += [(order_id, 102, text, now) for order_id, text in zip(sorted(blank_ids), (None, " \t\n "), strict=True)]
+        from invoice_pipeline.ground_truth import load_ground_truth
+
+        with pool.connection() as connection:
+            create_orders_table(connection)
+            insert_orders(connection, rows)
+            truth_rows = load_ground_truth(
+                connection, {order_id: [i.truth for i in order.invoices] for order_id, order in enumerate(samples, 1)}
+            )
+        pool.discard()
+        print(
+            f"orders: {len(samples)} samples ({sum(len(o.invoices) for o in samples)} invoices, {truth_rows} known "
+            f"items), {len(poison)} poison, {len(blank_ids)} blank"
+        )
+
+        handler_env = {
+            "DB_SECRET_ARN": secret_arn,
+            "DATABASE_URL": "",
+            "QUEUE_URL": local.queue_url,
+            "RESTAURANT_IDS": "*",
+            "LLM_MODELS": llm,
+            "ALLOWED_BUCKETS": local.bucket,
+            "MAX_IMAGE_BYTES": str(DEMO_MAX_IMAGE_BYTES),
+            "MAX_RECEIVE_COUNT": str(queue_settings.max_receive_count),
+            **model_env,
+        }
+        stack.enter_context(patched_environment(handler_env))
+        settings.clear_cache()
+        timings["setup"] = time.monotonic() - started
+
+        # 3. one producer run
+        import consumer
+        import producer
+
+        summary = producer.handler({"source": "local.demo"}, FakeLambdaContext("producer", 300))
+        print(f"producer: {json.dumps(summary, default=str)}")
+
+        # 4. the consumer behind the event-source emulator
+        print(
+            f"consumer: {extractor} extractor ({llm}), batch size {queue_settings.batch_size}, "
+            f"concurrency {queue_settings.max_concurrency}, maxReceiveCount {queue_settings.max_receive_count}"
+        )
+        consume_started = time.monotonic()
+        first = _drain(local, consumer.handler, "pass 1")
+        timings["consume"] = time.monotonic() - consume_started
+        sqs = boto3.client("sqs")
+
+        # 5. the DLQ, a fix, a redrive
+        first_dlq = messages_in(sqs, local.dlq_url)
+        print(f"DLQ after pass 1: {len(first_dlq)} message(s), orders {sorted(map(_order_id_of, first_dlq))}")
+        fixable = [p for p in poison if p.fixable]
+        for p in fixable:
+            sample = samples[0].invoices[0]
+            key = p.invoice_image.split("/", 3)[3]
+            boto3.client("s3").put_object(
+                Bucket=local.bucket, Key=key, Body=sample.data, ContentType=sample.content_type
+            )
+        print(f"fixed: uploaded the missing object of order(s) {[p.order_id for p in fixable]}")
+        redriven = move_messages(sqs, local.dlq_url, local.queue_url, rate=100)
+        print(f"redrive (local mover, as StartMessageMoveTask would): {redriven} message(s) back to the queue")
+        redrive_started = time.monotonic()
+        _drain(local, consumer.handler, "pass 2")
+        timings["redrive"] = time.monotonic() - redrive_started
+        final_dlq = messages_in(sqs, local.dlq_url)
+
+        # 6. what the database holds now
+        result = _collect(
+            extractor=extractor,
+            llm=llm,
+            eligible={order_id for order_id, *_ in rows} - blank_ids,
+            not_eligible=blank_ids,
+            poison={p.order_id: p for p in poison},
+            dlq_order_ids=[_order_id_of(message) for message in final_dlq],
+            first_dlq_order_ids=[_order_id_of(message) for message in first_dlq],
+            redriven=redriven,
+        )
+        result.durations = {**timings, "total": time.monotonic() - started}
+        done_first = first.succeeded
+        result.consumed_orders_per_second = done_first / timings["consume"] if timings["consume"] else 0.0
+        pool.discard()
+    return result
+
+
+def _drain(local: LocalStack, handler: Callable[..., Any], label: str) -> Any:
+    source = SqsEventSource(
+        local.queue_url,
+        handler,
+        batch_size=local.settings.batch_size,
+        max_batching_window_seconds=local.settings.max_batching_window_seconds,
+        max_concurrency=local.settings.max_concurrency,
+        function_timeout_seconds=local.settings.consumer_timeout_seconds,
+        on_batch=_progress(label),
+    )
+    stats = source.drain(until_idle=True, timeout_seconds=240)
+    print()
+    if stats.timed_out:
+        print(f"  {label}: stopped at its deadline with messages left")
+    return stats
+
+
+ITEMS_PER_ORDER_SQL = "SELECT order_id, count(*) FROM benchmarking.invoice_items WHERE llm = :llm GROUP BY order_id"
+TRUTH_PER_ORDER_SQL = "SELECT order_id, count(*) FROM benchmarking.ground_truth_items GROUP BY order_id"
+JOBS_SQL = "SELECT order_id, status, last_error FROM benchmarking.extraction_jobs WHERE llm = :llm"
+DUPLICATE_ITEMS_SQL = """
+SELECT coalesce(sum(n - 1), 0) FROM (
+    SELECT count(*) AS n FROM benchmarking.invoice_items GROUP BY order_id, llm, invoice_index, line_no
+) AS lines
+"""
+
+
+def _collect(**facts: Any) -> DemoResult:
+    llm = facts["llm"]
+    with pool.connection() as connection:
+        jobs = {order_id: (status, error) for order_id, status, error in connection.run(JOBS_SQL, llm=llm)}
+        items = dict(connection.run(ITEMS_PER_ORDER_SQL, llm=llm))
+        truth = dict(connection.run(TRUTH_PER_ORDER_SQL))
+        duplicates = int(connection.run(DUPLICATE_ITEMS_SQL)[0][0])
+        report = [r.as_dict() for r in model_report(connection)]
+        totals = ledger_status(connection).totals()
+    return DemoResult(
+        jobs=jobs,
+        items=items,
+        truth_items=truth,
+        duplicate_items=duplicates,
+        report=report,
+        ledger_totals=totals,
+        **facts,
+    )
+
+
+# -- the summary ----------------------------------------------------------------------------------------------
+
+
+def format_summary(result: DemoResult) -> str:
+    done = sorted(order_id for order_id, (status, _) in result.jobs.items() if status == "done")
+    failed = sorted(order_id for order_id, (status, _) in result.jobs.items() if status == "failed")
+    extractor = {
+        "emulator": "model emulator (a test double answering from the samples' known items; set OPENAI_API_KEY "
+        "or install rapidocr for a real extractor)",
+        "ocr": "offline OCR",
+        "openai": "OpenAI",
+    }[result.extractor]
+    lines = [
+        "",
+        "=== summary ===",
+        f"extractor: {extractor}, model {result.llm}",
+        f"orders: {len(result.eligible)} eligible ({len(result.not_eligible)} blank ones not enqueued): "
+        f"{len(done)} done, {len(failed)} failed",
+    ]
+    for order_id in failed:
+        _, error = result.jobs[order_id]
+        where = "in the DLQ" if order_id in result.dlq_order_ids else "NOT in the DLQ"
+        lines.append(f"  order {order_id} failed ({where}): {error}")
+    fixed = [
+        p.order_id for p in result.poison.values() if p.fixable and result.jobs.get(p.order_id, ("",))[0] == "done"
+    ]
+    lines.append(f"redrive: {result.redriven} message(s) moved back; fixed and now done: orders {fixed}")
+    for row in result.report:
+        lines.append(
+            f"items: {row['items']} in {row['invoices']} invoices   tokens: {row['input_tokens']} in, "
+            f"{row['output_tokens']} out   cost: ${row['cost_usd']} (per invoice: ${row['cost_per_invoice_usd']})"
+        )
+        accuracy = row.get("accuracy")
+        if accuracy:
+            lines.append(
+                f"accuracy vs ground truth ({accuracy['orders']} orders): F1 {accuracy['f1']:.3f}, "
+                f"precision {accuracy['precision']:.3f}, recall {accuracy['recall']:.3f}"
+            )
+        else:
+            lines.append("accuracy vs ground truth: n/a (no accuracy module yet)")
+    exact = sum(1 for order_id in done if result.items.get(order_id, 0) == result.truth_items.get(order_id, -1))
+    lines.append(f"orders whose item count matches the ground truth: {exact}/{len(done)}")
+    lines.append(f"ledger: {json.dumps(result.ledger_totals, sort_keys=True)}")
+    d = result.durations
+    lines.append(
+        f"time: setup {d.get('setup', 0):.1f} s, pass 1 {d.get('consume', 0):.1f} s "
+        f"({result.consumed_orders_per_second:.1f} orders/s), redrive pass {d.get('redrive', 0):.1f} s, "
+        f"total {d.get('total', 0):.1f} s"
+    )
+    problems = result.problems()
+    lines.append("nothing lost, nothing duplicated" if not problems else "PROBLEMS:")
+    lines += [f"  {problem}" for problem in problems]
+    return "\n".join(lines)
 
 
 def main() -> int:
-    started = time.monotonic()
-    with EmbeddedPostgres() as postgres, MotoServer() as moto:
-        env = {**moto.environment(), "DATABASE_URL": postgres.dsn, "DB_SSLMODE": "disable"}
-        with patched_environment(env):
-            settings.clear_cache()
-            print(f"Postgres: {postgres.host}:{postgres.port}  moto: {moto.endpoint_url}")
-            result = migrate_database()
-            print(f"migrations applied: {', '.join(result['applied']) or 'none'}")  # type: ignore[arg-type]
-    print(f"local stack stopped cleanly after {time.monotonic() - started:.1f} s")
-    return 0
+    env = dict(os.environ)
+    try:
+        order_count = int(env.get("DEMO_ORDERS", DEFAULT_ORDERS))
+    except ValueError:
+        print(f"DEMO_ORDERS must be an integer, got {env['DEMO_ORDERS']!r}", file=sys.stderr)
+        return 2
+    extractor = choose_extractor(env)
+    try:
+        result = run_demo(order_count, extractor)
+    except KeyboardInterrupt:
+        print("\ninterrupted: local stack stopped", file=sys.stderr)
+        return 130
+    print(format_summary(result))
+    return 1 if result.problems() else 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ forgotten, and the next call opens a fresh one.
 from __future__ import annotations
 
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -126,12 +127,31 @@ def _describe_connect_error(error: BaseException) -> str:
 
 
 class ConnectionPool:
-    """At most one connection, reused across invocations of a warm container."""
+    """At most one connection per thread, reused across invocations of a warm container.
+
+    A Lambda container runs one invocation at a time (one thread); the local event-source emulator runs
+    several "containers" as threads of one process, and each must get its own connection.
+    """
 
     def __init__(self, settings_loader: Any) -> None:
         self._settings_loader = settings_loader
-        self._connection: Connection | None = None
-        self._last_used = 0.0
+        self._local = threading.local()
+
+    @property
+    def _connection(self) -> Connection | None:
+        return getattr(self._local, "connection", None)
+
+    @_connection.setter
+    def _connection(self, connection: Connection | None) -> None:
+        self._local.connection = connection
+
+    @property
+    def _last_used(self) -> float:
+        return float(getattr(self._local, "last_used", 0.0))
+
+    @_last_used.setter
+    def _last_used(self, value: float) -> None:
+        self._local.last_used = value
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:

@@ -69,6 +69,16 @@ class ConsumerSettings(BaseModel):
     processing_lease_seconds: int
 
 
+class OperatorSettings(BaseModel):
+    """What the ``invoices`` command needs besides the database: the queue (its DLQ comes from its RedrivePolicy)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    queue_url: str | None
+    llm_models: tuple[str, ...]
+    aws_endpoint_url: str | None  # set for the local stack (moto); the local redrive is chosen from it
+
+
 def _get(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name)
     if value is None or not value.strip():
@@ -187,6 +197,19 @@ def consumer_settings_from(env: Mapping[str, str]) -> ConsumerSettings:
         openai_base_url=_get(env, "OPENAI_BASE_URL"),
         processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", 1800, minimum=60),
     )
+
+
+def operator_settings_from(env: Mapping[str, str]) -> OperatorSettings:
+    return OperatorSettings(
+        queue_url=_get(env, "QUEUE_URL"),
+        llm_models=parse_llm_models(env),
+        aws_endpoint_url=_get(env, "AWS_ENDPOINT_URL_SQS") or _get(env, "AWS_ENDPOINT_URL"),
+    )
+
+
+def operator_settings() -> OperatorSettings:
+    """Not cached: the operator command runs once per process and tests change the environment."""
+    return operator_settings_from(os.environ)
 
 
 @functools.cache

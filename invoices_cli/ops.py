@@ -1,0 +1,364 @@
+"""Operating the pipeline: ``status``, ``redrive``, ``retry-failed``, ``report``, ``consume``.
+
+They work against real AWS and the local stack alike: the database from DATABASE_URL or DB_SECRET_ARN,
+the queue from QUEUE_URL (its DLQ from the queue's RedrivePolicy), AWS from the usual boto3 settings
+(``--profile``/``--region``; AWS_ENDPOINT_URL for the local stack).
+
+Exit codes: 0 done; 1 something failed or is left over (a redrive task failed or is already running, a
+consume run stopped with messages left); 2 usage or configuration error (a missing variable, a bad option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import io
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from invoice_pipeline.db import pool
+from invoice_pipeline.operations import ModelReport, failed_jobs, ledger_status, model_report, retry_failed_jobs
+from invoice_pipeline.settings import ConfigError, operator_settings
+from invoices_cli.queues import (
+    MoveTask,
+    is_local_endpoint,
+    queue_depth,
+    source_and_dlq,
+    start_redrive,
+    wait_for_redrive,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _sqs() -> Any:
+    import boto3
+
+    return boto3.client("sqs")
+
+
+def _require_queue_url() -> str:
+    queue_url = operator_settings().queue_url
+    if queue_url is None:
+        raise ConfigError("QUEUE_URL is not set (the extraction queue; its DLQ is found from its RedrivePolicy)")
+    return queue_url
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# -- status ---------------------------------------------------------------------------------------------------
+
+
+def collect_status(*, sqs: Any = None) -> dict[str, Any]:
+    with pool.connection() as connection:
+        ledger = ledger_status(connection)
+    status: dict[str, Any] = {
+        "jobs": ledger.counts,
+        "totals": ledger.totals(),
+        "oldest_queued_seconds": ledger.oldest_queued_seconds,
+        "oldest_processing_seconds": ledger.oldest_processing_seconds,
+        "queue": None,
+        "dlq": None,
+    }
+    queue_url = operator_settings().queue_url
+    if queue_url is not None:
+        sqs = sqs or _sqs()
+        source, dlq = source_and_dlq(sqs, queue_url)
+        status["queue"] = {"url": source.url, **queue_depth(sqs, source.url).as_dict()}
+        status["dlq"] = {"url": dlq.url, **queue_depth(sqs, dlq.url).as_dict()}
+    return status
+
+
+def format_status(status: dict[str, Any]) -> str:
+    lines = ["jobs by model and status:"]
+    statuses = ("queued", "processing", "done", "failed")
+    lines.append(f"  {'model':<28}" + "".join(f"{name:>12}" for name in statuses))
+    for llm, counts in sorted(status["jobs"].items()):
+        lines.append(f"  {llm:<28}" + "".join(f"{counts.get(name, 0):>12}" for name in statuses))
+    if not status["jobs"]:
+        lines.append("  (no jobs yet)")
+    lines.append(
+        f"oldest queued: {_age(status['oldest_queued_seconds'])}   "
+        f"oldest processing: {_age(status['oldest_processing_seconds'])}"
+    )
+    for name in ("queue", "dlq"):
+        depth = status[name]
+        if depth is None:
+            lines.append(f"{name}: QUEUE_URL not set")
+        else:
+            lines.append(
+                f"{name}: {depth['visible']} visible, {depth['in_flight']} in flight, {depth['delayed']} delayed"
+                f"  ({depth['url']})"
+            )
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = collect_status()
+    print(json.dumps(status, indent=2, default=str) if args.json else format_status(status))
+    return EXIT_OK
+
+
+# -- redrive --------------------------------------------------------------------------------------------------
+
+
+def cmd_redrive(args: argparse.Namespace, *, sqs: Any = None, sleep: Callable[[float], None] | None = None) -> int:
+    if args.rate is not None and args.rate > 500:
+        raise ConfigError(f"--rate must be between 1 and 500 messages per second, got {args.rate}")
+    settings = operator_settings()
+    sqs = sqs or _sqs()
+    source, dlq = source_and_dlq(sqs, _require_queue_url())
+    if is_local_endpoint(settings.aws_endpoint_url):
+        from local.dlq_mover import move_messages
+
+        print(f"local endpoint {settings.aws_endpoint_url}: moving with the local mover (no StartMessageMoveTask)")
+        moved = move_messages(sqs, dlq.url, source.url, rate=args.rate)
+        print(f"moved {moved} message(s) from {dlq.url} to {source.url}")
+        return EXIT_OK
+
+    handle = start_redrive(sqs, dlq, source, rate=args.rate)
+    print(f"started message move task {handle}: {dlq.arn} -> {source.arn}")
+    if args.no_wait:
+        return EXIT_OK
+
+    def show(task: MoveTask) -> None:
+        total = "?" if task.to_move is None else task.to_move
+        print(f"  {task.status}: {task.moved}/{total} moved")
+
+    final = wait_for_redrive(sqs, dlq.arn, poll_seconds=args.poll_seconds, on_progress=show, sleep=sleep or _sleep)
+    if final.status != "COMPLETED":
+        reason = f": {final.failure_reason}" if final.failure_reason else ""
+        print(f"redrive ended {final.status}{reason}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"redrive completed: {final.moved} message(s) moved")
+    return EXIT_OK
+
+
+def _sleep(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)
+
+
+# -- retry-failed ---------------------------------------------------------------------------------------------
+
+
+def cmd_retry_failed(args: argparse.Namespace) -> int:
+    with pool.connection() as connection:
+        if args.dry_run:
+            jobs = failed_jobs(connection, order_id=args.order, llm=args.llm)
+            for job in jobs:
+                print(f"  order {job['order_id']} {job['llm']}: {job['last_error']}")
+            print(f"{len(jobs)} failed job(s) would be reset")
+            return EXIT_OK
+        reset = retry_failed_jobs(connection, order_id=args.order, llm=args.llm)
+    print(f"reset {reset} failed job(s); the producer's next run enqueues them again")
+    return EXIT_OK
+
+
+# -- report ---------------------------------------------------------------------------------------------------
+
+REPORT_COLUMNS = (
+    "llm",
+    "orders_done",
+    "orders_failed",
+    "orders_pending",
+    "invoices",
+    "items",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "cost_per_invoice_usd",
+    "accuracy_f1",
+    "accuracy_precision",
+    "accuracy_recall",
+    "top_failure_reasons",
+)
+
+
+def report_rows(reports: list[ModelReport]) -> list[dict[str, Any]]:
+    rows = []
+    for report in reports:
+        row = report.as_dict()
+        accuracy = row.pop("accuracy") or {}
+        for name in ("f1", "precision", "recall"):
+            value = accuracy.get(name)
+            row[f"accuracy_{name}"] = None if value is None else round(value, 4)
+        rows.append(row)
+    return rows
+
+
+def format_report(rows: list[dict[str, Any]], output_format: str) -> str:
+    if output_format == "json":
+        return json.dumps(rows, indent=2)
+    if output_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=REPORT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            reasons = "; ".join(f"{entry['reason']} ({entry['jobs']})" for entry in row["top_failure_reasons"])
+            writer.writerow({**row, "top_failure_reasons": reasons})
+        return buffer.getvalue().rstrip("\n")
+    if not rows:
+        return "no jobs yet"
+    lines = []
+    for row in rows:
+        accuracy = "n/a (no ground truth or accuracy module)"
+        if row["accuracy_f1"] is not None:
+            accuracy = (
+                f"F1 {row['accuracy_f1']:.3f} (precision {row['accuracy_precision']:.3f}, "
+                f"recall {row['accuracy_recall']:.3f})"
+            )
+        lines += [
+            row["llm"],
+            f"  orders: {row['orders_done']} done, {row['orders_failed']} failed, {row['orders_pending']} pending",
+            f"  invoices: {row['invoices']}   items: {row['items']}",
+            f"  tokens: {row['input_tokens']} in, {row['output_tokens']} out   cost: ${row['cost_usd']}"
+            f"   per invoice: {'-' if row['cost_per_invoice_usd'] is None else '$' + row['cost_per_invoice_usd']}",
+            f"  accuracy: {accuracy}",
+        ]
+        for entry in row["top_failure_reasons"]:
+            lines.append(f"  failed x{entry['jobs']}: {entry['reason']}")
+    return "\n".join(lines)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    with pool.connection() as connection:
+        reports = model_report(connection, llm=args.llm)
+    print(format_report(report_rows(reports), args.format))
+    return EXIT_OK
+
+
+# -- consume --------------------------------------------------------------------------------------------------
+
+
+def load_handler(spec: str) -> Callable[[dict[str, Any], Any], Any]:
+    """``module:function``; the Lambda code directory (functions/) is importable, as in the Lambda runtime."""
+    import invoice_pipeline
+
+    functions_dir = str(Path(invoice_pipeline.__file__).resolve().parent.parent)
+    if functions_dir not in sys.path:
+        sys.path.insert(0, functions_dir)
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ConfigError(f"--handler must look like module:function, got {spec!r}")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)  # type: ignore[no-any-return]
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(f"--handler {spec}: {error}") from None
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    from local.event_source import SqsEventSource
+
+    queue_url = _require_queue_url()
+    handler = load_handler(args.handler)
+    sqs = _sqs()
+    timeout = args.function_timeout
+    if timeout is None:
+        visibility = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])
+        timeout = float(visibility["Attributes"]["VisibilityTimeout"])
+    source = SqsEventSource(
+        queue_url,
+        handler,
+        batch_size=args.batch_size,
+        max_concurrency=args.concurrency,
+        function_timeout_seconds=timeout,
+        sqs_client=sqs,
+    )
+    print(
+        f"consuming {queue_url}: batch size {args.batch_size}, concurrency {args.concurrency}, "
+        f"{'until idle' if args.until_idle else 'until Ctrl-C'}",
+        file=sys.stderr,
+    )
+    try:
+        stats = source.drain(until_idle=args.until_idle, timeout_seconds=args.max_seconds)
+    except KeyboardInterrupt:
+        source.stop()
+        stats = source.stats
+    print(json.dumps(stats.as_dict()))
+    return EXIT_FAILED if stats.timed_out else EXIT_OK
+
+
+# -- registration ---------------------------------------------------------------------------------------------
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    status = sub.add_parser(
+        "status",
+        help="ledger counts by model and status, oldest waiting job, queue and DLQ depth",
+        description="Ledger counts by model and status, the age of the oldest queued and processing job, and "
+        "the depth of the queue (QUEUE_URL) and its DLQ. Exit 0, or 2 on a configuration error.",
+    )
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(run=cmd_status)
+
+    redrive = sub.add_parser(
+        "redrive",
+        help="move the DLQ's messages back to the queue (StartMessageMoveTask)",
+        description="Move every message of the DLQ back to QUEUE_URL with StartMessageMoveTask and follow its "
+        "progress; against a local endpoint (AWS_ENDPOINT_URL on this machine) a local mover does the same. "
+        "Exit 0 when the task completed, 1 when it failed or another task is already running, 2 on bad usage.",
+    )
+    redrive.add_argument("--rate", type=_positive_int, help="messages per second (1-500; default: SQS decides)")
+    redrive.add_argument("--no-wait", action="store_true", help="start the task and return")
+    redrive.add_argument("--poll-seconds", type=float, default=5.0, help="seconds between progress checks")
+    redrive.set_defaults(run=cmd_redrive)
+
+    retry = sub.add_parser(
+        "retry-failed",
+        help="reset failed jobs so the producer's next run enqueues them again",
+        description="Delete the ledger rows of failed jobs (they have no items), so the producer's next run "
+        "enqueues those orders again. Exit 0, or 2 on a configuration error.",
+    )
+    retry.add_argument("--order", type=_positive_int, help="only this order id")
+    retry.add_argument("--llm", help="only this model")
+    retry.add_argument("--dry-run", action="store_true", help="list what would be reset")
+    retry.set_defaults(run=cmd_retry_failed)
+
+    report = sub.add_parser(
+        "report",
+        help="per model: orders, invoices, items, tokens, cost, failures, accuracy",
+        description="Per model: orders done/failed/pending, invoices, items, tokens, cost and cost per invoice, "
+        "the top failure reasons, and item accuracy against benchmarking.ground_truth_items where it exists.",
+    )
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.add_argument("--llm", help="only this model")
+    report.set_defaults(run=cmd_report)
+
+    consume = sub.add_parser(
+        "consume",
+        help="run the consumer locally against QUEUE_URL (SQS event-source emulator)",
+        description="Poll QUEUE_URL like Lambda's SQS event source and invoke the consumer handler with real "
+        "SQS events (partial batch responses, bounded concurrency). Exit 0, or 1 when --max-seconds ran out "
+        "with messages left.",
+    )
+    consume.add_argument("--concurrency", type=_positive_int, default=2, help="concurrent invocations (default 2)")
+    consume.add_argument("--batch-size", type=_positive_int, default=5, help="records per invocation (default 5)")
+    consume.add_argument("--until-idle", action="store_true", help="stop when the queue is empty and nothing runs")
+    consume.add_argument("--max-seconds", type=float, help="stop after this long")
+    consume.add_argument("--function-timeout", type=float, help="seconds (default: the queue's visibility timeout)")
+    consume.add_argument("--handler", default="consumer:handler", help="module:function (default consumer:handler)")
+    consume.set_defaults(run=cmd_consume)
