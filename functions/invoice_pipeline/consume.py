@@ -155,7 +155,7 @@ def _process_job(
         logger.info("job already done: acknowledged without extracting")
         return "already_done"
     if claim.outcome == "busy":
-        deps.visibility.change(record, backoff_seconds(receive_count))
+        deps.visibility.change(record, backoff_seconds(receive_count, deps.settings.retry_backoff_base_seconds))
         raise JobBusy(f"job ({order_id}, {llm}) is being processed by another delivery")
     if claim.outcome == "failed":
         deps.visibility.change(record, 0)
@@ -242,7 +242,8 @@ def _record_failure(job: Job, error: Exception, record: Record, deps: ConsumerDe
     log = logger.error if failed_for_good else logger.warning
     log(f"{kind} failure", extra={"error": last_error, "job_failed": failed_for_good})
     # Permanent, or the last receive: visible again at once so SQS moves it to the DLQ within seconds.
-    deps.visibility.change(record, 0 if failed_for_good else backoff_seconds(job.receive_count))
+    backoff = backoff_seconds(job.receive_count, deps.settings.retry_backoff_base_seconds)
+    deps.visibility.change(record, 0 if failed_for_good else backoff)
 
 
 def record_handler(deadline: float, deps: ConsumerDeps | None = None) -> Callable[[Record], str]:
