@@ -143,14 +143,21 @@ def process_record(record: Record, *, deadline: float, deps: ConsumerDeps | None
 def _process_job(
     record: Record, order_id: int, llm: str, receive_count: int, deadline: float, deps: ConsumerDeps
 ) -> str:
-    with deps.pool.connection() as connection:
-        claim = jobs.claim_job(
-            connection,
-            order_id,
-            llm,
-            message_id=record.message_id,
-            lease_seconds=deps.settings.processing_lease_seconds,
-        )
+    try:
+        with deps.pool.connection() as connection:
+            claim = jobs.claim_job(
+                connection,
+                order_id,
+                llm,
+                message_id=record.message_id,
+                lease_seconds=deps.settings.processing_lease_seconds,
+            )
+    except Exception as error:
+        # Nothing claimed, nothing to record: back off like any transient failure instead of waiting out the
+        # queue's whole visibility timeout (6x the function timeout), which would use up receives slowly.
+        logger.warning("could not claim the job", extra={"error": describe(error)})
+        deps.visibility.change(record, backoff_seconds(receive_count, deps.settings.retry_backoff_base_seconds))
+        raise
     if claim.outcome == "done":
         logger.info("job already done: acknowledged without extracting")
         return "already_done"
