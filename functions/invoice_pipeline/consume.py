@@ -12,6 +12,7 @@ message to the DLQ. A redriven message has a new id, so it is claimed and proces
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ WRITE_RESERVE_SECONDS = 15.0
 # Fetching and preparing one image rarely takes 2 s; do not start one with less than this left.
 MIN_SECONDS_PER_IMAGE = 5.0
 _BIGINT_MAX = 2**63 - 1
+MAX_VISIBILITY_SECONDS = 12 * 3600  # the most ChangeMessageVisibility accepts
 
 
 class JobMessage(BaseModel):
@@ -162,7 +164,12 @@ def _process_job(
         logger.info("job already done: acknowledged without extracting")
         return "already_done"
     if claim.outcome == "busy":
-        deps.visibility.change(record, backoff_seconds(receive_count, deps.settings.retry_backoff_base_seconds))
+        # Come back when the holder's lease ends, not sooner: a holder that crashed (timeout, lost connection)
+        # leaves the job `processing` until then, and shorter backoffs would use up every receive meanwhile
+        # and send the message to the DLQ with the job still `processing`.
+        backoff = backoff_seconds(receive_count, deps.settings.retry_backoff_base_seconds)
+        wait = max(backoff, math.ceil(claim.lease_left_seconds) + 1)
+        deps.visibility.change(record, min(wait, MAX_VISIBILITY_SECONDS))
         raise JobBusy(f"job ({order_id}, {llm}) is being processed by another delivery")
     if claim.outcome == "failed":
         deps.visibility.change(record, 0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -37,7 +37,7 @@ class Record:
     body = '{"order_id": 7}'
     receipt_handle = "handle"
     event_source_arn = "arn:aws:sqs:us-east-1:123456789012:invoice-extraction"
-    attributes = {"ApproximateReceiveCount": "3"}
+    attributes: ClassVar[dict[str, str]] = {"ApproximateReceiveCount": "3"}
 
 
 def test_a_claim_that_fails_backs_off_from_the_configured_base() -> None:
