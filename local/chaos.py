@@ -139,7 +139,7 @@ def make_orders(count: int, *, first_id: int = 1, seed: int = 0, hostile: bool =
                     }
                 )
                 truth.append(TruthItem(index, line_no, name, qty, unit, price, total))
-            key = f"orders/{order_id}/{HOSTILE_KEY if hostile else f'invoice-{index}.png'}"
+            key = f"orders/{order_id}/{index}-{HOSTILE_KEY if hostile else 'invoice.png'}"
             answer = {"currency": "KWD", "printed_total": None, "items": lines}
             invoices.append(ChaosInvoice(stamp, key, stamped_image(stamp), answer))
         urls = [f"s3://{BUCKET}/{_quote_key(invoice.key)}" for invoice in invoices]
@@ -185,10 +185,10 @@ class S3Faults:
             self._session.events.unregister("before-send.s3", unique_id="chaos-s3-faults")
         images.reset_s3_client()
 
-    def _before_send(self, request: Any, **_: Any) -> Any:
-        operation = request.context.get("operation_name") or request.context.get("client_config", "?")
+    def _before_send(self, request: Any, event_name: str = "", **_: Any) -> Any:
+        operation = event_name.rsplit(".", 1)[-1]  # before-send.s3.GetObject
         with self._lock:
-            self.requests[str(operation)] += 1
+            self.requests[operation] += 1
             throttle = operation == "GetObject" and self._rng.random() < self.throttle_rate
             if throttle:
                 self.throttled += 1
