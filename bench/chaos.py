@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
 # Before the handlers are imported: their logger reads the level once.
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 from local.aws import MotoServer  # noqa: E402
 from local.chaos import SCENARIOS, fresh_database, run_scenario, table  # noqa: E402

@@ -23,7 +23,8 @@ def own_postgres() -> Iterator[EmbeddedPostgres]:
         yield server
 
 
-@pytest.mark.parametrize("name", [name for name in SCENARIOS if name != "pg-restart"])
+# pg-restart and s3 have tests of their own below.
+@pytest.mark.parametrize("name", [name for name in SCENARIOS if name not in ("pg-restart", "s3")])
 def test_scenario_keeps_every_promise(name: str, postgres: EmbeddedPostgres, database: str, aws: MotoServer) -> None:
     result = run_scenario(name, postgres, database, aws, orders=ORDERS)
     assert result.problems == []
@@ -44,6 +45,8 @@ def test_permanent_faults_reach_the_dlq_and_the_redrive_recovers_what_can_be(
 ) -> None:
     result = run_scenario("s3", postgres, database, aws, orders=ORDERS)
     assert result.problems == []
+    assert (result.lost, result.duplicates, result.wrong, result.half_written) == (0, 0, 0, 0)
+    assert result.faults["s3_throttle"] > 0
     # missing objects and oversize objects fail permanently; after the upload only the oversize ones stay.
     assert result.dlq == result.faults["s3_missing"] + result.faults["s3_oversize"]
     assert result.dlq_final == result.faults["s3_oversize"]
