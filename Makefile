@@ -11,16 +11,17 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt layers/requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-ocr.txt layers/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-ocr.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m local.postgres
 	touch $(STAMP)
 
-LINT_PATHS := $(wildcard functions stacks local invoices_cli tests bench app.py)
-TYPED_PATHS := $(wildcard functions stacks local invoices_cli app.py)
+LINT_PATHS := $(wildcard functions stacks layers local invoices_cli tests bench app.py)
+TYPED_PATHS := $(wildcard functions stacks layers local invoices_cli app.py)
 
 lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS)
@@ -44,6 +45,15 @@ e2e: install
 
 demo: install
 	$(PY) -m local.demo
+
+# The CDK CLI pinned to major 2 (an unpinned aws-cdk resolves to 3.x, which rejects this library's assembly).
+CDK := npx --yes aws-cdk@2
+
+synth: install
+	$(CDK) synth --quiet
+
+deploy: install
+	$(CDK) deploy --require-approval broadening
 
 bench: install
 	for script in bench/*.py; do $(PY) $$script || exit 1; done

@@ -36,8 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 # Each module adds its subcommands with register(subparsers); one line per module here.
 COMMAND_MODULES: tuple[str, ...] = (
     "invoices_cli.main",
-    "invoices_cli.producer_cmds",
     "invoices_cli.ops",
+    "invoices_cli.producer_cmds",
 )
 
 

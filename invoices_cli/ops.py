@@ -244,9 +244,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 # -- consume --------------------------------------------------------------------------------------------------
 
 
-def load_handler(spec: str) -> Callable[[dict[str, Any], Any], Any]:
-    """``module:function``; the Lambda code directory (functions/) is importable, as in the Lambda runtime."""
+def load_handler(spec: str) -> Callable[[], Callable[[dict[str, Any], Any], Any]]:
+    """``module:function`` -> a factory giving each concurrent worker its own copy of the module (a container).
+
+    The Lambda code directory (functions/) is importable, as in the Lambda runtime.
+    """
     import invoice_pipeline
+    from local.event_source import fresh_handler
 
     functions_dir = str(Path(invoice_pipeline.__file__).resolve().parent.parent)
     if functions_dir not in sys.path:
@@ -255,7 +259,8 @@ def load_handler(spec: str) -> Callable[[dict[str, Any], Any], Any]:
     if not module_name or not attribute:
         raise ConfigError(f"--handler must look like module:function, got {spec!r}")
     try:
-        return getattr(importlib.import_module(module_name), attribute)  # type: ignore[no-any-return]
+        getattr(importlib.import_module(module_name), attribute)
+        return fresh_handler(module_name, attribute)
     except (ImportError, AttributeError) as error:
         raise ConfigError(f"--handler {spec}: {error}") from None
 
@@ -272,7 +277,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
         timeout = float(visibility["Attributes"]["VisibilityTimeout"])
     source = SqsEventSource(
         queue_url,
-        handler,
+        handler_factory=handler,
         batch_size=args.batch_size,
         max_concurrency=args.concurrency,
         function_timeout_seconds=timeout,

@@ -67,3 +67,22 @@ def patched_environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def reset_client_caches() -> None:
+    """Forget every AWS client and setting the pipeline caches per container.
+
+    A Lambda container never changes endpoint, so the functions keep their clients for life; a test run or
+    a demo starts moto servers on new ports, so they must all be dropped before boto3 is pointed elsewhere.
+    """
+    from aws_lambda_powertools.utilities import parameters
+
+    from invoice_pipeline import images, settings
+    from invoice_pipeline.extraction import registry
+    from invoice_pipeline.visibility import visibility
+
+    settings.clear_cache()
+    images.reset_s3_client()
+    visibility.reset()
+    registry.reset()
+    parameters.clear_caches()  # drops the providers, and with them their boto3 clients

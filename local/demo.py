@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import os
 import sys
 import time
@@ -30,7 +29,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -38,12 +36,11 @@ import boto3
 from invoice_pipeline import settings
 from invoice_pipeline.db import pool
 from invoice_pipeline.operations import ledger_status, model_report
-from invoice_pipeline.schema import migrate_database
-from local.aws import MotoServer, patched_environment
+from local.aws import patched_environment
 from local.dlq_mover import move_messages
-from local.event_source import FakeLambdaContext, SqsEventSource
-from local.postgres import EmbeddedPostgres
-from local.stack import LocalStack, create_local_stack
+from local.event_source import FakeLambdaContext, SqsEventSource, fresh_handler
+from local.runtime import emulated_model, emulator_environment, functions_importable, local_runtime, upload_samples
+from local.stack import LocalStack
 from local.stack_config import load_queue_settings
 
 DEFAULT_ORDERS = 40
@@ -131,46 +128,6 @@ def ocr_available() -> bool:
 # -- the steps ------------------------------------------------------------------------------------------------
 
 
-def _functions_importable() -> None:
-    """The handlers live in functions/ next to invoice_pipeline, as in the Lambda code asset."""
-    functions_dir = str(Path(settings.__file__).resolve().parent.parent)
-    if functions_dir not in sys.path:
-        sys.path.insert(0, functions_dir)
-
-
-def _quiet_logs(env: dict[str, str]) -> dict[str, str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    return {
-        **env,
-        "POWERTOOLS_LOG_LEVEL": "CRITICAL",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }
-
-
-def s3_url(bucket: str, key: str, form: int) -> str:
-    """The forms DESIGN §2 accepts, taken in turn so the demo exercises each."""
-    if form % 3 == 0:
-        return f"s3://{bucket}/{key}"
-    if form % 3 == 1:
-        return f"https://{bucket}.s3.us-east-1.amazonaws.com/{key}"
-    return f"https://s3.us-east-1.amazonaws.com/{bucket}/{key}"
-
-
-def upload_samples(orders: list[Any], bucket: str) -> dict[int, str]:
-    """Put every sample invoice into the bucket; returns order_id -> invoice_image (varied list forms)."""
-    s3 = boto3.client("s3")
-    images: dict[int, str] = {}
-    for order_id, order in enumerate(orders, start=1):
-        urls = []
-        for index, invoice in enumerate(order.invoices):
-            key = f"orders/{order_id}/{index}-{invoice.filename}"
-            s3.put_object(Bucket=bucket, Key=key, Body=invoice.data, ContentType=invoice.content_type)
-            urls.append(s3_url(bucket, key, order_id + index))
-        images[order_id] = json.dumps(urls) if len(urls) > 1 and order_id % 2 else "\n".join(urls)
-    return images
-
-
 def poison_orders(first_id: int, bucket: str, max_image_bytes: int) -> list[PoisonOrder]:
     from local.samples import not_an_image_bytes, oversized_bytes
 
@@ -223,16 +180,14 @@ def _model_endpoint(extractor: str, orders: list[Any]) -> Iterator[dict[str, str
     if extractor != "emulator":
         yield {}
         return
-    from local.model_emulator import ModelEmulator
-
-    with ModelEmulator() as emulator:
-        for order in orders:
-            for invoice in order.invoices:
-                emulator.register(invoice.stamp, invoice.answer)
-        yield {"OPENAI_BASE_URL": emulator.base_url, "OPENAI_API_KEY": "emulator-needs-no-key"}
+    with emulated_model(orders) as emulator:
+        yield emulator_environment(emulator)
 
 
-def _progress(label: str) -> Callable[[Any], None]:
+def _progress(label: str) -> Callable[[Any], None] | None:
+    if not sys.stdout.isatty():
+        return None  # a progress line only where it can be redrawn
+
     def show(stats: Any) -> None:
         print(
             f"\r  {label}: {stats.invocations} batches, {stats.records} records, "
@@ -249,7 +204,7 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
     from local.orders import create_orders_table, insert_orders
     from local.samples import generate_orders
 
-    _functions_importable()
+    functions_importable()
     llm = {"openai": OPENAI_MODEL, "ocr": OCR_MODEL, "emulator": EMULATED_MODEL}[extractor]
     queue_settings = load_queue_settings().scaled_for_local()
     timings: dict[str, float] = {}
@@ -258,30 +213,15 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
     print(f"generating {order_count} sample orders ...", flush=True)
     samples = generate_orders(order_count, seed=seed)
     with ExitStack() as stack:
-        postgres = stack.enter_context(EmbeddedPostgres())
-        moto = stack.enter_context(MotoServer())
+        runtime = stack.enter_context(
+            local_runtime(queue_settings, bucket=BUCKET, log_level=os.environ.get("DEMO_LOG_LEVEL", "CRITICAL"))
+        )
+        postgres, local = runtime.postgres, runtime.stack
         model_env = stack.enter_context(_model_endpoint(extractor, samples))
-        env = _quiet_logs({**moto.environment(), "DATABASE_URL": postgres.dsn, "DB_SSLMODE": "disable"})
-        stack.enter_context(patched_environment(env))
-        settings.clear_cache()
-        print(f"local stack: Postgres {postgres.host}:{postgres.port}, moto {moto.endpoint_url}")
+        print(f"local stack: Postgres {postgres.host}:{postgres.port}, moto {runtime.moto.endpoint_url}")
 
         # 1. schema, the ordering app's table, and the DSN as a secret the handlers read
-        applied = migrate_database()["applied"]
-        print(f"migrations applied: {', '.join(applied)}")  # type: ignore[arg-type]
-        secret_arn = boto3.client("secretsmanager").create_secret(
-            Name="invoice-pipeline/db",
-            SecretString=json.dumps(
-                {
-                    "host": postgres.host,
-                    "port": postgres.port,
-                    "username": postgres.user,
-                    "password": postgres.password,
-                    "dbname": "postgres",
-                }
-            ),
-        )["ARN"]
-        local = create_local_stack(queue_settings, bucket=BUCKET)
+        print(f"migrations applied: {', '.join(runtime.applied_migrations)}")
 
         # 2. orders: samples, poison, blanks
         images = upload_samples(samples, local.bucket)
@@ -308,23 +248,12 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
             f"items), {len(poison)} poison, {len(blank_ids)} blank"
         )
 
-        handler_env = {
-            "DB_SECRET_ARN": secret_arn,
-            "DATABASE_URL": "",
-            "QUEUE_URL": local.queue_url,
-            "RESTAURANT_IDS": "*",
-            "LLM_MODELS": llm,
-            "ALLOWED_BUCKETS": local.bucket,
-            "MAX_IMAGE_BYTES": str(DEMO_MAX_IMAGE_BYTES),
-            "MAX_RECEIVE_COUNT": str(queue_settings.max_receive_count),
-            **model_env,
-        }
+        handler_env = runtime.handler_environment(llm=llm, max_image_bytes=DEMO_MAX_IMAGE_BYTES, model_env=model_env)
         stack.enter_context(patched_environment(handler_env))
         settings.clear_cache()
         timings["setup"] = time.monotonic() - started
 
         # 3. one producer run
-        import consumer
         import producer
 
         summary = producer.handler({"source": "local.demo"}, FakeLambdaContext("producer", 300))
@@ -336,7 +265,8 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
             f"concurrency {queue_settings.max_concurrency}, maxReceiveCount {queue_settings.max_receive_count}"
         )
         consume_started = time.monotonic()
-        first = _drain(local, consumer.handler, "pass 1")
+        consumer = fresh_handler("consumer")
+        first = _drain(local, consumer, "pass 1")
         timings["consume"] = time.monotonic() - consume_started
         sqs = boto3.client("sqs")
 
@@ -354,7 +284,7 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
         redriven = move_messages(sqs, local.dlq_url, local.queue_url, rate=100)
         print(f"redrive (local mover, as StartMessageMoveTask would): {redriven} message(s) back to the queue")
         redrive_started = time.monotonic()
-        _drain(local, consumer.handler, "pass 2")
+        _drain(local, consumer, "pass 2")
         timings["redrive"] = time.monotonic() - redrive_started
         final_dlq = messages_in(sqs, local.dlq_url)
 
@@ -376,10 +306,10 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
     return result
 
 
-def _drain(local: LocalStack, handler: Callable[..., Any], label: str) -> Any:
+def _drain(local: LocalStack, consumer: Callable[[], Any], label: str) -> Any:
     source = SqsEventSource(
         local.queue_url,
-        handler,
+        handler_factory=consumer,
         batch_size=local.settings.batch_size,
         max_batching_window_seconds=local.settings.max_batching_window_seconds,
         max_concurrency=local.settings.max_concurrency,
@@ -387,7 +317,10 @@ def _drain(local: LocalStack, handler: Callable[..., Any], label: str) -> Any:
         on_batch=_progress(label),
     )
     stats = source.drain(until_idle=True, timeout_seconds=240)
-    print()
+    print(
+        f"\r  {label}: {stats.invocations} batches, {stats.records} records, {stats.succeeded} ok, "
+        f"{stats.failed} failed (max {stats.max_in_flight} concurrent)"
+    )
     if stats.timed_out:
         print(f"  {label}: stopped at its deadline with messages left")
     return stats
@@ -463,8 +396,9 @@ def format_summary(result: DemoResult) -> str:
             )
         else:
             lines.append("accuracy vs ground truth: n/a (no accuracy module yet)")
-    exact = sum(1 for order_id in done if result.items.get(order_id, 0) == result.truth_items.get(order_id, -1))
-    lines.append(f"orders whose item count matches the ground truth: {exact}/{len(done)}")
+    with_truth = [order_id for order_id in done if order_id in result.truth_items]
+    exact = sum(1 for order_id in with_truth if result.items.get(order_id, 0) == result.truth_items[order_id])
+    lines.append(f"done orders with as many items as their ground truth: {exact}/{len(with_truth)}")
     lines.append(f"ledger: {json.dumps(result.ledger_totals, sort_keys=True)}")
     d = result.durations
     lines.append(

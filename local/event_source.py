@@ -7,14 +7,17 @@ queue so they come back after the visibility timeout. The queue's own redrive po
 moves a message to the DLQ after ``maxReceiveCount`` receives, exactly as in AWS.
 
 At most ``max_concurrency`` invocations run at once: one worker thread per concurrent execution environment,
-like the mapping's maximum concurrency. Module-level state of the handler is shared by the threads, so
-anything a Lambda container keeps per process must be safe per thread (``invoice_pipeline.db.pool`` keeps
-one connection per thread).
+like the mapping's maximum concurrency. A Lambda container runs one invocation at a time, so a handler
+module may keep per-invocation state in globals (Powertools' ``BatchProcessor`` does). Pass
+``handler_factory`` (e.g. :func:`fresh_handler`) to give each worker its own copy of the handler module, as
+each container has; what that module imports (``invoice_pipeline``) stays shared and is thread-safe
+(``invoice_pipeline.db.pool`` keeps one connection per thread).
 """
 
 from __future__ import annotations
 
 import base64
+import importlib.util
 import threading
 import time
 import uuid
@@ -76,6 +79,24 @@ class EventSourceStats:
             "max_in_flight": self.max_in_flight,
             "timed_out": self.timed_out,
         }
+
+
+def fresh_handler(module_name: str, attribute: str = "handler") -> Callable[[], Handler]:
+    """A factory that loads a new, private instance of ``module_name`` per call: one "container" per worker."""
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot find handler module {module_name!r}")
+
+    def load() -> Handler:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        return getattr(module, attribute)  # type: ignore[no-any-return]
+
+    return load
+
+
+def _same(handler: Handler) -> Callable[[], Handler]:
+    return lambda: handler
 
 
 def lambda_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
@@ -144,8 +165,9 @@ class SqsEventSource:
     def __init__(
         self,
         queue_url: str,
-        handler: Handler,
+        handler: Handler | None = None,
         *,
+        handler_factory: Callable[[], Handler] | None = None,
         batch_size: int = 10,
         max_batching_window_seconds: float = 0.0,
         max_concurrency: int = 2,
@@ -159,8 +181,10 @@ class SqsEventSource:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if (handler is None) == (handler_factory is None):
+            raise ValueError("pass exactly one of handler and handler_factory")
         self.queue_url = queue_url
-        self.handler = handler
+        self.handler_factory: Callable[[], Handler] = handler_factory or _same(handler)  # type: ignore[arg-type]
         self.batch_size = batch_size
         self.max_batching_window_seconds = max_batching_window_seconds
         self.max_concurrency = max_concurrency
@@ -224,6 +248,7 @@ class SqsEventSource:
     # -- one worker = one concurrent execution environment ---------------------------------------------------
 
     def _poll(self) -> None:
+        handler = self.handler_factory()  # this worker's "container"
         while not self._stop.is_set():
             try:
                 messages = self._receive_batch()
@@ -234,7 +259,7 @@ class SqsEventSource:
                 continue
             if messages:
                 try:
-                    self._invoke(messages)
+                    self._invoke(handler, messages)
                 finally:
                     with self._lock:
                         self._in_flight -= 1
@@ -275,7 +300,7 @@ class SqsEventSource:
         )
         return response
 
-    def _invoke(self, messages: list[dict[str, Any]]) -> None:
+    def _invoke(self, handler: Handler, messages: list[dict[str, Any]]) -> None:
         """Invoke the handler once for ``messages`` (already counted in flight) and settle the batch."""
         with self._lock:
             self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
@@ -285,7 +310,7 @@ class SqsEventSource:
         started = time.monotonic()
         error: str | None = None
         try:
-            response = self.handler(event, context)
+            response = handler(event, context)
             failed = failed_message_ids(response, ids)
         except Exception as exc:  # a Lambda function error: the whole batch goes back to the queue
             failed, error = set(ids), f"{type(exc).__name__}: {exc}"

@@ -15,7 +15,7 @@ import pytest
 
 from invoice_pipeline import db, settings
 from invoice_pipeline.migrations import migrate
-from local.aws import MotoServer
+from local.aws import MotoServer, reset_client_caches
 from local.postgres import EmbeddedPostgres
 
 _counter = itertools.count()
@@ -101,5 +101,7 @@ def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mo
     """boto3 pointed at a clean moto server for this test."""
     for name, value in moto_server.environment().items():
         monkeypatch.setenv(name, value)
+    reset_client_caches()
     yield moto_server
     moto_server.reset()
+    reset_client_caches()

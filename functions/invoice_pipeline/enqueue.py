@@ -1,10 +1,12 @@
 """The producer (DESIGN §4): page through eligible orders, claim their jobs in the ledger, send them to SQS.
 
 One run walks the orders matching ``RESTAURANT_IDS`` and ``ORDERS_SINCE`` whose ``invoice_image`` is not
-blank, keyset-paged on ``(restaurant_id, created_at, id)``: within a restaurant that is ``(created_at, id)``,
-oldest first, and it is the order of the ``orders`` index that ``invoices index-orders`` creates, so both
-``RESTAURANT_IDS=*`` and a list are one ordered index range scan per page (no sort, no OFFSET). Without
-that index every page is a sequential scan: correct, only slower.
+blank, keyset-paged on ``(created_at, id)``: oldest first across every selected restaurant, so a run capped
+by ``MAX_ORDERS_PER_RUN`` works through the backlog by age, never one restaurant after another. That is the
+order of the ``orders`` index that ``invoices index-orders`` creates, which also carries ``restaurant_id``
+(``INCLUDE``), so both ``RESTAURANT_IDS=*`` and a list are one ordered index range scan per page (no sort,
+no OFFSET); a list is a filter checked on the index entries, so a page reads the entries of other
+restaurants between its matches. Without that index every page is a sequential scan: correct, only slower.
 
 Per page ONE statement reads the page, finds the ``(order_id, llm)`` pairs that have no ledger row (or a
 ``queued`` row older than the re-enqueue lease) and claims them with ``INSERT ... ON CONFLICT DO UPDATE
@@ -29,6 +31,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pg8000.native import DatabaseError
 
 from invoice_pipeline.db import Connection
 from invoice_pipeline.errors import QueueUnavailableError
@@ -43,13 +46,13 @@ from invoice_pipeline.settings import ProducerSettings
 NOT_BLANK_PATTERN = r"[^\s\u001c-\u001f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 ORDER_HAS_IMAGE = f"o.invoice_image ~ '{NOT_BLANK_PATTERN}'"
 
-ORDERS_INDEX_NAME = "orders_restaurant_created_at_id_invoice_idx"
+ORDERS_INDEX_NAME = "orders_created_at_id_invoice_idx"
 # CONCURRENTLY: the ordering application keeps writing while the index builds. Partial: blank images (a
-# large share of real orders) are never read. Leading restaurant_id serves a list (`= ANY`, still ordered)
-# and `*` (one range) alike.
+# large share of real orders) are never read. Keyed on the page order; INCLUDE (restaurant_id) lets the
+# restaurant filter be checked on the index entry (index-only scan), without visiting the table.
 CREATE_ORDERS_INDEX = f"""
 CREATE INDEX CONCURRENTLY IF NOT EXISTS {ORDERS_INDEX_NAME}
-ON orders (restaurant_id, created_at, id)
+ON orders (created_at, id) INCLUDE (restaurant_id)
 WHERE invoice_image ~ '{NOT_BLANK_PATTERN}'
 """
 # A failed CONCURRENTLY build leaves an INVALID index behind, which IF NOT EXISTS would then keep forever.
@@ -57,22 +60,22 @@ ORDERS_INDEX_IS_VALID = "SELECT indisvalid FROM pg_index WHERE indexrelid = to_r
 DROP_INVALID_ORDERS_INDEX = f"DROP INDEX CONCURRENTLY IF EXISTS {ORDERS_INDEX_NAME}"
 
 # The page and its claims in one statement. {restaurant_filter} is one of the two fixed fragments below
-# (separate statements so each gets its own plan); every value is a bound parameter.
+# (separate statements so each gets its own plan); every value is a bound parameter. Orders without a
+# restaurant belong to none: `*` does not select them either.
 _PAGE_AND_CLAIM = """
 WITH page AS (
-    SELECT o.id, o.restaurant_id, o.created_at
+    SELECT o.id, o.created_at
     FROM orders AS o
     WHERE {restaurant_filter}
-      AND (o.restaurant_id, o.created_at, o.id)
-          > (CAST(:after_restaurant_id AS bigint), CAST(:after_created_at AS timestamptz), CAST(:after_id AS bigint))
+      AND (o.created_at, o.id) > (CAST(:after_created_at AS timestamptz), CAST(:after_id AS bigint))
       AND o.created_at >= CAST(:orders_since AS timestamptz)
       AND {order_has_image}
-    ORDER BY o.restaurant_id, o.created_at, o.id
+    ORDER BY o.created_at, o.id
     LIMIT CAST(:page_size AS integer)
 ),
 candidates AS (
     SELECT p.id AS order_id, m.llm, job.order_id IS NULL AS is_new, job.enqueued_at AS previous_enqueued_at,
-           row_number() OVER (ORDER BY p.restaurant_id, p.created_at, p.id, m.position) AS position
+           row_number() OVER (ORDER BY p.created_at, p.id, m.position) AS position
     FROM page AS p
     CROSS JOIN unnest(CAST(:llms AS text[])) WITH ORDINALITY AS m(llm, position)
     LEFT JOIN benchmarking.extraction_jobs AS job ON job.order_id = p.id AND job.llm = m.llm
@@ -97,7 +100,7 @@ won AS (
 )
 SELECT
     (SELECT count(*) FROM page) AS page_orders,
-    last.restaurant_id, last.created_at, last.id,
+    last.created_at, last.id,
     (SELECT count(*) FROM candidates) AS candidates,
     (SELECT count(*) FROM chosen) AS chosen,
     now()::text AS claimed_at,
@@ -107,11 +110,13 @@ SELECT
     (SELECT coalesce(array_agg(previous_enqueued_at::text ORDER BY position), '{{}}') FROM won)
 FROM (SELECT 1) AS one
 LEFT JOIN LATERAL (
-    SELECT * FROM page ORDER BY restaurant_id DESC, created_at DESC, id DESC LIMIT 1
+    SELECT * FROM page ORDER BY created_at DESC, id DESC LIMIT 1
 ) AS last ON true
 """
 
-PAGE_AND_CLAIM_ALL_RESTAURANTS = _PAGE_AND_CLAIM.format(restaurant_filter="true", order_has_image=ORDER_HAS_IMAGE)
+PAGE_AND_CLAIM_ALL_RESTAURANTS = _PAGE_AND_CLAIM.format(
+    restaurant_filter="o.restaurant_id IS NOT NULL", order_has_image=ORDER_HAS_IMAGE
+)
 PAGE_AND_CLAIM_LISTED_RESTAURANTS = _PAGE_AND_CLAIM.format(
     restaurant_filter="o.restaurant_id = ANY(CAST(:restaurant_ids AS bigint[]))", order_has_image=ORDER_HAS_IMAGE
 )
@@ -150,8 +155,12 @@ SEND_BATCH_SIZE = 10  # the SendMessageBatch maximum
 SEND_THREADS = 8
 SEND_ATTEMPTS = 4  # one send plus three retries of the entries SQS reported as failed
 SEND_BACKOFF_SECONDS = 0.2  # doubled after each retry
-# Keyset start: before every real (restaurant_id, created_at, id).
-FIRST_KEY: tuple[int, str, int] = (-(2**63), "-infinity", -(2**63))
+# Deadlock and serialization failures are retried: overlapping runs can lock the same ledger rows in
+# different orders when one releases claims while the other claims (each statement is its own transaction).
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+STATEMENT_ATTEMPTS = 3
+# Keyset start: before every real (created_at, id).
+FIRST_KEY: tuple[str, int] = ("-infinity", -(2**63))
 NO_LOWER_BOUND = "-infinity"
 
 
@@ -201,7 +210,7 @@ class RunSummary:
 @dataclass(frozen=True)
 class Page:
     orders: int
-    last_key: tuple[int, datetime, int] | None
+    last_key: tuple[datetime, int] | None
     candidates: int
     claims: list[Claim]
 
@@ -209,14 +218,13 @@ class Page:
 def fetch_and_claim_page(
     connection: Connection,
     settings: ProducerSettings,
-    after: tuple[int, Any, int],
+    after: tuple[Any, int],
     max_claims: int,
 ) -> Page:
     """Read the next page of eligible orders after ``after`` and claim up to ``max_claims`` of its jobs."""
     params: dict[str, Any] = {
-        "after_restaurant_id": after[0],
-        "after_created_at": after[1],
-        "after_id": after[2],
+        "after_created_at": after[0],
+        "after_id": after[1],
         "orders_since": settings.orders_since or NO_LOWER_BOUND,
         "page_size": settings.page_size,
         "llms": list(settings.llm_models),
@@ -228,14 +236,14 @@ def fetch_and_claim_page(
     else:
         statement = PAGE_AND_CLAIM_LISTED_RESTAURANTS
         params["restaurant_ids"] = list(settings.restaurant_ids)
-    row = connection.run(statement, **params)[0]
-    orders, last_restaurant, last_created_at, last_id, candidates, _chosen, claimed_at = row[:7]
-    order_ids, llms, is_new, previous = row[7:]
+    row = run_statement(connection, statement, **params)[0]
+    orders, last_created_at, last_id, candidates, _chosen, claimed_at = row[:6]
+    order_ids, llms, is_new, previous = row[6:]
     claims = [
         Claim(order_id, llm, claimed_at, new, prev)
         for order_id, llm, new, prev in zip(order_ids, llms, is_new, previous, strict=True)
     ]
-    last_key = None if last_id is None else (last_restaurant, last_created_at, last_id)
+    last_key = None if last_id is None else (last_created_at, last_id)
     return Page(orders=orders, last_key=last_key, candidates=candidates, claims=claims)
 
 
@@ -243,7 +251,8 @@ def release_claims(connection: Connection, claims: Sequence[Claim]) -> int:
     """Undo claims whose message was not sent; returns how many ledger rows were deleted or restored."""
     if not claims:
         return 0
-    rows = connection.run(
+    rows = run_statement(
+        connection,
         RELEASE_CLAIMS,
         order_ids=[claim.order_id for claim in claims],
         llms=[claim.llm for claim in claims],
@@ -252,6 +261,19 @@ def release_claims(connection: Connection, claims: Sequence[Claim]) -> int:
         is_new=[claim.is_new for claim in claims],
     )
     return int(rows[0][0])
+
+
+def run_statement(connection: Connection, statement: str, **params: Any) -> Any:
+    """One autocommitted statement, run again if Postgres aborted it to break a deadlock."""
+    for attempt in range(1, STATEMENT_ATTEMPTS + 1):
+        try:
+            return connection.run(statement, **params)
+        except DatabaseError as error:
+            fields = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
+            if fields.get("C") not in RETRYABLE_SQLSTATES or attempt == STATEMENT_ATTEMPTS:
+                raise
+            logger.warning("ledger statement retried", extra={"sqlstate": fields.get("C"), "attempt": attempt})
+    raise AssertionError("unreachable")
 
 
 def queue_depth(sqs: QueueClient, queue_url: str) -> int:
@@ -354,50 +376,56 @@ def enqueue_orders(
     """One producer run. ``remaining_time_ms`` is the Lambda context's clock (None: no time limit)."""
     started = time.monotonic()
     summary = RunSummary(max_orders_per_run=settings.max_orders_per_run)
-    margin_ms = settings.time_margin_seconds * 1000
     try:
         summary.queue_depth = queue_depth(sqs, settings.queue_url)
         if settings.max_queue_depth is not None and summary.queue_depth > settings.max_queue_depth:
             summary.stopped_because = "queue_depth"
-            return summary
-        after: tuple[int, Any, int] = FIRST_KEY
-        with ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="send") as executor:
-            while True:
-                if summary.enqueued >= settings.max_orders_per_run:
-                    summary.stopped_because = "max_orders_per_run"
-                    break
-                if remaining_time_ms is not None and remaining_time_ms() < margin_ms:
-                    summary.stopped_because = "remaining_time"
-                    break
-                page_started = time.perf_counter()
-                page = fetch_and_claim_page(
-                    connection, settings, after, max_claims=settings.max_orders_per_run - summary.enqueued
-                )
-                summary.page_ms.append((time.perf_counter() - page_started) * 1000)
-                summary.pages += 1
-                summary.scanned += page.orders
-                summary.skipped += page.orders * len(settings.llm_models) - len(page.claims)
-                if page.claims:
-                    sent, failed, released = send_claims(
-                        connection, sqs, settings.queue_url, page.claims, executor, sleep
-                    )
-                    summary.enqueued += sent
-                    summary.send_failures += failed
-                    summary.claims_released += released
-                    # A failed job is not skipped: it is counted once, as a send failure.
-                    summary.skipped -= failed
-                if page.last_key is None or page.orders < settings.page_size:
-                    break
-                after = page.last_key
+        else:
+            _claim_and_send_pages(connection, sqs, settings, summary, remaining_time_ms, sleep)
     except Exception:
         summary.stopped_because = "error"
         summary.duration_ms = round((time.monotonic() - started) * 1000)
         logger.exception("producer run failed; claims not sent were released", extra=summary.as_dict())
         raise
-    finally:
-        summary.duration_ms = round((time.monotonic() - started) * 1000)
+    summary.duration_ms = round((time.monotonic() - started) * 1000)
     logger.info("producer run finished", extra=summary.as_dict())
     return summary
+
+
+def _claim_and_send_pages(
+    connection: Connection,
+    sqs: QueueClient,
+    settings: ProducerSettings,
+    summary: RunSummary,
+    remaining_time_ms: Callable[[], int] | None,
+    sleep: Callable[[float], None],
+) -> None:
+    after: tuple[Any, int] = FIRST_KEY
+    with ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="send") as executor:
+        while True:
+            if summary.enqueued >= settings.max_orders_per_run:
+                summary.stopped_because = "max_orders_per_run"
+                return
+            if remaining_time_ms is not None and remaining_time_ms() < settings.time_margin_seconds * 1000:
+                summary.stopped_because = "remaining_time"
+                return
+            page_started = time.perf_counter()
+            page = fetch_and_claim_page(
+                connection, settings, after, max_claims=settings.max_orders_per_run - summary.enqueued
+            )
+            summary.page_ms.append((time.perf_counter() - page_started) * 1000)
+            summary.pages += 1
+            summary.scanned += page.orders
+            summary.skipped += page.orders * len(settings.llm_models) - len(page.claims)
+            if page.claims:
+                sent, failed, released = send_claims(connection, sqs, settings.queue_url, page.claims, executor, sleep)
+                summary.enqueued += sent
+                summary.send_failures += failed
+                summary.claims_released += released
+            if page.last_key is None or page.orders < settings.page_size:
+                summary.stopped_because = "exhausted"
+                return
+            after = page.last_key
 
 
 def publish_metrics(summary: RunSummary) -> None:

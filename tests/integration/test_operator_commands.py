@@ -15,7 +15,7 @@ import pytest
 from invoices_cli.main import main
 from local.stack import create_local_stack
 from local.stack_config import load_queue_settings
-from tests.integration import toy_consumer
+from tests.integration import toy_sink
 
 INSERT_JOB = """
 INSERT INTO benchmarking.extraction_jobs
@@ -175,15 +175,25 @@ def test_consume_runs_a_handler_until_the_queue_is_idle(
     sqs = boto3.client("sqs")
     for n in range(7):
         sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps({"order_id": n}))
-    toy_consumer.BODIES.clear()
+    toy_sink.BODIES.clear()
+    toy_sink.COPIES.clear()
 
     code, out = run_cli(
-        capsys, "consume", "--until-idle", "--batch-size", "3", "--handler", "tests.integration.toy_consumer:handler"
+        capsys,
+        "consume",
+        "--until-idle",
+        "--batch-size",
+        "3",
+        "--concurrency",
+        "2",
+        "--handler",
+        "tests.integration.toy_consumer:handler",
     )
 
     assert code == 0
     assert json.loads(out)["succeeded"] == 7
-    assert sorted(json.loads(body)["order_id"] for body in toy_consumer.BODIES) == list(range(7))
+    assert sorted(json.loads(body)["order_id"] for body in toy_sink.BODIES) == list(range(7))
+    assert len(toy_sink.COPIES) == 2  # one module copy per concurrent worker, like one per Lambda container
 
 
 def test_consume_refuses_a_bad_handler_spec(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,12 +1,13 @@
-"""A handler for `invoices consume` tests: succeeds for every record and remembers the bodies."""
+"""A handler for `invoices consume` tests: succeeds for every record and records the bodies in toy_sink."""
 
 from __future__ import annotations
 
 from typing import Any
 
-BODIES: list[str] = []
+from tests.integration import toy_sink
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    BODIES.extend(record["body"] for record in event["Records"])
+    toy_sink.COPIES.add(id(handler))  # each emulated container loads its own copy of this module
+    toy_sink.BODIES.extend(record["body"] for record in event["Records"])
     return {"batchItemFailures": []}

@@ -66,3 +66,36 @@ class RefusingQueue(ScriptedQueue):
 def test_a_refused_call_raises_a_queue_error_naming_the_queue():
     with pytest.raises(QueueUnavailableError, match="https://sqs.example/123/jobs: PermissionError"):
         send_batch(RefusingQueue(set(), 0), "https://sqs.example/123/jobs", claims(3), sleep=lambda _: None)
+
+
+class DeadlockingConnection:
+    """Answers like pg8000: the first ``deadlocks`` calls fail with SQLSTATE 40P01, then the statement runs."""
+
+    def __init__(self, deadlocks: int) -> None:
+        self.deadlocks, self.calls = deadlocks, 0
+
+    def run(self, statement: str, **params: Any) -> list[list[int]]:
+        from pg8000.native import DatabaseError
+
+        self.calls += 1
+        if self.calls <= self.deadlocks:
+            raise DatabaseError({"S": "ERROR", "C": "40P01", "M": "deadlock detected"})
+        return [[len(params["order_ids"])]]
+
+
+def test_a_release_aborted_by_a_deadlock_is_run_again():
+    from invoice_pipeline.enqueue import release_claims
+
+    connection = DeadlockingConnection(deadlocks=2)
+
+    assert release_claims(connection, claims(4)) == 4  # type: ignore[arg-type]
+    assert connection.calls == 3
+
+
+def test_a_deadlock_that_persists_is_raised():
+    from pg8000.native import DatabaseError
+
+    from invoice_pipeline.enqueue import release_claims
+
+    with pytest.raises(DatabaseError):
+        release_claims(DeadlockingConnection(deadlocks=5), claims(1))  # type: ignore[arg-type]

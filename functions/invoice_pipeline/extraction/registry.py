@@ -17,7 +17,7 @@ def extractor_for(model: str, settings: ConsumerSettings) -> Extractor:
     extractor = _extractors.get(key)
     if extractor is None:
         if model.startswith("ocr-"):
-            from invoice_pipeline.extraction import ocr  # type: ignore[attr-defined,unused-ignore]
+            from invoice_pipeline.extraction import ocr
 
             extractor = ocr.OcrExtractor(model)
         else:
@@ -26,3 +26,8 @@ def extractor_for(model: str, settings: ConsumerSettings) -> Extractor:
             extractor = OpenAIExtractor(model, settings)
         _extractors[key] = extractor
     return extractor
+
+
+def reset() -> None:
+    """Forget the extractors (their clients hold endpoints and keys); the local stack changes both."""
+    _extractors.clear()

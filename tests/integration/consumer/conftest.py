@@ -13,8 +13,7 @@ import pg8000.native
 import pytest
 from PIL import Image
 
-from invoice_pipeline import images, settings
-from invoice_pipeline.visibility import visibility
+from local.aws import reset_client_caches
 from local.model_emulator import ModelEmulator
 from local.stamp import draw_stamp
 from tests.events.builders import sqs_event, sqs_record
@@ -135,15 +134,11 @@ def pipeline(
     monkeypatch.setenv("MAX_RECEIVE_COUNT", "5")
     monkeypatch.setenv("MAX_IMAGE_BYTES", "2000000")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "InvoicePipelineTest")
-    settings.clear_cache()
-    images.reset_s3_client()
-    visibility.reset()
+    reset_client_caches()
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     yield Pipeline(sql, s3, model)
-    settings.clear_cache()
-    images.reset_s3_client()
-    visibility.reset()
+    reset_client_caches()
 
 
 __all__ = ["MODEL", "OTHER_MODEL", "Pipeline", "answer", "invoice_image", "sqs_record"]

@@ -46,6 +46,12 @@ def thousand_orders(seed: int = 7) -> list[tuple[int, int, str | None, datetime]
     ]
 
 
+def oldest_jobs(rows, eligible: set[tuple[int, str]], count: int) -> list[tuple[int, str]]:
+    """The first ``count`` eligible jobs in the producer's order: (created_at, id), then the LLM_MODELS order."""
+    created = {order_id: created_at for order_id, _, _, created_at in rows}
+    return sorted(eligible, key=lambda job: (created[job[0]], job[0], MODELS.index(job[1])))[:count]
+
+
 def test_every_eligible_job_reaches_the_queue_exactly_once_across_runs_and_concurrent_runs(
     orders, sql, database, queue_url, settings_for
 ):
@@ -64,6 +70,8 @@ def test_every_eligible_job_reaches_the_queue_exactly_once_across_runs_and_concu
 
     first = enqueue_orders(sql, boto3.client("sqs"), settings_for(**env, MAX_ORDERS_PER_RUN="150"))
     assert (first.enqueued, first.stopped_because) == (150, "max_orders_per_run")
+    first_sent = Counter((body["order_id"], body["llm"]) for body in drain(queue_url))
+    assert set(first_sent) == set(oldest_jobs(rows, expected, 150))  # the oldest across the listed restaurants
 
     # Two runs at once, each with its own connection and client, capped so that they compete for the same rows.
     barrier = threading.Barrier(2)
@@ -90,7 +98,7 @@ def test_every_eligible_job_reaches_the_queue_exactly_once_across_runs_and_concu
     last = enqueue_orders(sql, boto3.client("sqs"), settings_for(**env))
     again = enqueue_orders(sql, boto3.client("sqs"), settings_for(**env))
 
-    sent = Counter((body["order_id"], body["llm"]) for body in drain(queue_url))
+    sent = first_sent + Counter((body["order_id"], body["llm"]) for body in drain(queue_url))
     assert set(sent) == expected
     assert max(sent.values()) == 1
     assert first.enqueued + sum(r.enqueued for r in results) + last.enqueued == len(expected)
@@ -99,6 +107,43 @@ def test_every_eligible_job_reaches_the_queue_exactly_once_across_runs_and_concu
     jobs = ledger(sql)
     assert set(jobs) == expected
     assert {(status, attempts) for status, attempts, _ in jobs.values()} == {("queued", 0)}
+
+
+@pytest.mark.parametrize("restaurant_ids", ["*", "2,3,5,8,9"])
+def test_a_capped_run_enqueues_the_oldest_jobs_across_restaurants(orders, sql, queue_url, settings_for, restaurant_ids):
+    rng = random.Random(11)
+    # Ten restaurants whose dates interleave; many orders share a minute, so the id breaks the tie. The lowest
+    # restaurant ids get the newest orders: working restaurant by restaurant would pick a different set.
+    rows = []
+    for order_id in range(1, 401):
+        restaurant_id = rng.randint(1, 10)
+        created = at(rng.randint(0, 120) + (10 - restaurant_id) * 15)
+        rows.append((order_id, restaurant_id, rng.choice([None, " ", "s3://invoices/x.jpg"]), created))
+    rows.append((401, None, "s3://invoices/no-restaurant.jpg", at(0)))  # belongs to no restaurant: never read
+    orders(rows)
+    listed = None if restaurant_ids == "*" else {int(part) for part in restaurant_ids.split(",")}
+    eligible = {
+        (order_id, llm)
+        for order_id, restaurant_id, image, _ in rows
+        if restaurant_id is not None and (listed is None or restaurant_id in listed) and not is_blank(image)
+        for llm in MODELS
+    }
+    cap = 61  # an odd number of messages: the last order gets its first model only
+    expected = oldest_jobs(rows, eligible, cap)
+    by_restaurant_first = sorted(eligible, key=lambda job: (rows[job[0] - 1][1], rows[job[0] - 1][3], job))[:cap]
+    assert len(eligible) > 2 * cap and set(by_restaurant_first) != set(expected)
+
+    summary = enqueue_orders(
+        sql,
+        boto3.client("sqs"),
+        settings_for(RESTAURANT_IDS=restaurant_ids, MAX_ORDERS_PER_RUN=str(cap), PRODUCER_PAGE_SIZE="7"),
+    )
+
+    assert (summary.enqueued, summary.stopped_because) == (cap, "max_orders_per_run")
+    sent = [(body["order_id"], body["llm"]) for body in drain(queue_url)]
+    assert sorted(sent) == sorted(expected)
+    assert set(ledger(sql)) == set(expected)
+    assert len({rows[order_id - 1][1] for order_id, _ in expected}) >= 3  # the oldest span several restaurants
 
 
 def test_every_restaurant_with_star_and_message_body_is_exactly_the_contract(orders, sql, queue_url, settings_for):
@@ -168,6 +213,7 @@ def test_entries_that_keep_failing_are_released_and_the_next_run_sends_them(orde
     assert summary.send_failures == len(failing) * len(MODELS)
     assert summary.enqueued == 60 * len(MODELS) - summary.send_failures
     assert summary.claims_released == summary.send_failures
+    assert (summary.scanned, summary.skipped) == (60, 0)  # a job that failed to send is not also skipped
     # Two batches held failing entries; each backed off doubling between retries.
     assert sorted(sleeps) == [0.2, 0.2, 0.4, 0.4, 0.8, 0.8]
     jobs = ledger(sql)
@@ -245,9 +291,11 @@ def test_queue_deeper_than_the_backpressure_threshold_enqueues_nothing(orders, s
         sqs.send_message(QueueUrl=queue_url, MessageBody=f'{{"order_id": {1000 + index}}}')
 
     held = enqueue_orders(sql, sqs, settings_for(MAX_QUEUE_DEPTH="5"))
+    claimed_while_held = ledger(sql)
     allowed = enqueue_orders(sql, sqs, settings_for(MAX_QUEUE_DEPTH="50"))
 
-    assert (held.enqueued, held.stopped_because, held.queue_depth) == (0, "queue_depth", 6)
+    assert (held.enqueued, held.stopped_because, held.queue_depth, held.pages) == (0, "queue_depth", 6, 0)
+    assert claimed_while_held == {}
     assert (allowed.enqueued, allowed.stopped_because) == (20, "exhausted")
 
 

@@ -1,0 +1,314 @@
+"""The stack's configuration: a typed, validated object built from CDK context (``cdk.json``, ``-c key=value``).
+
+Every value the stack derives from (queue limits, timeouts, concurrency) lives here once, so two resources
+can never disagree: the queue's maxReceiveCount and the consumer's ``MAX_RECEIVE_COUNT`` come from the same
+field. Values from ``-c`` arrive as strings; lists accept JSON lists or comma-separated strings. A bad value
+raises :class:`ContextError` naming the context key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+# The names the functions use (functions/invoice_pipeline/settings.py); a test keeps the two equal.
+SERVICE_NAME = "invoice-pipeline"
+METRICS_NAMESPACE = "InvoicePipeline"
+DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
+
+MIN_MAX_RECEIVE_COUNT = 5
+VISIBILITY_TIMEOUT_FACTOR = 6  # AWS guidance for SQS event sources: visibility >= 6x the function timeout
+DLQ_RETENTION_DAYS = 14  # the SQS maximum; must exceed the main queue's (a moved message keeps its age)
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
+SQS_MAX_VISIBILITY_SECONDS = 12 * 3600
+
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SSL_MODES = ("verify-full", "require", "disable")
+
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
+_COMPLETE_SECRET_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_SCHEDULE = re.compile(r"^(rate|cron|at)\(.+\)$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+
+
+def is_complete_secret_arn(arn: str) -> bool:
+    """A complete ARN ends with the 6-character suffix Secrets Manager appends to the secret's name."""
+    return bool(_COMPLETE_SECRET_SUFFIX.search(arn))
+
+
+class ContextError(ValueError):
+    """A context value is missing or malformed; the message names the context key."""
+
+
+@dataclass(frozen=True)
+class VpcConfig:
+    """Where the functions run when the database is private: existing subnets and security group."""
+
+    vpc_id: str
+    subnet_ids: tuple[str, ...]
+    availability_zones: tuple[str, ...]
+    security_group_id: str
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    secret_arn: str  # an existing Secrets Manager secret in RDS format
+    sslmode: str
+    ssl_root_cert: str | None  # path inside the function (e.g. a CA bundle shipped in functions/)
+    vpc: VpcConfig | None  # None: the database is reachable without a VPC
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    stack_name: str
+    account: str | None
+    region: str | None
+    # producer
+    schedule_expression: str
+    schedule_enabled: bool
+    restaurant_ids: tuple[str, ...]  # ("*",) means every restaurant
+    orders_since: str | None
+    max_orders_per_run: int
+    max_queue_depth: int | None
+    producer_timeout_seconds: int
+    producer_memory_mb: int
+    # consumer
+    llm_models: tuple[str, ...]
+    allowed_buckets: tuple[str, ...]
+    max_image_bytes: int
+    consumer_reserved_concurrency: int
+    consumer_max_concurrency: int
+    batch_size: int
+    max_batching_window_seconds: int
+    consumer_timeout_seconds: int
+    consumer_memory_mb: int
+    openai_secret_arn: str | None  # None: the stack creates the secret and the operator fills in the key
+    openai_base_url: str | None
+    # migrations
+    migrate_timeout_seconds: int
+    # queues
+    max_receive_count: int
+    queue_retention_days: int
+    # operations
+    database: DatabaseConfig
+    alarm_email: str | None
+    oldest_message_alarm_seconds: int
+    log_retention_days: int
+    log_level: str
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        return VISIBILITY_TIMEOUT_FACTOR * self.consumer_timeout_seconds
+
+    @property
+    def queue_retention_seconds(self) -> int:
+        return self.queue_retention_days * 24 * 3600
+
+    @property
+    def requeue_lease_seconds(self) -> int:
+        """A `queued` ledger row older than the queue's retention can no longer have a live message."""
+        return self.queue_retention_seconds
+
+    @property
+    def processing_lease_seconds(self) -> int:
+        """Longer than one invocation (no two owners), shorter than the visibility timeout (a redelivery
+        after a crashed invocation can take the job over)."""
+        return self.consumer_timeout_seconds + 60
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> PipelineConfig:
+        """Build from a context getter such as ``app.node.try_get_context``."""
+        ctx = _Context(get)
+        consumer_timeout = ctx.integer("consumerTimeoutSeconds", default=300, minimum=30, maximum=900)
+        if VISIBILITY_TIMEOUT_FACTOR * consumer_timeout > SQS_MAX_VISIBILITY_SECONDS:
+            raise ContextError("consumerTimeoutSeconds: 6x it exceeds the SQS visibility timeout limit (12 h)")
+        reserved = ctx.integer("consumerReservedConcurrency", default=10, minimum=2, maximum=1000)
+        max_concurrency = ctx.integer("consumerMaxConcurrency", default=reserved, minimum=2, maximum=1000)
+        if max_concurrency > reserved:
+            raise ContextError(
+                f"consumerMaxConcurrency ({max_concurrency}) must be <= consumerReservedConcurrency ({reserved}):"
+                " above it Lambda throttles the poller and healthy messages reach the dead-letter queue"
+            )
+        retention_days = ctx.integer("queueRetentionDays", default=4, minimum=1, maximum=DLQ_RETENTION_DAYS - 1)
+        return cls(
+            stack_name=ctx.matching("stackName", _STACK_NAME, default="InvoicePipeline"),
+            account=ctx.optional_matching("account", re.compile(r"^\d{12}$")),
+            region=ctx.optional_matching("region", re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")),
+            schedule_expression=ctx.matching("scheduleExpression", _SCHEDULE),
+            schedule_enabled=ctx.boolean("scheduleEnabled", default=True),
+            restaurant_ids=_restaurant_ids(ctx),
+            orders_since=_orders_since(ctx),
+            max_orders_per_run=ctx.integer("maxOrdersPerRun", default=1000, minimum=1),
+            max_queue_depth=ctx.optional_integer("maxQueueDepth", minimum=1),
+            producer_timeout_seconds=ctx.integer("producerTimeoutSeconds", default=120, minimum=10, maximum=900),
+            producer_memory_mb=ctx.integer("producerMemoryMb", default=512, minimum=128, maximum=10240),
+            llm_models=ctx.string_list("llmModels", pattern=re.compile(r"^[A-Za-z0-9._:/-]+$")),
+            allowed_buckets=ctx.string_list("allowedBuckets", pattern=_BUCKET),
+            max_image_bytes=ctx.integer("maxImageBytes", default=DEFAULT_MAX_IMAGE_BYTES, minimum=1),
+            consumer_reserved_concurrency=reserved,
+            consumer_max_concurrency=max_concurrency,
+            batch_size=ctx.integer("batchSize", default=5, minimum=1, maximum=10),
+            max_batching_window_seconds=ctx.integer("maxBatchingWindowSeconds", default=0, minimum=0, maximum=300),
+            consumer_timeout_seconds=consumer_timeout,
+            consumer_memory_mb=ctx.integer("consumerMemoryMb", default=1024, minimum=128, maximum=10240),
+            openai_secret_arn=ctx.optional_matching("openaiSecretArn", _SECRET_ARN),
+            openai_base_url=ctx.optional_matching("openaiBaseUrl", re.compile(r"^https://\S+$")),
+            migrate_timeout_seconds=ctx.integer("migrateTimeoutSeconds", default=120, minimum=10, maximum=900),
+            max_receive_count=ctx.integer("maxReceiveCount", default=5, minimum=MIN_MAX_RECEIVE_COUNT, maximum=1000),
+            queue_retention_days=retention_days,
+            database=_database(ctx),
+            alarm_email=ctx.optional_matching("alarmEmail", _EMAIL),
+            oldest_message_alarm_seconds=ctx.integer("oldestMessageAlarmSeconds", default=3600, minimum=60),
+            log_retention_days=ctx.choice("logRetentionDays", LOG_RETENTION_DAYS, default=30),
+            log_level=ctx.choice("logLevel", LOG_LEVELS, default="INFO"),
+        )
+
+    @classmethod
+    def from_mapping(cls, context: Mapping[str, Any]) -> PipelineConfig:
+        return cls.from_context(context.get)
+
+
+def _aws_id(prefix: str) -> re.Pattern[str]:
+    return re.compile(rf"^{prefix}-([0-9a-f]{{8}}|[0-9a-f]{{17}})$")
+
+
+def _restaurant_ids(ctx: _Context) -> tuple[str, ...]:
+    ids = ctx.string_list("restaurantIds", pattern=re.compile(r"^(\*|\d+)$"))
+    if "*" in ids and len(ids) > 1:
+        raise ContextError("restaurantIds: '*' (every restaurant) cannot be combined with ids")
+    return ids
+
+
+def _orders_since(ctx: _Context) -> str | None:
+    raw = ctx.optional_string("ordersSince")
+    if raw is None:
+        return None
+    try:
+        if len(raw) <= 10:
+            date.fromisoformat(raw)
+        else:
+            datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ContextError(f"ordersSince must be an ISO 8601 date or date-time, got {raw!r}") from None
+    return raw
+
+
+def _database(ctx: _Context) -> DatabaseConfig:
+    vpc_id = ctx.optional_matching("vpcId", _aws_id("vpc"))
+    vpc = None
+    if vpc_id is not None:
+        subnets = ctx.string_list("subnetIds", pattern=_aws_id("subnet"))
+        zones = ctx.string_list("availabilityZones", pattern=re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$"))
+        if len(zones) != len(subnets):
+            raise ContextError("availabilityZones must name one zone per entry of subnetIds, in the same order")
+        vpc = VpcConfig(
+            vpc_id=vpc_id,
+            subnet_ids=subnets,
+            availability_zones=zones,
+            security_group_id=ctx.matching("securityGroupId", _aws_id("sg")),
+        )
+    else:
+        for key in ("subnetIds", "securityGroupId"):
+            if ctx.present(key):
+                raise ContextError(f"{key} is set but vpcId is not: set vpcId too, or remove {key}")
+    sslmode = ctx.choice("dbSslMode", SSL_MODES, default="verify-full")
+    return DatabaseConfig(
+        secret_arn=ctx.matching("dbSecretArn", _SECRET_ARN),
+        sslmode=sslmode,
+        ssl_root_cert=ctx.optional_string("dbSslRootCert"),
+        vpc=vpc,
+    )
+
+
+class _Context:
+    """Typed reads of context values; every error names the key."""
+
+    def __init__(self, get: Callable[[str], Any]) -> None:
+        self._get = get
+
+    def present(self, key: str) -> bool:
+        value = self._get(key)
+        return value is not None and value != "" and value != []
+
+    def optional_string(self, key: str) -> str | None:
+        value = self._get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str):
+            raise ContextError(f"{key} must be a string, got {value!r}")
+        return value.strip()
+
+    def optional_matching(self, key: str, pattern: re.Pattern[str]) -> str | None:
+        value = self.optional_string(key)
+        if value is not None and not pattern.match(value):
+            raise ContextError(f"{key} is malformed: {value!r}")
+        return value
+
+    def matching(self, key: str, pattern: re.Pattern[str], default: str | None = None) -> str:
+        value = self.optional_matching(key, pattern)
+        if value is None:
+            if default is None:
+                raise ContextError(f"{key} is not set (cdk.json context or -c {key}=...)")
+            return default
+        return value
+
+    def optional_integer(self, key: str, minimum: int = 0, maximum: int | None = None) -> int | None:
+        value = self._get(key)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ContextError(f"{key} must be an integer, got {value!r}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ContextError(f"{key} must be an integer, got {value!r}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+            raise ContextError(f"{key} must be {bounds}, got {number}")
+        return number
+
+    def integer(self, key: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+        value = self.optional_integer(key, minimum, maximum)
+        return default if value is None else value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key)
+        if value is None or value == "":
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ContextError(f"{key} must be true or false, got {value!r}")
+
+    def string_list(self, key: str, pattern: re.Pattern[str]) -> tuple[str, ...]:
+        value = self._get(key)
+        if isinstance(value, str):
+            items = [part.strip() for part in value.split(",") if part.strip()]
+        elif isinstance(value, list):
+            items = [str(part).strip() for part in value]
+        elif value is None:
+            raise ContextError(f"{key} is not set (cdk.json context or -c {key}=a,b)")
+        else:
+            raise ContextError(f"{key} must be a list or a comma-separated string, got {value!r}")
+        if not items:
+            raise ContextError(f"{key} is empty")
+        for item in items:
+            if not pattern.match(item):
+                raise ContextError(f"{key} has a malformed entry: {item!r}")
+        return tuple(dict.fromkeys(items))
+
+    def choice(self, key: str, allowed: tuple[Any, ...], default: Any) -> Any:
+        value = self._get(key)
+        if value is None or value == "":
+            return default
+        for option in allowed:
+            if str(option) == str(value).strip():
+                return option
+        raise ContextError(f"{key} must be one of {', '.join(map(str, allowed))}, got {value!r}")

@@ -1,0 +1,240 @@
+"""The three functions (producer, consumer, migrate): one code asset, one layer, one factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, Aws, Duration, Validations
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.config import METRICS_NAMESPACE, SERVICE_NAME, PipelineConfig
+from stacks.layer import dependency_layer
+from stacks.queues import PipelineQueues
+from stacks.secrets import PipelineSecrets
+
+FUNCTIONS_SOURCE = Path(__file__).resolve().parent.parent / "functions"
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache", "**/.pytest_cache", "**/*.egg-info"]
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+_LOG_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+class PipelineFunctions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PipelineConfig,
+        queues: PipelineQueues,
+        secrets: PipelineSecrets,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        self._code = lambda_.Code.from_asset(str(FUNCTIONS_SOURCE), exclude=ASSET_EXCLUDES)
+        self._layer = dependency_layer(self, "Dependencies", RUNTIME)
+        self._network = _Network(self, config)
+        self._database_environment = {
+            "DB_SECRET_ARN": secrets.database.secret_arn,
+            "DB_SSLMODE": config.database.sslmode,
+            **_optional("DB_SSL_ROOT_CERT", config.database.ssl_root_cert),
+        }
+        models = ",".join(config.llm_models)
+
+        self.producer = self._function(
+            "Producer",
+            handler="producer.handler",
+            description="Enqueues eligible orders, once per model, on the schedule",
+            timeout_seconds=config.producer_timeout_seconds,
+            memory_mb=config.producer_memory_mb,
+            environment={
+                "QUEUE_URL": queues.queue.queue_url,
+                "LLM_MODELS": models,
+                "RESTAURANT_IDS": ",".join(config.restaurant_ids),
+                "MAX_ORDERS_PER_RUN": str(config.max_orders_per_run),
+                "REQUEUE_LEASE_SECONDS": str(config.requeue_lease_seconds),
+                **_optional("ORDERS_SINCE", config.orders_since),
+                **_optional("MAX_QUEUE_DEPTH", config.max_queue_depth),
+            },
+        )
+        self.consumer = self._function(
+            "Consumer",
+            handler="consumer.handler",
+            description="Extracts the line items of one order per message and writes them in one transaction",
+            timeout_seconds=config.consumer_timeout_seconds,
+            memory_mb=config.consumer_memory_mb,
+            reserved_concurrency=config.consumer_reserved_concurrency,
+            environment={
+                "LLM_MODELS": models,
+                "ALLOWED_BUCKETS": ",".join(config.allowed_buckets),
+                "MAX_IMAGE_BYTES": str(config.max_image_bytes),
+                "MAX_RECEIVE_COUNT": str(config.max_receive_count),
+                "PROCESSING_LEASE_SECONDS": str(config.processing_lease_seconds),
+                "OPENAI_SECRET_ARN": secrets.openai.secret_arn,
+                **_optional("OPENAI_BASE_URL", config.openai_base_url),
+            },
+        )
+        self.migrate = self._function(
+            "Migrate",
+            handler="migrate.handler",
+            description="Applies pending schema migrations (run on every deploy)",
+            timeout_seconds=config.migrate_timeout_seconds,
+            memory_mb=256,
+            environment={},
+        )
+
+        # Maximum concurrency at or below the reserved concurrency: otherwise the poller is throttled and
+        # healthy messages use up their receives and land in the dead-letter queue.
+        self.consumer_event_source = lambda_.EventSourceMapping(
+            self,
+            "ConsumerEventSource",
+            target=self.consumer,
+            event_source_arn=queues.queue.queue_arn,
+            batch_size=config.batch_size,
+            max_batching_window=Duration.seconds(config.max_batching_window_seconds),
+            max_concurrency=config.consumer_max_concurrency,
+            report_batch_item_failures=True,
+        )
+        self._grant(queues, secrets)
+
+    def _grant(self, queues: PipelineQueues, secrets: PipelineSecrets) -> None:
+        for function in (self.producer, self.consumer, self.migrate):
+            secrets.database.grant_read(function)
+        secrets.openai.grant_read(self.consumer)
+        queues.queue.grant_send_messages(self.producer)
+        queues.queue.grant(self.producer, "sqs:GetQueueAttributes")  # queue-depth backpressure
+        queues.queue.grant_consume_messages(self.consumer)
+        bucket_objects = [f"arn:{Aws.PARTITION}:s3:::{bucket}/*" for bucket in self._config.allowed_buckets]
+        self.consumer.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=bucket_objects))
+        for resource in bucket_objects:
+            Validations.of(self.consumer.role).acknowledge(  # type: ignore[arg-type]
+                Acknowledgment(
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{_nag_form(resource)}]",
+                    reason="The consumer reads invoice images under any key of an allow-listed bucket "
+                    "(keys come from orders at run time); s3:GetObject only, on those buckets only.",
+                )
+            )
+
+    def _function(
+        self,
+        name: str,
+        *,
+        handler: str,
+        description: str,
+        timeout_seconds: int,
+        memory_mb: int,
+        environment: dict[str, str],
+        reserved_concurrency: int | None = None,
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(self, f"{name}Logs", retention=_LOG_RETENTION[self._config.log_retention_days])
+        # Its own role, without the AWS managed basic-execution policy: logs go to this log group only.
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{self._config.stack_name} {name.lower()} function",
+        )
+        function = lambda_.Function(
+            self,
+            name,
+            description=description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            code=self._code,
+            handler=handler,
+            layers=[self._layer],
+            role=role,
+            log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            timeout=Duration.seconds(timeout_seconds),
+            memory_size=memory_mb,
+            reserved_concurrent_executions=reserved_concurrency,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "LOG_LEVEL": self._config.log_level,
+                **self._database_environment,
+                **environment,
+            },
+            vpc=self._network.vpc,
+            vpc_subnets=self._network.subnets,
+            security_groups=self._network.security_groups,
+        )
+        log_group.grant_write(role)
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not support "
+                "resource-level permissions. Every other statement names its resource.",
+            )
+        )
+        if self._network.vpc is not None:
+            # A role we create gets no VPC permissions from Function: without them Lambda cannot attach ENIs.
+            role.add_managed_policy(
+                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaVPCAccessExecutionRole")
+            )
+            Validations.of(role).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AWSLambdaVPCAccessExecutionRole]",
+                    reason="Network interfaces in the configured subnets: the AWS managed VPC access policy is "
+                    "the documented minimum for ENI management and tracks new requirements.",
+                )
+            )
+        return function
+
+
+class _Network:
+    """The existing VPC, subnets and security group the functions join, or none (public database)."""
+
+    def __init__(self, scope: Construct, config: PipelineConfig) -> None:
+        settings = config.database.vpc
+        self.vpc: ec2.IVpc | None = None
+        self.subnets: ec2.SubnetSelection | None = None
+        self.security_groups: list[ec2.ISecurityGroup] | None = None
+        if settings is None:
+            return
+        # Attributes, not a lookup: synth needs no credentials and no network.
+        self.vpc = ec2.Vpc.from_vpc_attributes(
+            scope,
+            "Vpc",
+            vpc_id=settings.vpc_id,
+            availability_zones=list(settings.availability_zones),
+            private_subnet_ids=list(settings.subnet_ids),
+        )
+        self.subnets = ec2.SubnetSelection(subnets=self.vpc.private_subnets)
+        self.security_groups = [
+            ec2.SecurityGroup.from_security_group_id(scope, "SecurityGroup", settings.security_group_id, mutable=False)
+        ]
+
+
+def _optional(name: str, value: object | None) -> dict[str, str]:
+    return {} if value is None else {name: str(value)}
+
+
+def _nag_form(arn: str) -> str:
+    """How cdk-nag prints a resource containing the partition token."""
+    return arn.replace(Aws.PARTITION, "<AWS::Partition>")

@@ -1,0 +1,78 @@
+"""The invoice pipeline stack: wires the constructs together and publishes what operators need."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Aws, CfnOutput, Duration, Stack, triggers
+from constructs import Construct
+
+from stacks.config import PipelineConfig
+from stacks.functions import PipelineFunctions
+from stacks.monitoring import MonitoredResources, PipelineMonitoring
+from stacks.queues import PipelineQueues
+from stacks.schedule import ProducerSchedule
+from stacks.secrets import PipelineSecrets
+
+
+class InvoicePipelineStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, description="Invoice extraction pipeline (DESIGN.md)", **kwargs)
+        self.config = config
+        self.queues = PipelineQueues(self, "Queues", config=config)
+        self.secrets = PipelineSecrets(self, "Secrets", config=config)
+        self.functions = PipelineFunctions(self, "Functions", config=config, queues=self.queues, secrets=self.secrets)
+        self.schedule = ProducerSchedule(self, "ProducerSchedule", config=config, producer=self.functions.producer)
+
+        # Migrations run on every deploy, after the functions exist and before anything consumes or produces
+        # work: a failed migration fails the deploy, and the schedule and the event source are not updated.
+        self.migrations = triggers.Trigger(
+            self,
+            "MigrateOnDeploy",
+            handler=self.functions.migrate,
+            timeout=Duration.seconds(config.migrate_timeout_seconds),
+            execute_after=[self.functions.producer, self.functions.consumer],
+            execute_before=[self.schedule, self.functions.consumer_event_source],
+            execute_on_handler_change=True,
+        )
+        self.monitoring = PipelineMonitoring(
+            self,
+            "Monitoring",
+            config=config,
+            resources=MonitoredResources(
+                queue=self.queues.queue,
+                dead_letter_queue=self.queues.dead_letter_queue,
+                schedule_dead_letter_queue=self.schedule.dead_letter_queue,
+                producer=self.functions.producer,
+                consumer=self.functions.consumer,
+                migrate=self.functions.migrate,
+            ),
+        )
+        self._outputs()
+
+    def _outputs(self) -> None:
+        queue, dlq = self.queues.queue, self.queues.dead_letter_queue
+        console = f"https://{Aws.REGION}.console.aws.amazon.com"
+        encoded_dlq_url = f"https%3A%2F%2Fsqs.{Aws.REGION}.amazonaws.com%2F{Aws.ACCOUNT_ID}%2F{dlq.queue_name}"
+        outputs = {
+            "QueueUrl": (queue.queue_url, "The work queue (one message per order and model)"),
+            "DeadLetterQueueUrl": (dlq.queue_url, "Messages that failed maxReceiveCount times"),
+            "DeadLetterQueueConsole": (
+                f"{console}/sqs/v3/home?region={Aws.REGION}#/queues/{encoded_dlq_url}",
+                "Console page of the dead-letter queue: 'Start DLQ redrive' moves its messages back",
+            ),
+            "ScheduleDeadLetterQueueUrl": (self.schedule.dead_letter_queue.queue_url, "Failed scheduler runs"),
+            "ProducerFunctionName": (self.functions.producer.function_name, "Producer Lambda"),
+            "ConsumerFunctionName": (self.functions.consumer.function_name, "Consumer Lambda"),
+            "MigrateFunctionName": (self.functions.migrate.function_name, "Migrations Lambda (runs on deploy)"),
+            "ScheduleName": (self.schedule.schedule.schedule_name, "EventBridge Scheduler schedule"),
+            "OpenAiSecretArn": (self.secrets.openai.secret_arn, "Put the OpenAI API key in this secret"),
+            "AlarmTopicArn": (self.monitoring.topic.topic_arn, "Alarm notifications"),
+            "DashboardUrl": (
+                f"{console}/cloudwatch/home?region={Aws.REGION}#dashboards:name="
+                f"{self.monitoring.dashboard.dashboard_name}",
+                "Operations dashboard",
+            ),
+        }
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)

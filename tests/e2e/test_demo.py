@@ -1,0 +1,40 @@
+"""The demo's pipeline end to end at a small order count, with the model emulator (fast, offline)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from local.demo import run_demo
+
+pytestmark = pytest.mark.skipif(
+    any(importlib.util.find_spec(name) is None for name in ("local.orders", "local.model_emulator", "local.samples")),
+    reason="needs the producer, consumer and samples modules",
+)
+
+
+def test_every_order_ends_done_or_failed_with_its_reason_and_the_redrive_fixes_the_fixable_one() -> None:
+    result = run_demo(5, "emulator", seed=3)
+
+    assert result.problems() == []
+    samples = result.eligible - set(result.poison)
+    assert all(result.jobs[order_id][0] == "done" for order_id in samples)
+    assert all(result.items[order_id] == result.truth_items[order_id] for order_id in samples)
+    assert result.duplicate_items == 0
+    assert not result.not_eligible & set(result.jobs)  # blank invoice_image: never enqueued
+
+    # every poison order reached the DLQ on the first pass, with its reason in the ledger
+    assert sorted(result.first_dlq_order_ids) == sorted(result.poison)
+    fixable = [p.order_id for p in result.poison.values() if p.fixable]
+    assert result.redriven == len(result.poison)
+    for order_id, poison in result.poison.items():
+        status, error = result.jobs[order_id]
+        if poison.fixable:
+            assert status == "done" and order_id not in result.dlq_order_ids
+        else:
+            assert status == "failed" and error and order_id in result.dlq_order_ids
+    assert sorted(result.dlq_order_ids) == sorted(set(result.poison) - set(fixable))
+    reasons = {result.poison[order_id].problem: result.jobs[order_id][1] for order_id in result.dlq_order_ids}
+    assert "ALLOWED_BUCKETS" in reasons["bucket not allowed"]
+    assert "MAX_IMAGE_BYTES" in reasons[next(k for k in reasons if k.startswith("larger than"))]

@@ -1,0 +1,98 @@
+"""Context validation: a bad value fails before any resource is built, naming the context key."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from stacks.config import ContextError, PipelineConfig
+from tests.infrastructure.conftest import ROOT, example_context
+
+
+def config_with(**overrides: Any) -> PipelineConfig:
+    return PipelineConfig.from_mapping({**example_context(), **overrides})
+
+
+def test_the_committed_context_is_valid() -> None:
+    config = config_with()
+    assert config.max_receive_count >= 5
+    assert config.consumer_max_concurrency <= config.consumer_reserved_concurrency
+    assert config.database.vpc is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("scheduleExpression", "every 5 minutes"),
+        ("scheduleExpression", None),
+        ("restaurantIds", "12,abc"),
+        ("restaurantIds", ["*", "3"]),
+        ("restaurantIds", []),
+        ("ordersSince", "yesterday"),
+        ("allowedBuckets", ["Not_A_Bucket"]),
+        ("llmModels", ""),
+        ("consumerReservedConcurrency", "ten"),
+        ("consumerReservedConcurrency", 1),
+        ("batchSize", 11),
+        ("maxBatchingWindowSeconds", 301),
+        ("consumerTimeoutSeconds", 901),
+        ("maxReceiveCount", 4),
+        ("maxReceiveCount", True),
+        ("queueRetentionDays", 14),
+        ("dbSecretArn", "arn:aws:s3:::not-a-secret"),
+        ("dbSecretArn", None),
+        ("dbSslMode", "prefer"),
+        ("openaiSecretArn", "my-key"),
+        ("openaiBaseUrl", "http://plain-http.example.com/v1"),
+        ("alarmEmail", "not-an-address"),
+        ("logRetentionDays", 31),
+        ("logLevel", "TRACE"),
+        ("scheduleEnabled", "sometimes"),
+        ("securityGroupId", "sg-0123456789abcdef0"),
+        ("account", "12345"),
+    ],
+)
+def test_a_bad_value_names_its_key(key: str, value: Any) -> None:
+    with pytest.raises(ContextError, match=key):
+        config_with(**{key: value})
+
+
+def test_max_concurrency_above_reserved_concurrency_is_refused() -> None:
+    with pytest.raises(ContextError, match="consumerMaxConcurrency"):
+        config_with(consumerReservedConcurrency=5, consumerMaxConcurrency=6)
+
+
+def test_a_vpc_needs_subnets_zones_and_a_security_group() -> None:
+    vpc = {"vpcId": "vpc-0123456789abcdef0"}
+    with pytest.raises(ContextError, match="subnetIds"):
+        config_with(**vpc)
+    with pytest.raises(ContextError, match="availabilityZones"):
+        config_with(**vpc, subnetIds=["subnet-0123456789abcdef0"], availabilityZones=[])
+    with pytest.raises(ContextError, match="securityGroupId"):
+        config_with(**vpc, subnetIds=["subnet-0123456789abcdef0"], availabilityZones=["eu-west-1a"])
+
+
+def test_context_from_the_command_line_arrives_as_strings() -> None:
+    config = config_with(restaurantIds="*", llmModels="gpt-4o-2024-11-20, gpt-4.1", batchSize="10")
+    assert config.restaurant_ids == ("*",)
+    assert config.llm_models == ("gpt-4o-2024-11-20", "gpt-4.1")
+    assert config.batch_size == 10
+
+
+def test_app_py_exits_with_the_bad_key_and_never_reaches_aws() -> None:
+    context = {**example_context(), "consumerReservedConcurrency": "lots"}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")} | {
+        "CDK_CONTEXT_JSON": json.dumps(context),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 1
+    assert "consumerReservedConcurrency" in result.stderr
+    assert "Traceback" not in result.stderr
