@@ -182,10 +182,26 @@ def test_hostile_text_is_stored_verbatim_and_breaks_nothing(
     assert "Robert');" in error  # the refused value is quoted verbatim in the reason
 
 
+def _is_constant_sql(statement: ast.expr, assigned: dict[str, list[ast.expr]]) -> bool:
+    if isinstance(statement, ast.Constant) and isinstance(statement.value, str):
+        return True
+    if isinstance(statement, ast.Name) and statement.id.isupper():
+        return True
+    if isinstance(statement, ast.Name) and statement.id in assigned:
+        # a local chosen among module constants
+        return all(isinstance(value, ast.Name) and value.id.isupper() for value in assigned[statement.id])
+    return isinstance(statement, ast.Attribute) and statement.attr == "sql"  # a migration file's SQL text
+
+
 def _sql_argument_problems(path: Path) -> list[str]:
+    """``.run(statement, ...)`` calls, and calls of helpers that pass one of their parameters on as the
+    statement: the statement must be a constant (or a local chosen among constants), never built there."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    problems = []
-    for function in [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]:
+    functions = [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
+    runners: dict[str, int] = {"run": 0}  # callable name -> index of its statement argument
+    checks: list[tuple[ast.Call, int, dict[str, list[ast.expr]]]] = []
+    for function in functions:
+        parameters = [argument.arg for argument in function.args.args]
         assigned: dict[str, list[ast.expr]] = {}
         for node in ast.walk(function):
             if isinstance(node, ast.Assign):
@@ -193,23 +209,24 @@ def _sql_argument_problems(path: Path) -> list[str]:
                     if isinstance(target, ast.Name):
                         assigned.setdefault(target.id, []).append(node.value)
         for node in ast.walk(function):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "run"):
-                continue
-            if not node.args:
-                continue
-            statement = node.args[0]
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "run":
+                statement = node.args[0] if node.args else None
+                if isinstance(statement, ast.Name) and statement.id in parameters and statement.id not in assigned:
+                    runners[function.name] = parameters.index(statement.id)
+                    continue
+            if isinstance(node, ast.Call):
+                checks.append((node, 0, assigned))
+    problems = []
+    for node, _, assigned in checks:
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+        if name not in runners or (name != "run" and not isinstance(node.func, ast.Name)):
+            continue
+        index = runners[name]
+        if len(node.args) <= index:
+            continue
+        if not _is_constant_sql(node.args[index], assigned):
             where = f"{path.relative_to(FUNCTIONS)}:{node.lineno}"
-            if isinstance(statement, ast.Constant) and isinstance(statement.value, str):
-                continue
-            if isinstance(statement, ast.Name) and statement.id.isupper():
-                continue
-            if isinstance(statement, ast.Name) and all(
-                isinstance(value, ast.Name) and value.id.isupper() for value in assigned.get(statement.id, [None])
-            ):
-                continue  # a local chosen among module constants
-            if isinstance(statement, ast.Attribute) and statement.attr == "sql":
-                continue  # a migration file's SQL text
-            problems.append(f"{where}: SQL built at the call site ({ast.unparse(statement)})")
+            problems.append(f"{where}: SQL built at the call site ({ast.unparse(node.args[index])})")
     return problems
 
 
@@ -218,3 +235,6 @@ def test_every_statement_is_a_constant_with_bound_parameters() -> None:
     assert len(files) > 10
     problems = [problem for path in files for problem in _sql_argument_problems(path)]
     assert problems == []
+    built = ast.parse("def f(c, x):\n    c.run(f'SELECT {x}')\n    c.run('SELECT ' + x)\n")
+    bad = [call for call in ast.walk(built) if isinstance(call, ast.Call)]
+    assert not any(_is_constant_sql(call.args[0], {}) for call in bad if call.args)  # the check can fail
