@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install test lint unit integration infrastructure e2e demo synth deploy bench clean
+.PHONY: install test lint unit integration infrastructure e2e demo synth deploy bench chaos clean
 
 install: $(STAMP)
 
@@ -57,6 +57,11 @@ deploy: install
 
 bench: install
 	for script in bench/*.py; do $(PY) $$script || exit 1; done
+
+# Chaos scenarios at a larger size (CHAOS_ORDERS per scenario); prints the reliability table.
+CHAOS_ORDERS ?= 200
+chaos: install
+	$(PY) bench/chaos.py --orders $(CHAOS_ORDERS)
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,10 @@
 ``raise_on_entire_batch_failure=False``: when every record fails, return them all in ``batchItemFailures``
 instead of raising. SQS treats both the same (every record is retried), but raising would count bad input
 as a function error and fire the errors alarm; the DLQ alarms already cover records that keep failing.
+
+The batch processor is made per invocation: it keeps the batch's successes and failures on itself, so one
+shared instance would mix up the batches of invocations running at once in one process (the local
+event-source emulator runs each concurrent execution environment as a thread). It costs nothing.
 """
 
 import time
@@ -15,14 +19,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from invoice_pipeline.consume import record_handler
 from invoice_pipeline.observability import logger, metrics, tracer
 
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(
         event=event, record_handler=record_handler(deadline), processor=processor, context=context
     )

@@ -31,6 +31,8 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 # Lambda receives at most 10 messages per ReceiveMessage call; larger batches are gathered over several.
 SQS_MAX_RECEIVE = 10
+# After an empty receive a worker pauses this long (the emulator's stand-in for a long poll).
+EMPTY_POLL_PAUSE_SECONDS = 0.2
 
 
 class FakeLambdaContext:
@@ -193,6 +195,9 @@ class SqsEventSource:
         self.on_batch = on_batch
         self.stats = EventSourceStats()
         self._lock = threading.Lock()
+        # moto's ReceiveMessage is not thread-safe: two receives racing for a message due for the DLQ fail with
+        # a server error and leave it invisible for a whole visibility timeout. One receive at a time.
+        self._receive_lock = threading.Lock()
         self._in_flight = 0
         self._stop = threading.Event()
         attributes = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
@@ -258,20 +263,16 @@ class SqsEventSource:
                 finally:
                     with self._lock:
                         self._in_flight -= 1
+            else:
+                self._stop.wait(EMPTY_POLL_PAUSE_SECONDS if self.wait_time_seconds else 0.02)
 
     def _receive_batch(self) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         window_ends = time.monotonic() + self.max_batching_window_seconds
         while len(messages) < self.batch_size and not self._stop.is_set():
             try:
-                response = self.sqs.receive_message(
-                    QueueUrl=self.queue_url,
-                    MaxNumberOfMessages=min(SQS_MAX_RECEIVE, self.batch_size - len(messages)),
-                    WaitTimeSeconds=0 if messages else self.wait_time_seconds,
-                    AttributeNames=["All"],
-                    MessageSystemAttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                )
+                with self._receive_lock:
+                    response = self._receive(len(messages))
             except Exception:
                 if messages:
                     break  # hand over what was gathered; the next poll reports the error
@@ -285,6 +286,19 @@ class SqsEventSource:
             if not received or time.monotonic() >= window_ends:
                 break
         return messages
+
+    def _receive(self, gathered: int) -> dict[str, Any]:
+        response: dict[str, Any] = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(SQS_MAX_RECEIVE, self.batch_size - gathered),
+            # Short polls while holding the receive lock (a long poll would hold up the other workers); an
+            # empty poll waits outside the lock instead (see _poll).
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        return response
 
     def _invoke(self, handler: Handler, messages: list[dict[str, Any]]) -> None:
         """Invoke the handler once for ``messages`` (already counted in flight) and settle the batch."""

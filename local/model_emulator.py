@@ -79,6 +79,7 @@ class ModelEmulator:
         self._rng = random.Random(seed)
         self._requests = 0
         self._by_stamp: Counter[int | None] = Counter()
+        self._fired: Counter[str] = Counter()
         self._server = ThreadingHTTPServer(("127.0.0.1", port or 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -126,6 +127,12 @@ class ModelEmulator:
             return self._by_stamp[stamp]
 
     @property
+    def faults_fired(self) -> dict[str, int]:
+        """How many requests each fault kind has answered so far."""
+        with self._lock:
+            return dict(self._fired)
+
+    @property
     def requests_by_stamp(self) -> dict[int | None, int]:
         with self._lock:
             return dict(self._by_stamp)
@@ -157,6 +164,7 @@ class ModelEmulator:
         with self._lock:
             for fault in self._faults:
                 if fault.fires(self._rng, stamp):
+                    self._fired[fault.kind] += 1
                     return fault
         return None
 

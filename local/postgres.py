@@ -141,7 +141,9 @@ class EmbeddedPostgres:
     def restart(self) -> None:
         """Stop and start the same cluster (fault-injection tests)."""
         assert self._data_dir is not None
-        self._run("pg_ctl", "-D", str(self._data_dir / "data"), "-m", "fast", "-w", "restart")
+        # -l: without a log file the new postmaster inherits pg_ctl's output pipes and the call never returns.
+        data, log = str(self._data_dir / "data"), str(self._data_dir / "server.log")
+        self._run("pg_ctl", "-D", data, "-l", log, "-m", "fast", "-w", "-t", "30", "restart")
 
     def stop(self) -> None:
         if self._pgserver is not None:

@@ -12,6 +12,7 @@ message to the DLQ. A redriven message has a new id, so it is claimed and proces
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ WRITE_RESERVE_SECONDS = 15.0
 # Fetching and preparing one image rarely takes 2 s; do not start one with less than this left.
 MIN_SECONDS_PER_IMAGE = 5.0
 _BIGINT_MAX = 2**63 - 1
+MAX_VISIBILITY_SECONDS = 12 * 3600  # the most ChangeMessageVisibility accepts
 
 
 class JobMessage(BaseModel):
@@ -143,19 +145,31 @@ def process_record(record: Record, *, deadline: float, deps: ConsumerDeps | None
 def _process_job(
     record: Record, order_id: int, llm: str, receive_count: int, deadline: float, deps: ConsumerDeps
 ) -> str:
-    with deps.pool.connection() as connection:
-        claim = jobs.claim_job(
-            connection,
-            order_id,
-            llm,
-            message_id=record.message_id,
-            lease_seconds=deps.settings.processing_lease_seconds,
-        )
+    try:
+        with deps.pool.connection() as connection:
+            claim = jobs.claim_job(
+                connection,
+                order_id,
+                llm,
+                message_id=record.message_id,
+                lease_seconds=deps.settings.processing_lease_seconds,
+            )
+    except Exception as error:
+        # Nothing claimed, nothing to record: back off like any transient failure instead of waiting out the
+        # queue's whole visibility timeout (6x the function timeout), which would use up receives slowly.
+        logger.warning("could not claim the job", extra={"error": describe(error)})
+        deps.visibility.change(record, backoff_seconds(receive_count, deps.settings.retry_backoff_base_seconds))
+        raise
     if claim.outcome == "done":
         logger.info("job already done: acknowledged without extracting")
         return "already_done"
     if claim.outcome == "busy":
-        deps.visibility.change(record, backoff_seconds(receive_count))
+        # Come back when the holder's lease ends, not sooner: a holder that crashed (timeout, lost connection)
+        # leaves the job `processing` until then, and shorter backoffs would use up every receive meanwhile
+        # and send the message to the DLQ with the job still `processing`.
+        backoff = backoff_seconds(receive_count, deps.settings.retry_backoff_base_seconds)
+        wait = max(backoff, math.ceil(claim.lease_left_seconds) + 1)
+        deps.visibility.change(record, min(wait, MAX_VISIBILITY_SECONDS))
         raise JobBusy(f"job ({order_id}, {llm}) is being processed by another delivery")
     if claim.outcome == "failed":
         deps.visibility.change(record, 0)
@@ -242,7 +256,8 @@ def _record_failure(job: Job, error: Exception, record: Record, deps: ConsumerDe
     log = logger.error if failed_for_good else logger.warning
     log(f"{kind} failure", extra={"error": last_error, "job_failed": failed_for_good})
     # Permanent, or the last receive: visible again at once so SQS moves it to the DLQ within seconds.
-    deps.visibility.change(record, 0 if failed_for_good else backoff_seconds(job.receive_count))
+    backoff = backoff_seconds(job.receive_count, deps.settings.retry_backoff_base_seconds)
+    deps.visibility.change(record, 0 if failed_for_good else backoff)
 
 
 def record_handler(deadline: float, deps: ConsumerDeps | None = None) -> Callable[[Record], str]:

@@ -7,6 +7,7 @@ forgotten, and the next call opens a fresh one.
 
 from __future__ import annotations
 
+import select
 import ssl
 import threading
 import time
@@ -126,6 +127,20 @@ def _describe_connect_error(error: BaseException) -> str:
     return detail
 
 
+def closed_by_server(connection: Connection) -> bool:
+    """True when an idle connection has something to read: the server's goodbye (backend terminated, server
+    restarted or shut down) or the end of the stream. Costs no round trip; a healthy idle connection between
+    statements has nothing pending."""
+    sock = getattr(connection, "_usock", None)
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):  # closed or invalid descriptor
+        return True
+    return bool(readable)
+
+
 class ConnectionPool:
     """At most one connection per thread, reused across invocations of a warm container.
 
@@ -169,6 +184,8 @@ class ConnectionPool:
             self._last_used = time.monotonic()
 
     def _checkout(self) -> Connection:
+        if self._connection is not None and closed_by_server(self._connection):
+            self.discard()
         if self._connection is not None and time.monotonic() - self._last_used > PROBE_AFTER_IDLE_SECONDS:
             try:
                 self._connection.run("SELECT 1")

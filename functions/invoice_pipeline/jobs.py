@@ -33,9 +33,11 @@ WITH claimed AS (
            AND job.started_at < now() - make_interval(secs => CAST(:lease_seconds AS double precision)))
     RETURNING job.attempts
 )
-SELECT 'claimed', attempts FROM claimed
+SELECT 'claimed', attempts, NULL FROM claimed
 UNION ALL
-SELECT job.status, job.attempts FROM benchmarking.extraction_jobs AS job
+SELECT job.status, job.attempts,
+       extract(epoch FROM job.started_at + make_interval(secs => CAST(:lease_seconds AS double precision)) - now())
+FROM benchmarking.extraction_jobs AS job
 WHERE job.order_id = :order_id AND job.llm = :llm AND NOT EXISTS (SELECT 1 FROM claimed)
 """
 
@@ -57,20 +59,21 @@ WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts
 class Claim:
     outcome: Outcome  # "busy" also when a concurrent insert of the same row hid it from this statement
     attempt: int
+    lease_left_seconds: float = 0.0  # busy: how long the holder's lease still runs
 
 
 def claim_job(connection: Connection, order_id: int, llm: str, *, message_id: str, lease_seconds: int) -> Claim:
     rows = connection.run(CLAIM_JOB, order_id=order_id, llm=llm, message_id=message_id, lease_seconds=lease_seconds)
     if not rows:
         return Claim("busy", 0)
-    status, attempts = rows[0]
+    status, attempts, lease_left = rows[0]
     if status == "claimed":
         return Claim("claimed", attempts)
     if status == "done":
         return Claim("done", attempts)
     if status == "failed":
         return Claim("failed", attempts)
-    return Claim("busy", attempts)  # processing inside its lease
+    return Claim("busy", attempts, max(0.0, float(lease_left or 0)))  # processing inside its lease
 
 
 def requeue_job(connection: Connection, order_id: int, llm: str, *, attempt: int, last_error: str) -> bool:

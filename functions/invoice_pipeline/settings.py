@@ -67,6 +67,10 @@ class ConsumerSettings(BaseModel):
     openai_secret_arn: str | None
     openai_base_url: str | None
     processing_lease_seconds: int
+    # Visibility backoff of a transiently failed record: base x 2^(receive - 1), capped (visibility.py).
+    retry_backoff_base_seconds: int = 30
+    # Upper bound of one model request; the invocation's remaining time may make it shorter.
+    model_timeout_seconds: float = 120.0
 
 
 class OperatorSettings(BaseModel):
@@ -196,6 +200,8 @@ def consumer_settings_from(env: Mapping[str, str]) -> ConsumerSettings:
         openai_secret_arn=None if key else _get(env, "OPENAI_SECRET_ARN"),
         openai_base_url=_get(env, "OPENAI_BASE_URL"),
         processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", 1800, minimum=60),
+        retry_backoff_base_seconds=_int(env, "RETRY_BACKOFF_BASE_SECONDS", 30, minimum=1),
+        model_timeout_seconds=float(_int(env, "MODEL_TIMEOUT_SECONDS", 120, minimum=1)),
     )
 
 

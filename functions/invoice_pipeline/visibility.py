@@ -27,9 +27,12 @@ class Record(Protocol):
     def event_source_arn(self) -> str: ...
 
 
-def backoff_seconds(receive_count: int) -> int:
-    """30 s, 60 s, 120 s, ... up to 15 min, with +-20% jitter so a burst of failures does not return at once."""
-    base = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, receive_count - 1))
+def backoff_seconds(receive_count: int, base_seconds: int = BACKOFF_BASE_SECONDS) -> int:
+    """30 s, 60 s, 120 s, ... up to 15 min, with +-20% jitter so a burst of failures does not return at once.
+
+    ``base_seconds`` is ``RETRY_BACKOFF_BASE_SECONDS`` (30 by default; the local stack uses 1 s).
+    """
+    base = min(BACKOFF_MAX_SECONDS, base_seconds * 2 ** max(0, receive_count - 1))
     return max(1, round(base * random.uniform(1 - JITTER, 1 + JITTER)))  # noqa: S311 (jitter, not security)
 
 

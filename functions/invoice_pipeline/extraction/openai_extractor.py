@@ -42,12 +42,15 @@ MAX_RETRIES = 2
 RETRY_SLEEP_ALLOWANCE = 2.0  # the SDK's backoff between attempts (0.5 s doubling, honouring Retry-After)
 
 
-def request_budget(remaining: float) -> tuple[float, int]:
-    """(timeout, max_retries) such that (retries + 1) attempts and their backoff fit in ``remaining`` seconds."""
+def request_budget(remaining: float, max_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> tuple[float, int]:
+    """(timeout, max_retries) such that (retries + 1) attempts and their backoff fit in ``remaining`` seconds.
+
+    ``max_timeout`` (``MODEL_TIMEOUT_SECONDS``) caps one attempt.
+    """
     for retries in range(MAX_RETRIES, -1, -1):
         per_attempt = (remaining - retries * RETRY_SLEEP_ALLOWANCE) / (retries + 1)
         if per_attempt >= MIN_ATTEMPT_SECONDS:
-            return min(DEFAULT_TIMEOUT_SECONDS, per_attempt), retries
+            return min(max_timeout, per_attempt), retries
     raise NotEnoughTime(f"only {remaining:.0f} s left before the deadline: not calling the model")
 
 
@@ -132,7 +135,7 @@ class OpenAIExtractor:
         self._settings = settings
 
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
-        timeout, retries = request_budget(deadline - time.monotonic())
+        timeout, retries = request_budget(deadline - time.monotonic(), self._settings.model_timeout_seconds)
         client = _client(self._settings.openai_base_url, api_key_from(self._settings))
         completion = client.with_options(timeout=timeout, max_retries=retries).chat.completions.parse(
             model=self.model, messages=build_messages(invoice), response_format=ModelInvoice

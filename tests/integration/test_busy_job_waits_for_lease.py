@@ -1,0 +1,58 @@
+"""A delivery that finds its job held by another comes back when the holder's lease ends.
+
+Shorter backoffs used up every receive while a crashed holder's lease ran, and the message reached the DLQ
+with its job still `processing` (seen with the Postgres server restarted during a run).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pg8000.native
+import pytest
+
+from invoice_pipeline import db, settings
+from invoice_pipeline.consume import ConsumerDeps, process_record
+from invoice_pipeline.errors import JobBusy
+
+MODEL = "gpt-4o-2024-11-20"
+
+
+class RecordedVisibility:
+    def __init__(self) -> None:
+        self.changes: list[int] = []
+
+    def change(self, record: Any, seconds: int) -> None:
+        self.changes.append(seconds)
+
+
+class Record:
+    message_id = "m-2"
+    body = '{"order_id": 7}'
+    receipt_handle = "handle"
+    event_source_arn = "arn:aws:sqs:us-east-1:123456789012:invoice-extraction"
+    attributes: ClassVar[dict[str, str]] = {"ApproximateReceiveCount": "2"}
+
+
+def test_a_busy_job_is_retried_after_the_holders_lease(
+    database: str, sql: pg8000.native.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLOWED_BUCKETS", "invoices")
+    monkeypatch.setenv("LLM_MODELS", MODEL)
+    monkeypatch.setenv("PROCESSING_LEASE_SECONDS", "600")
+    settings.clear_cache()
+    sql.run(
+        "INSERT INTO benchmarking.extraction_jobs (order_id, llm, status, attempts, started_at) "
+        "VALUES (7, :llm, 'processing', 1, now() - interval '100 seconds')",
+        llm=MODEL,
+    )
+    visibility = RecordedVisibility()
+    pool = db.ConnectionPool(settings.database_settings)
+    deps = ConsumerDeps(settings=settings.consumer_settings(), pool=pool, visibility=visibility)
+    with pytest.raises(JobBusy):
+        process_record(Record(), deadline=1e12, deps=deps)
+    pool.discard()
+    assert len(visibility.changes) == 1
+    assert 495 <= visibility.changes[0] <= 505  # the 500 s left of the lease, not a 60 s backoff
+    status, attempts = sql.run("SELECT status, attempts FROM benchmarking.extraction_jobs WHERE order_id = 7")[0]
+    assert (status, attempts) == ("processing", 1)
