@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import urllib.request
 from collections.abc import Iterator
@@ -41,6 +42,8 @@ class MotoServer:
             pass
 
     def start(self) -> MotoServer:
+        # The embedded HTTP server logs every request; the demo's output and test logs do not want them.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server.start()
         return self
 
