@@ -24,6 +24,10 @@ class QueueDepth:
     in_flight: int
     delayed: int
 
+    @property
+    def total(self) -> int:
+        return self.visible + self.in_flight + self.delayed
+
     def as_dict(self) -> dict[str, int]:
         return {"visible": self.visible, "in_flight": self.in_flight, "delayed": self.delayed}
 

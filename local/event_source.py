@@ -27,6 +27,8 @@ from typing import Any
 
 import boto3
 
+from invoices_cli.queues import queue_depth
+
 Handler = Callable[[dict[str, Any], Any], Any]
 
 # Lambda receives at most 10 messages per ReceiveMessage call; larger batches are gathered over several.
@@ -336,30 +338,3 @@ class SqsEventSource:
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]} for n, message in enumerate(chunk)],
             )
-
-
-@dataclass(frozen=True)
-class QueueDepth:
-    visible: int
-    in_flight: int
-    delayed: int
-
-    @property
-    def total(self) -> int:
-        return self.visible + self.in_flight + self.delayed
-
-
-def queue_depth(sqs: Any, queue_url: str) -> QueueDepth:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return QueueDepth(
-        visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
-        in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
-        delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
-    )
