@@ -6,10 +6,10 @@ from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.config import DLQ_RETENTION_DAYS, PipelineConfig
+from stacks.config import PipelineConfig
+from stacks.queues import dead_letter_queue
 
 RETRY_ATTEMPTS = 3
 # A run that could not start within the hour is superseded by the next runs (the producer is idempotent).
@@ -19,13 +19,7 @@ MAX_EVENT_AGE = Duration.hours(1)
 class ProducerSchedule(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, producer: lambda_.Function):
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(DLQ_RETENTION_DAYS),
-        )
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue")
         self.schedule = scheduler.Schedule(
             self,
             "Schedule",
