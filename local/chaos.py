@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import boto3
 import pg8000.native
@@ -217,23 +217,33 @@ class _RawBody:
         return data
 
 
-class BackendKiller:
-    """Terminates the pipeline's Postgres backends (``application_name`` invoice-pipeline) every ``interval`` s."""
+class BackgroundFault:
+    """A fault injected from a thread for the duration of a ``with`` block; subclasses implement ``_run``."""
 
-    def __init__(self, dsn: str, interval: float = 0.3) -> None:
-        self.dsn = dsn
-        self.interval = interval
-        self.killed = 0
+    def __init__(self, name: str) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="backend-killer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def __enter__(self) -> BackendKiller:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class BackendKiller(BackgroundFault):
+    """Terminates the pipeline's Postgres backends (``application_name`` invoice-pipeline) every ``interval`` s."""
+
+    def __init__(self, dsn: str, interval: float = 0.3) -> None:
+        self.dsn = dsn
+        self.interval = interval
+        self.killed = 0
+        super().__init__("backend-killer")
 
     def _run(self) -> None:
         connection = connect(self.dsn)
@@ -249,22 +259,13 @@ class BackendKiller:
             connection.close()
 
 
-class ServerRestarter:
+class ServerRestarter(BackgroundFault):
     """Restarts the Postgres server ``times`` times, ``every`` seconds apart, while the run goes on."""
 
     def __init__(self, server: EmbeddedPostgres, times: int = 2, every: float = 1.5) -> None:
         self.server, self.times, self.every = server, times, every
         self.restarts = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="server-restarter", daemon=True)
-
-    def __enter__(self) -> ServerRestarter:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        super().__init__("server-restarter")
 
     def _run(self) -> None:
         while self.restarts < self.times and not self._stop.wait(self.every):
