@@ -1,10 +1,19 @@
-"""Error types that decide what happens to a message: retry through SQS, or record and give up.
+"""Error types that decide what happens to a message: retry through SQS, wait, or record and give up.
 
-Every failure of the pipeline ends as one of two kinds. :class:`TransientError` means "try again later"
-(rate limits, 5xx, timeouts, lost connections): the record fails and SQS redelivers it.
-:class:`PermanentError` means "this will never work as it is" (bad message, unknown order, refused URL,
-missing object, not an image, model refusal): the job is marked ``failed`` with the reason and the message
-goes to the DLQ without calling the model again.
+Every failure of the pipeline ends as one of four kinds (DESIGN §5 and §10):
+
+- :class:`TransientError` means "try again later" (5xx, timeouts, lost connections): the record fails and
+  SQS redelivers it; on the last allowed receive the job becomes ``failed``.
+- :class:`PermanentError` means "this will never work as it is" (bad message, unknown order, refused URL,
+  missing object, not an image, model refusal, exhausted quota): the job is marked ``failed`` with the
+  reason and the message goes to the DLQ without calling the model again.
+- :class:`ConfigurationError` means "a human must fix the deployment" (model credentials rejected, model not
+  enabled, access denied, missing secret): retried with a long backoff and never marks the job ``failed``.
+- :class:`Throttled` means "the provider is busy": the job waits for the time the provider names; it is
+  neither a failure nor an attempt.
+
+Providers raise these types at their own boundary; :func:`classify` is then a type check, with fallbacks
+for errors that reach it untranslated (boto ``ClientError`` of S3, OpenAI SDK errors).
 """
 
 from __future__ import annotations
@@ -23,6 +32,23 @@ class PermanentError(PipelineError):
 
 class TransientError(PipelineError):
     """The same input may succeed later."""
+
+
+class ConfigurationError(PipelineError):
+    """The deployment, not the input, is wrong: credentials rejected, model not enabled, access denied, missing
+    secret. Retried with a long backoff; the job is never marked ``failed`` for it (DESIGN §10)."""
+
+
+class Throttled(TransientError):
+    """The provider refused the call for its rate limit; ``retry_after_seconds`` is the wait it named, if any."""
+
+    def __init__(self, message: str, *, retry_after_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class QuotaExhausted(PermanentError):
+    """The account's quota or credit is used up (OpenAI ``insufficient_quota``): no wait will help."""
 
 
 class DatabaseConnectError(TransientError):
@@ -68,24 +94,28 @@ class ClaimLost(TransientError):
     """The job's claim was taken over (lease expired) before the write; nothing was written."""
 
 
-Kind = Literal["transient", "permanent"]
+Kind = Literal["transient", "permanent", "configuration", "throttled"]
 
 # Error codes of AWS services (S3 reads) that will never succeed on retry.
 _PERMANENT_AWS_CODES = frozenset(
     {"NoSuchKey", "NoSuchBucket", "AccessDenied", "AllAccessDisabled", "InvalidObjectState", "404", "403", "400"}
 )
-# OpenAI error codes that will never succeed on retry (an exhausted account needs a human, then a redrive).
-_PERMANENT_MODEL_CODES = frozenset({"insufficient_quota", "invalid_api_key", "model_not_found"})
+# OpenAI error codes that need a human to change the deployment (key, model access), not the input.
+_CONFIGURATION_MODEL_CODES = frozenset({"invalid_api_key", "model_not_found"})
 
 
 def classify(error: BaseException) -> Kind:
-    """THE mapping from any exception to what happens next: ``permanent`` (record, DLQ) or ``transient`` (retry).
+    """THE mapping from any exception to what happens next (see the module docstring for each kind).
 
     Unknown exceptions are transient: a bug or an outage is retried, and on the last receive the job is
     marked ``failed`` with the error, so nothing is lost either way.
     """
     if isinstance(error, PermanentError):
         return "permanent"
+    if isinstance(error, ConfigurationError):
+        return "configuration"
+    if isinstance(error, Throttled):
+        return "throttled"
     if isinstance(error, TransientError):
         return "transient"
     aws = _classify_aws(error)
@@ -115,12 +145,17 @@ def _classify_model(error: BaseException) -> Kind | None:
     if isinstance(error, openai.APIConnectionError):  # includes timeouts
         return "transient"
     if isinstance(error, openai.APIStatusError):
-        if getattr(error, "code", None) in _PERMANENT_MODEL_CODES:
-            return "permanent"
+        code = getattr(error, "code", None)
         status = error.status_code
-        if status in (408, 409, 429) or status >= 500:
+        if code == "insufficient_quota":
+            return "permanent"  # an exhausted account needs a human, then a redrive
+        if code in _CONFIGURATION_MODEL_CODES or status in (401, 403):
+            return "configuration"
+        if status == 429:
+            return "throttled"
+        if status in (408, 409) or status >= 500:
             return "transient"
-        return "permanent"  # 400 (e.g. image rejected), 401, 403, 404, 422: the same request fails again
+        return "permanent"  # 400 (e.g. image rejected), 404, 422: the same request fails again
     return "transient"
 
 

@@ -4,11 +4,14 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from invoice_pipeline.errors import (
+    ConfigurationError,
     ImageRejected,
     InvalidImageUrl,
     JobBusy,
     ModelRefusal,
     OrderNotFound,
+    QuotaExhausted,
+    Throttled,
     TransientError,
     classify,
     describe,
@@ -41,7 +44,7 @@ def client_error(code: str) -> ClientError:
         client_error("NoSuchBucket"),
         status_error(openai.RateLimitError, 429, "insufficient_quota"),
         status_error(openai.BadRequestError, 400, "invalid_image_format"),
-        status_error(openai.AuthenticationError, 401, "invalid_api_key"),
+        QuotaExhausted("x"),
     ],
 )
 def test_permanent(error):
@@ -57,7 +60,6 @@ def test_permanent(error):
         client_error("InternalError"),
         client_error("503"),
         EndpointConnectionError(endpoint_url="https://s3"),
-        status_error(openai.RateLimitError, 429, "rate_limit_exceeded"),
         status_error(openai.InternalServerError, 500),
         status_error(openai.InternalServerError, 503),
         openai.APITimeoutError(request=REQUEST),
@@ -68,6 +70,27 @@ def test_permanent(error):
 )
 def test_transient(error):
     assert classify(error) == "transient"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConfigurationError("x"),
+        status_error(openai.AuthenticationError, 401, "invalid_api_key"),
+        status_error(openai.PermissionDeniedError, 403),
+        status_error(openai.NotFoundError, 404, "model_not_found"),
+    ],
+)
+def test_configuration(error):
+    assert classify(error) == "configuration"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [Throttled("x", retry_after_seconds=3.0), status_error(openai.RateLimitError, 429, "rate_limit_exceeded")],
+)
+def test_throttled(error):
+    assert classify(error) == "throttled"
 
 
 def test_truncated_or_filtered_answers_are_permanent():
