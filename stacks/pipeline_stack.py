@@ -62,7 +62,8 @@ class InvoicePipelineStack(Stack):
         """The trigger's provider function (one per stack, made by CDK) logs to a group with our retention."""
         provider = self.node.find_child("AWSCDK.TriggerCustomResourceProviderCustomResourceProvider")
         handler = provider.node.find_child("Handler")
-        assert isinstance(handler, CfnResource)
+        if not isinstance(handler, CfnResource):
+            raise TypeError(f"the trigger provider's handler is a {type(handler).__name__}, not a CfnResource")
         log_group = logs.LogGroup(self, "MigrateTriggerLogs", retention=LOG_RETENTION[config.log_retention_days])
         # Its role has the basic execution policy, so it may write to this group.
         handler.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)
