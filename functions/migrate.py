@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from invoice_pipeline.migrations import MigrationLimits
 from invoice_pipeline.observability import logger, tracer
 from invoice_pipeline.schema import migrate_database
 
@@ -11,6 +12,6 @@ from invoice_pipeline.schema import migrate_database
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = migrate_database()
+    result = migrate_database(MigrationLimits.within(context.get_remaining_time_in_millis()))
     logger.info("migrations applied", extra=result)
     return result

@@ -34,7 +34,11 @@ _COMPLETE_SECRET_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _SCHEDULE = re.compile(r"^(rate|cron|at)\(.+\)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+# The work queue is named after the stack (`<stackName>-work`) and SQS names are at most 80 characters.
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,74}$")
+WORK_QUEUE_SUFFIX = "-work"
+# The offline OCR extractor's model names (DESIGN §9): the Lambda layer has no OCR runtime to run them.
+OCR_MODEL_PREFIX = "ocr-"
 
 
 def is_complete_secret_arn(arn: str) -> bool:
@@ -103,6 +107,10 @@ class PipelineConfig:
     log_level: str
 
     @property
+    def work_queue_name(self) -> str:
+        return f"{self.stack_name}{WORK_QUEUE_SUFFIX}"
+
+    @property
     def visibility_timeout_seconds(self) -> int:
         return VISIBILITY_TIMEOUT_FACTOR * self.consumer_timeout_seconds
 
@@ -136,19 +144,22 @@ class PipelineConfig:
                 " above it Lambda throttles the poller and healthy messages reach the dead-letter queue"
             )
         retention_days = ctx.integer("queueRetentionDays", default=4, minimum=1, maximum=DLQ_RETENTION_DAYS - 1)
+        openai_secret_arn = ctx.optional_matching("openaiSecretArn", _SECRET_ARN)
         return cls(
             stack_name=ctx.matching("stackName", _STACK_NAME, default="InvoicePipeline"),
             account=ctx.optional_matching("account", re.compile(r"^\d{12}$")),
             region=ctx.optional_matching("region", re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")),
             schedule_expression=ctx.matching("scheduleExpression", _SCHEDULE),
-            schedule_enabled=ctx.boolean("scheduleEnabled", default=True),
+            # Unset: paused while the stack holds a placeholder OpenAI key (it creates the secret), so no run can
+            # send the backlog to a model that refuses the key; README, "After the first deploy".
+            schedule_enabled=ctx.boolean("scheduleEnabled", default=openai_secret_arn is not None),
             restaurant_ids=_restaurant_ids(ctx),
             orders_since=_orders_since(ctx),
             max_orders_per_run=ctx.integer("maxOrdersPerRun", default=1000, minimum=1),
             max_queue_depth=ctx.optional_integer("maxQueueDepth", minimum=1),
             producer_timeout_seconds=ctx.integer("producerTimeoutSeconds", default=120, minimum=10, maximum=900),
             producer_memory_mb=ctx.integer("producerMemoryMb", default=512, minimum=128, maximum=10240),
-            llm_models=ctx.string_list("llmModels", pattern=re.compile(r"^[A-Za-z0-9._:/-]+$")),
+            llm_models=_llm_models(ctx),
             allowed_buckets=ctx.string_list("allowedBuckets", pattern=_BUCKET),
             max_image_bytes=ctx.integer("maxImageBytes", default=DEFAULT_MAX_IMAGE_BYTES, minimum=1),
             consumer_reserved_concurrency=reserved,
@@ -157,7 +168,7 @@ class PipelineConfig:
             max_batching_window_seconds=ctx.integer("maxBatchingWindowSeconds", default=0, minimum=0, maximum=300),
             consumer_timeout_seconds=consumer_timeout,
             consumer_memory_mb=ctx.integer("consumerMemoryMb", default=1024, minimum=128, maximum=10240),
-            openai_secret_arn=ctx.optional_matching("openaiSecretArn", _SECRET_ARN),
+            openai_secret_arn=openai_secret_arn,
             openai_base_url=ctx.optional_matching("openaiBaseUrl", re.compile(r"^https://\S+$")),
             migrate_timeout_seconds=ctx.integer("migrateTimeoutSeconds", default=120, minimum=10, maximum=900),
             max_receive_count=ctx.integer("maxReceiveCount", default=5, minimum=MIN_MAX_RECEIVE_COUNT, maximum=1000),
@@ -176,6 +187,17 @@ class PipelineConfig:
 
 def _aws_id(prefix: str) -> re.Pattern[str]:
     return re.compile(rf"^{prefix}-([0-9a-f]{{8}}|[0-9a-f]{{17}})$")
+
+
+def _llm_models(ctx: _Context) -> tuple[str, ...]:
+    models = ctx.string_list("llmModels", pattern=re.compile(r"^[A-Za-z0-9._:/-]+$"))
+    for model in models:
+        if model.startswith(OCR_MODEL_PREFIX):
+            raise ContextError(
+                f"llmModels: {model!r} is the offline OCR extractor, which cannot be deployed (the Lambda layer "
+                "has no OCR runtime); use it with the local stack only"
+            )
+    return models
 
 
 def _restaurant_ids(ctx: _Context) -> tuple[str, ...]:

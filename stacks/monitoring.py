@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
@@ -67,15 +67,53 @@ class PipelineMonitoring(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.DESTROY,
         )
-        key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        cloudwatch_principal = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        # Only alarms named after this stack (`<stackName>-...`) in this account: CloudWatch cannot be used as a
+        # confused deputy by alarms elsewhere.
+        from_our_alarms = {
+            "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+            "ArnLike": {"aws:SourceArn": self.alarm_arn_pattern(config)},
+        }
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToUseTheKey",
+                principals=[cloudwatch_principal],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions=from_our_alarms,
+            )
+        )
         self.topic = sns.Topic(
             self, "AlarmTopic", display_name="Invoice pipeline alarms", master_key=key, enforce_ssl=True
+        )
+        # A topic policy replaces SNS's default one, which was the only Allow CloudWatch had.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublish",
+                principals=[cloudwatch_principal],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=from_our_alarms,
+            )
         )
         if config.alarm_email is not None:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
 
         self.alarms = self._alarms(config, resources)
         self.dashboard = self._dashboard(config, resources)
+
+    @staticmethod
+    def alarm_name(config: PipelineConfig, name: str) -> str:
+        return f"{config.stack_name}-{name}"
+
+    def alarm_arn_pattern(self, config: PipelineConfig) -> str:
+        """The ARNs of every alarm this stack names (the topic and key policies allow exactly these)."""
+        return Stack.of(self).format_arn(
+            service="cloudwatch",
+            resource="alarm",
+            resource_name=self.alarm_name(config, "*"),
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
 
     def _alarms(self, config: PipelineConfig, r: MonitoredResources) -> dict[str, cloudwatch.Alarm]:
         at_least_one = {
@@ -130,7 +168,14 @@ class PipelineMonitoring(Construct):
         action = cloudwatch_actions.SnsAction(self.topic)
         alarms: dict[str, cloudwatch.Alarm] = {}
         for name, (metric, description, props) in definitions.items():
-            alarm = cloudwatch.Alarm(self, name, metric=metric, alarm_description=description, **props)  # type: ignore[arg-type]
+            alarm = cloudwatch.Alarm(
+                self,
+                name,
+                alarm_name=self.alarm_name(config, name),
+                metric=metric,
+                alarm_description=description,
+                **props,  # type: ignore[arg-type]
+            )
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)
             alarms[name] = alarm

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Duration, Stack, triggers
+from aws_cdk import Aws, CfnOutput, CfnResource, Duration, Stack, triggers
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import PipelineConfig
-from stacks.functions import PipelineFunctions
+from stacks.functions import LOG_RETENTION, PipelineFunctions
 from stacks.monitoring import MonitoredResources, PipelineMonitoring
 from stacks.queues import PipelineQueues
 from stacks.schedule import ProducerSchedule
@@ -24,17 +25,24 @@ class InvoicePipelineStack(Stack):
         self.functions = PipelineFunctions(self, "Functions", config=config, queues=self.queues, secrets=self.secrets)
         self.schedule = ProducerSchedule(self, "ProducerSchedule", config=config, producer=self.functions.producer)
 
-        # Migrations run on every deploy, after the functions exist and before anything consumes or produces
-        # work: a failed migration fails the deploy, and the schedule and the event source are not updated.
+        # Migrations run on every deploy BEFORE the producer's and consumer's code is updated (and before the
+        # schedule and the event source): the code that runs meanwhile is the previous one, so migrations are
+        # expand-only (README, "Migrations on deploy"). A failed migration fails the deploy before any function
+        # changes.
         self.migrations = triggers.Trigger(
             self,
             "MigrateOnDeploy",
             handler=self.functions.migrate,
             timeout=Duration.seconds(config.migrate_timeout_seconds),
-            execute_after=[self.functions.producer, self.functions.consumer],
-            execute_before=[self.schedule, self.functions.consumer_event_source],
+            execute_before=[
+                self.functions.producer,
+                self.functions.consumer,
+                self.schedule,
+                self.functions.consumer_event_source,
+            ],
             execute_on_handler_change=True,
         )
+        self._trigger_provider_logs(config)
         self.monitoring = PipelineMonitoring(
             self,
             "Monitoring",
@@ -49,6 +57,16 @@ class InvoicePipelineStack(Stack):
             ),
         )
         self._outputs()
+
+    def _trigger_provider_logs(self, config: PipelineConfig) -> None:
+        """The trigger's provider function (one per stack, made by CDK) logs to a group with our retention."""
+        provider = self.node.find_child("AWSCDK.TriggerCustomResourceProviderCustomResourceProvider")
+        handler = provider.node.find_child("Handler")
+        if not isinstance(handler, CfnResource):
+            raise TypeError(f"the trigger provider's handler is a {type(handler).__name__}, not a CfnResource")
+        log_group = logs.LogGroup(self, "MigrateTriggerLogs", retention=LOG_RETENTION[config.log_retention_days])
+        # Its role has the basic execution policy, so it may write to this group.
+        handler.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)
 
     def _outputs(self) -> None:
         queue, dlq = self.queues.queue, self.queues.dead_letter_queue

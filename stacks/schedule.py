@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
@@ -16,6 +17,23 @@ RETRY_ATTEMPTS = 3
 MAX_EVENT_AGE = Duration.hours(1)
 
 
+class _InvokeUnqualified(targets.LambdaInvoke):
+    """LambdaInvoke whose role may invoke the function's unqualified ARN only.
+
+    The library's target grants ``function:*`` too (every version and alias); the schedule invokes the
+    unqualified ARN, so that is all its role gets.
+    """
+
+    def __init__(self, function: lambda_.IFunction, **props: object) -> None:
+        super().__init__(function, **props)  # type: ignore[arg-type]
+        self._function = function
+
+    def _add_target_action_to_role(self, role: iam.IRole) -> None:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self._function.function_arn])
+        )
+
+
 class ProducerSchedule(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, producer: lambda_.Function):
         super().__init__(scope, construct_id)
@@ -26,7 +44,7 @@ class ProducerSchedule(Construct):
             description="Runs the invoice pipeline producer",
             schedule=scheduler.ScheduleExpression.expression(config.schedule_expression),
             enabled=config.schedule_enabled,
-            target=targets.LambdaInvoke(
+            target=_InvokeUnqualified(
                 producer,
                 input=scheduler.ScheduleTargetInput.from_object({"source": "schedule"}),
                 retry_attempts=RETRY_ATTEMPTS,
@@ -39,14 +57,5 @@ class ProducerSchedule(Construct):
                 id="AwsSolutions::AwsSolutions-SQS3",
                 reason="This queue is itself a dead-letter queue: the schedule's, for invocations that failed "
                 "all retries (referenced by the schedule target, which cdk-nag does not recognise).",
-            )
-        )
-        # The invoke role is created by the target at stack level; the finding names the producer's ARN.
-        stack = Stack.of(self)
-        producer_id = stack.get_logical_id(producer.node.default_child)  # type: ignore[arg-type]
-        Validations.of(stack).acknowledge(
-            Acknowledgment(
-                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::<{producer_id}.Arn>:*]",
-                reason="The scheduler's role may invoke the producer function and its versions only.",
             )
         )

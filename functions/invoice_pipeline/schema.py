@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from invoice_pipeline.db import pool
-from invoice_pipeline.migrations import migrate
+from invoice_pipeline.migrations import MigrationLimits, migrate
 
 
-def migrate_database() -> dict[str, object]:
+def migrate_database(limits: MigrationLimits | None = None) -> dict[str, object]:
     with pool.connection() as connection:
-        applied = migrate(connection)
+        applied = migrate(connection, limits)
     return {"applied": applied, "count": len(applied)}

@@ -55,6 +55,8 @@ def test_the_committed_context_is_valid() -> None:
         ("scheduleEnabled", "sometimes"),
         ("securityGroupId", "sg-0123456789abcdef0"),
         ("account", "12345"),
+        ("llmModels", ["gpt-4o-2024-11-20", "ocr-rapidocr"]),
+        ("stackName", "S" + "x" * 75),  # the work queue's name, `<stackName>-work`, would exceed SQS's 80
     ],
 )
 def test_a_bad_value_names_its_key(key: str, value: Any) -> None:
@@ -96,3 +98,33 @@ def test_app_py_exits_with_the_bad_key_and_never_reaches_aws() -> None:
     assert result.returncode == 1
     assert "consumerReservedConcurrency" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_ocr_model_is_refused_with_the_key_and_the_reason() -> None:
+    with pytest.raises(ContextError, match=r"llmModels: 'ocr-rapidocr' is the offline OCR extractor.*no OCR runtime"):
+        config_with(llmModels="gpt-4o-2024-11-20,ocr-rapidocr")
+
+
+OPENAI_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:invoice-pipeline/openai"
+
+
+@pytest.mark.parametrize(
+    ("openai_secret", "schedule_enabled", "expected"),
+    [
+        (None, None, False),  # the stack creates a placeholder key: paused until the real key is in
+        (OPENAI_SECRET, None, True),  # an existing key: running
+        (None, "true", True),  # the operator put the key in and says so
+        (OPENAI_SECRET, "false", False),
+    ],
+)
+def test_the_schedule_runs_by_default_only_with_an_existing_key(
+    openai_secret: str | None, schedule_enabled: str | None, expected: bool
+) -> None:
+    config = config_with(openaiSecretArn=openai_secret, scheduleEnabled=schedule_enabled)
+    assert config.schedule_enabled is expected
+
+
+def test_the_work_queue_is_named_after_the_stack_within_sqs_limits() -> None:
+    longest = "S" + "x" * 74
+    assert config_with(stackName=longest).work_queue_name == f"{longest}-work"
+    assert len(config_with(stackName=longest).work_queue_name) == 80

@@ -92,8 +92,28 @@ def test_work_queue_redrives_to_a_dlq_that_keeps_messages_14_days(example: Synth
     assert properties["RedrivePolicy"]["maxReceiveCount"] == example.context["maxReceiveCount"] >= 5
     assert example.resources[dlq]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert properties["MessageRetentionPeriod"] < 14 * 24 * 3600
-    # Allow-all (no RedriveAllowPolicy) keeps console redrive working without a dependency cycle.
-    assert "RedriveAllowPolicy" not in example.resources[dlq]["Properties"]
+
+
+def test_the_dlq_accepts_only_the_work_queue_as_its_source(example: Synthesized) -> None:
+    main, dlq = queue_keys(example)
+    name = example.resources[main]["Properties"]["QueueName"]
+    assert name == f"{example.context['stackName']}-work"
+    allow = example.resources[dlq]["Properties"]["RedriveAllowPolicy"]
+    assert allow["redrivePermission"] == "byQueue"
+    (source,) = allow["sourceQueueArns"]
+    # The work queue's ARN, built from its name: a reference to the queue itself would be circular.
+    assert source == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":sqs:", {"Ref": "AWS::Region"}, ":",
+                                        {"Ref": "AWS::AccountId"}, f":{name}"]]}  # fmt: skip
+
+
+def test_the_dlq_and_its_tls_only_policy_survive_a_stack_deletion(example: Synthesized) -> None:
+    main, dlq = queue_keys(example)
+    assert example.resources[dlq]["DeletionPolicy"] == example.resources[dlq]["UpdateReplacePolicy"] == "Retain"
+    (policy,) = [
+        p for p in example.of_type("AWS::SQS::QueuePolicy").values() if p["Properties"]["Queues"] == [{"Ref": dlq}]
+    ]
+    assert policy["DeletionPolicy"] == "Retain"
+    assert example.resources[main].get("DeletionPolicy") == "Delete"  # the work queue holds nothing that is lost
 
 
 def test_visibility_timeout_is_at_least_six_times_the_consumer_timeout(example: Synthesized) -> None:
@@ -212,7 +232,6 @@ def test_schedule_invokes_the_producer_with_retries_and_its_own_dlq(example: Syn
         "AWS::Scheduler::Schedule",
         {
             "ScheduleExpression": example.context["scheduleExpression"],
-            "State": "ENABLED",
             "Target": {
                 "Arn": {"Fn::GetAtt": [producer, "Arn"]},
                 "RetryPolicy": {"MaximumRetryAttempts": Match.any_value(), "MaximumEventAgeInSeconds": 3600},
@@ -225,18 +244,46 @@ def test_schedule_invokes_the_producer_with_retries_and_its_own_dlq(example: Syn
     assert example.resources[dlq.as_string()]["Properties"]["SqsManagedSseEnabled"] is True
 
 
-def test_migrations_run_on_deploy_after_the_functions_and_before_work_starts(example: Synthesized) -> None:
+def test_the_placeholder_key_deploys_the_schedule_paused(example: Synthesized) -> None:
+    assert example.context["openaiSecretArn"] is None and example.context["scheduleEnabled"] is None
+    example.template.resource_count_is("AWS::SecretsManager::Secret", 1)
+    example.template.has_resource_properties("AWS::Scheduler::Schedule", {"State": "DISABLED"})
+
+
+def test_the_scheduler_role_may_invoke_exactly_the_producer(example: Synthesized) -> None:
+    producer, _ = function(example, "producer.handler")
+    schedule = next(iter(example.of_type("AWS::Scheduler::Schedule").values()))
+    role = schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    invoke = [
+        statement
+        for key, statement in statements(example)
+        if {"Ref": role} in example.resources[key]["Properties"].get("Roles", [])
+        and "lambda:InvokeFunction" in as_list(statement["Action"])
+    ]
+    assert [s["Resource"] for s in invoke] == [{"Fn::GetAtt": [producer, "Arn"]}]  # no `producer:*`
+
+
+def test_migrations_run_on_deploy_before_the_functions_code_is_updated(example: Synthesized) -> None:
     triggers = example.of_type("Custom::Trigger")
     assert len(triggers) == 1
     trigger_key, trigger = next(iter(triggers.items()))
     migrate, _ = function(example, "migrate.handler")
     version = trigger["Properties"]["HandlerArn"]["Ref"]
     assert example.resources[version]["Properties"]["FunctionName"] == {"Ref": migrate}
-    after = set(trigger["DependsOn"])
-    assert {function(example, "producer.handler")[0], function(example, "consumer.handler")[0]} <= after
-    for resource_type in ("AWS::Scheduler::Schedule", "AWS::Lambda::EventSourceMapping"):
-        for resource in example.of_type(resource_type).values():
-            assert trigger_key in resource["DependsOn"], f"{resource_type} must wait for migrations"
+    waiting = {function(example, "producer.handler")[0], function(example, "consumer.handler")[0]}
+    waiting |= set(example.of_type("AWS::Scheduler::Schedule")) | set(
+        example.of_type("AWS::Lambda::EventSourceMapping")
+    )
+    for key in waiting:
+        assert trigger_key in example.resources[key]["DependsOn"], f"{key} must wait for migrations"
+    assert not waiting & set(trigger.get("DependsOn", []))
+
+
+def test_the_migration_triggers_provider_function_logs_with_retention(example: Synthesized) -> None:
+    trigger = next(iter(example.of_type("Custom::Trigger").values()))
+    provider = example.resources[trigger["Properties"]["ServiceToken"]["Fn::GetAtt"][0]]
+    group = provider["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    assert example.resources[group]["Properties"]["RetentionInDays"] == example.context["logRetentionDays"]
 
 
 # --- secrets and IAM ----------------------------------------------------------------------------------
@@ -340,12 +387,45 @@ def test_alarms_watch_dlqs_queue_age_and_function_errors_and_notify_the_topic(ex
         assert alarm["Properties"]["AlarmDescription"]
 
 
+def our_alarms_only(stack_name: str) -> dict[str, Any]:
+    alarm_arns = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":cloudwatch:", {"Ref": "AWS::Region"}, ":",
+                                    {"Ref": "AWS::AccountId"}, f":alarm:{stack_name}-*"]]}  # fmt: skip
+    return {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}, "ArnLike": {"aws:SourceArn": alarm_arns}}
+
+
+def test_cloudwatch_may_publish_to_the_topic_and_use_its_key_for_our_alarms_only(example: Synthesized) -> None:
+    topic = next(iter(example.of_type("AWS::SNS::Topic")))
+    key = example.resources[topic]["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    cloudwatch = {"Service": "cloudwatch.amazonaws.com"}
+    (topic_policy,) = example.of_type("AWS::SNS::TopicPolicy").values()
+    publish = [s for s in topic_policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert publish == [
+        {
+            "Sid": "AllowCloudWatchAlarmsToPublish",
+            "Effect": "Allow",
+            "Principal": cloudwatch,
+            "Action": "sns:Publish",
+            "Resource": {"Ref": topic},
+            "Condition": our_alarms_only(example.context["stackName"]),
+        }
+    ]
+    key_grants = [
+        s for s in example.resources[key]["Properties"]["KeyPolicy"]["Statement"] if s["Principal"] == cloudwatch
+    ]
+    assert len(key_grants) == 1
+    assert sorted(as_list(key_grants[0]["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert key_grants[0]["Condition"] == our_alarms_only(example.context["stackName"])
+
+
+def test_every_alarm_is_named_so_that_the_topic_policy_covers_it(example: Synthesized) -> None:
+    for key, alarm in example.of_type("AWS::CloudWatch::Alarm").items():
+        assert alarm["Properties"].get("AlarmName", "").startswith(f"{example.context['stackName']}-"), key
+
+
 def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use_and_refuses_plain_http(example: Synthesized) -> None:
     key = Capture()
     example.template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key, "Arn"]}})
     example.template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
-    key_policy = example.resources[key.as_string()]["Properties"]["KeyPolicy"]["Statement"]
-    assert any(s["Principal"] == {"Service": "cloudwatch.amazonaws.com"} for s in key_policy)
     example.template.has_resource_properties(
         "AWS::SNS::TopicPolicy",
         {

@@ -2,12 +2,13 @@
 
 import random
 import threading
+import time
 from decimal import Decimal
 
 import pytest
 
 from invoice_pipeline import migrations
-from invoice_pipeline.migrations import Migration, MigrationError, available_migrations, migrate
+from invoice_pipeline.migrations import Migration, MigrationError, MigrationLimits, available_migrations, migrate
 from tests.conftest import connect
 
 OLD_TABLE = """
@@ -154,3 +155,95 @@ def test_upgraded_database_accepts_a_rerun(empty_database):
     connection.run(OLD_TABLE)
     migrate(connection)
     assert migrate(connection) == []
+
+
+# A migration that needs an ACCESS EXCLUSIVE lock on a table the running pipeline uses.
+ADD_COLUMN = Migration(9998, "add_column", "ALTER TABLE benchmarking.extraction_jobs ADD COLUMN probe text;")
+FAST_LIMITS = MigrationLimits(lock_timeout_ms=300, lock_attempts=3, lock_retry_pause_seconds=0.2)
+
+
+def _with_extra(monkeypatch, *extra):
+    real = available_migrations()
+    monkeypatch.setattr(migrations, "available_migrations", lambda: [*real, *extra])
+
+
+def _hold_a_long_transaction(dsn):
+    """A consumer-like session in the middle of a transaction that read the ledger (ACCESS SHARE lock)."""
+    blocker = connect(dsn)
+    blocker.run("BEGIN")
+    blocker.run("SELECT count(*) FROM benchmarking.extraction_jobs")
+    return blocker
+
+
+def _migrate_in_background(connection, limits):
+    outcome = {}
+
+    def run():
+        started = time.monotonic()
+        try:
+            outcome["applied"] = migrate(connection, limits)
+        except Exception as error:  # asserted by the test
+            outcome["error"] = error
+        outcome["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_migration_blocked_by_a_lock_fails_fast_and_applies_nothing(empty_database, monkeypatch):
+    connection = connect(empty_database)
+    migrate(connection)
+    _with_extra(monkeypatch, ADD_COLUMN)
+    blocker = _hold_a_long_transaction(empty_database)
+    try:
+        thread, outcome = _migrate_in_background(connection, FAST_LIMITS)
+        thread.join(timeout=15)
+        hung = thread.is_alive()
+    finally:
+        blocker.run("ROLLBACK")  # lets a hanging migration finish, so the test never leaves it behind
+        thread.join(timeout=30)
+    assert not hung, "the migration waited for the lock instead of giving up"
+    assert isinstance(outcome.get("error"), MigrationError)
+    assert "9998_add_column could not take its locks within 300 ms (3 attempts)" in str(outcome["error"])
+    assert outcome["seconds"] < 5
+    check = connect(empty_database)
+    assert check.run("SELECT count(*) FROM benchmarking.schema_migrations WHERE version = 9998") == [[0]]
+    assert check.run(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'extraction_jobs' AND column_name = 'probe'"
+    ) == [[0]]
+
+
+def test_a_lock_released_between_attempts_lets_the_migration_through(empty_database, monkeypatch):
+    connection = connect(empty_database)
+    migrate(connection)
+    _with_extra(monkeypatch, ADD_COLUMN)
+    blocker = _hold_a_long_transaction(empty_database)
+    limits = MigrationLimits(lock_timeout_ms=300, lock_attempts=3, lock_retry_pause_seconds=1.0)
+    thread, outcome = _migrate_in_background(connection, limits)
+    time.sleep(0.5)  # the first attempt has timed out; the runner pauses before the second
+    blocker.run("ROLLBACK")
+    thread.join(timeout=15)
+    assert outcome.get("applied") == ["9998_add_column"], outcome
+
+
+def test_a_statement_running_past_the_statement_timeout_is_cancelled(empty_database, monkeypatch):
+    connection = connect(empty_database)
+    migrate(connection)
+    _with_extra(monkeypatch, Migration(9997, "slow", "SELECT pg_sleep(5);"))
+    started = time.monotonic()
+    with pytest.raises(MigrationError, match="9997_slow failed and was rolled back.*statement timeout"):
+        migrate(connection, MigrationLimits(statement_timeout_ms=200))
+    assert time.monotonic() - started < 3
+
+
+def test_timeouts_apply_to_the_migration_transaction_only(empty_database, monkeypatch):
+    connection = connect(empty_database)
+    _with_extra(monkeypatch, Migration(9996, "probe_settings", "CREATE TABLE benchmarking.seen AS "
+                                       "SELECT current_setting('lock_timeout') AS lock_timeout, "
+                                       "current_setting('statement_timeout') AS statement_timeout;"))  # fmt: skip
+    migrate(connection, MigrationLimits(lock_timeout_ms=1234, statement_timeout_ms=56789))
+    assert connection.run("SELECT lock_timeout, statement_timeout FROM benchmarking.seen") == [["1234ms", "56789ms"]]
+    assert connection.run("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')") == [
+        ["0", "0"]
+    ]
