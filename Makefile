@@ -27,6 +27,7 @@ lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy $(TYPED_PATHS)
+	$(VENV)/bin/lint-imports --no-logo
 
 test: lint
 	$(VENV)/bin/pytest
@@ -64,4 +65,4 @@ chaos: install
 	$(PY) bench/chaos.py --orders $(CHAOS_ORDERS)
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
