@@ -14,7 +14,7 @@ def test_consumer_and_producer_cold_imports_stay_within_a_generous_bound_of_boto
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
 
-    seconds = bench.measure(runs=3, names=["boto3", "consumer", "producer"])
+    seconds = bench.measure(runs=5, names=["boto3", "consumer", "producer"])
 
     # The target is 1.5x (measured 0.9-1.2x). 2.5x leaves room for a noisy shared machine, so only a gross
     # regression fails here (the eager Tracer measured 2.0-2.7x); test_observability pins the X-Ray SDK exactly.
