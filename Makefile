@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# -qq: errors only. Warnings here are the machine's pip configuration (index locations that do not exist) and
+# setuptools' notes on every editable install; a failed install still prints pip's ERROR lines.
+PIP_INSTALL = $(PY) -m pip install -qq
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -13,10 +16,10 @@ install: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-ocr.txt layers/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-ocr.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PIP_INSTALL) --upgrade pip
+	$(PIP_INSTALL) -r requirements-dev.txt
+	$(PIP_INSTALL) -r requirements-ocr.txt
+	$(PIP_INSTALL) --no-deps -e .
 	$(PY) -m local.postgres
 	touch $(STAMP)
 
@@ -27,6 +30,7 @@ lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy $(TYPED_PATHS)
+	$(VENV)/bin/lint-imports --no-logo
 
 test: lint
 	$(VENV)/bin/pytest
@@ -64,4 +68,4 @@ chaos: install
 	$(PY) bench/chaos.py --orders $(CHAOS_ORDERS)
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -1,8 +1,8 @@
-"""Consumer benchmarks, side by side in one run:
+"""Consumer write benchmark, side by side in one run:
 
-1. Writing one order of 3 invoices x 40 items with its ledger row: this design (one statement, unnest arrays)
-   vs row-by-row inserts in a transaction. Counts database round trips and times both.
-2. Cold import of the consumer handler vs ``import boto3`` alone, each in a fresh interpreter.
+writing one order of 3 invoices x 40 items with its ledger row: this design (one statement, unnest arrays)
+vs row-by-row inserts in a transaction. Counts database round trips and times both. The cold import of the
+handlers is measured by ``bench/cold_start.py``.
 
 Self-contained: starts an embedded Postgres. Run: ``.venv/bin/python bench/consumer_write.py``.
 """
@@ -10,7 +10,6 @@ Self-contained: starts an embedded Postgres. Run: ``.venv/bin/python bench/consu
 from __future__ import annotations
 
 import statistics
-import subprocess
 import sys
 import time
 from decimal import Decimal
@@ -129,43 +128,12 @@ def bench_write(raw: Connection) -> None:
     print(f"  ratio: {trips['row by row'] / trips['one statement']:.0f}x fewer round trips, {slow / fast:.1f}x faster")
 
 
-def import_seconds(statement: str, runs: int = 5) -> float:
-    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    env_path = f"{ROOT / 'functions'}"
-    samples = []
-    for _ in range(runs):
-        output = subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=env_path,
-            env={"PYTHONPATH": env_path, "PYTHONDONTWRITEBYTECODE": "1", "PATH": "/usr/bin:/bin"},
-        ).stdout
-        samples.append(float(output.strip()))
-    return statistics.median(samples)
-
-
-def bench_imports() -> None:
-    consumer = import_seconds("import consumer")
-    boto3 = import_seconds("import boto3")
-    xray = import_seconds("import aws_xray_sdk.core")
-    openai = import_seconds("import openai")
-    print("cold import (fresh interpreter, median of 5)")
-    print(f"  import consumer (handler module): {consumer * 1000:7.1f} ms")
-    print(f"    of which the X-Ray SDK (Tracer): {xray * 1000:6.1f} ms (it loads botocore itself)")
-    print(f"  import boto3 alone:               {boto3 * 1000:7.1f} ms")
-    print(f"  import openai (deferred to the first model call): {openai * 1000:.1f} ms")
-    print(f"  ratio consumer / boto3: {consumer / boto3:.2f}")
-
-
 def main() -> int:
     with EmbeddedPostgres() as server:
         raw = connect(server.dsn)
         migrate(raw)
         bench_write(raw)
         raw.close()
-    bench_imports()
     return 0
 
 

@@ -22,11 +22,11 @@ from typing import Any
 
 from invoice_pipeline.db import pool
 from invoice_pipeline.operations import ModelReport, failed_jobs, ledger_status, model_report, retry_failed_jobs
+from invoice_pipeline.queue_depth import queue_depth
 from invoice_pipeline.settings import ConfigError, operator_settings
 from invoices_cli.queues import (
     MoveTask,
     is_local_endpoint,
-    queue_depth,
     source_and_dlq,
     start_redrive,
     wait_for_redrive,

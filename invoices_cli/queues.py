@@ -1,4 +1,4 @@
-"""SQS for operators: the queue's DLQ (from its RedrivePolicy), depths, and the AWS redrive task."""
+"""SQS for operators: the queue's DLQ (from its RedrivePolicy) and the AWS redrive task."""
 
 from __future__ import annotations
 
@@ -19,20 +19,6 @@ class QueueError(PipelineError):
 
 
 @dataclass(frozen=True)
-class QueueDepth:
-    visible: int
-    in_flight: int
-    delayed: int
-
-    @property
-    def total(self) -> int:
-        return self.visible + self.in_flight + self.delayed
-
-    def as_dict(self) -> dict[str, int]:
-        return {"visible": self.visible, "in_flight": self.in_flight, "delayed": self.delayed}
-
-
-@dataclass(frozen=True)
 class QueueRef:
     url: str
     arn: str
@@ -40,22 +26,6 @@ class QueueRef:
 
 def is_local_endpoint(endpoint_url: str | None) -> bool:
     return bool(endpoint_url) and urlsplit(endpoint_url).hostname in LOCAL_HOSTS  # type: ignore[arg-type]
-
-
-def queue_depth(sqs: Any, queue_url: str) -> QueueDepth:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return QueueDepth(
-        visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
-        in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
-        delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
-    )
 
 
 def source_and_dlq(sqs: Any, queue_url: str) -> tuple[QueueRef, QueueRef]:

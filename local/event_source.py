@@ -27,7 +27,7 @@ from typing import Any
 
 import boto3
 
-from invoices_cli.queues import queue_depth
+from invoice_pipeline.queue_depth import queue_depth
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

@@ -14,8 +14,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_every_order_ends_done_or_failed_with_its_reason_and_the_redrive_fixes_the_fixable_one() -> None:
+def test_every_order_ends_done_or_failed_with_its_reason_and_the_redrive_fixes_the_fixable_one(capsys) -> None:
     result = run_demo(5, "emulator", seed=3)
+
+    assert '"_aws"' not in capsys.readouterr().out  # the demo shows figures, not EMF metrics payloads
 
     assert result.problems() == []
     samples = result.eligible - set(result.poison)
