@@ -82,7 +82,7 @@ def translate(error: Exception, codes: ErrorCodes, *, service: str) -> Exception
         if code in codes.transient or status >= 500:
             return TransientError(text)
         return PermanentError(text)
-    if isinstance(error, exceptions.NoCredentialsError | exceptions.PartialCredentialsError):
+    if isinstance(error, exceptions.NoCredentialsError | exceptions.PartialCredentialsError | exceptions.NoRegionError):
         return ConfigurationError(f"{service}: {error}")
     if isinstance(error, exceptions.ParamValidationError):
         return PermanentError(f"{service} refused the request before sending it: {error}")

@@ -167,9 +167,9 @@ class BedrockExtractor:
 
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
         timeout, retries = request_budget(deadline - time.monotonic(), self._timeout_seconds)
-        runtime = aws_sdk.client(SERVICE, timeout=timeout, retries=retries)
         request = build_request(self.model_id, invoice, self._settings.max_output_tokens)
         try:
+            runtime = aws_sdk.client(SERVICE, timeout=timeout, retries=retries)
             response = runtime.converse(**request)
         except Exception as error:
             translated = aws_sdk.translate(error, ERRORS, service=SERVICE)

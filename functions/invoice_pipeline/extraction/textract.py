@@ -156,8 +156,8 @@ class TextractExtractor:
                 timeout, retries = request_budget(deadline - time.monotonic(), self._timeout_seconds)
             except NotEnoughTime as error:
                 raise NotEnoughTime(f"page {number} of {len(invoice.segments)}: {error}") from None
-            textract = aws_sdk.client(SERVICE, timeout=timeout, retries=retries)
             try:
+                textract = aws_sdk.client(SERVICE, timeout=timeout, retries=retries)
                 response = textract.analyze_expense(Document={"Bytes": page.data})
             except Exception as error:
                 translated = aws_sdk.translate(error, ERRORS, service=SERVICE)
