@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from invoice_pipeline.extraction.bedrock import PROFILE_PREFIXES
+from invoice_pipeline.extraction.registry import provider_name
+
 # The names the functions use (functions/invoice_pipeline/settings.py); a test keeps the two equal.
 SERVICE_NAME = "invoice-pipeline"
 METRICS_NAMESPACE = "InvoicePipeline"
@@ -35,6 +38,7 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _SCHEDULE = re.compile(r"^(rate|cron|at)\(.+\)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
 def is_complete_secret_arn(arn: str) -> bool:
@@ -90,6 +94,8 @@ class PipelineConfig:
     consumer_memory_mb: int
     openai_secret_arn: str | None  # None: the stack creates the secret and the operator fills in the key
     openai_base_url: str | None
+    # regions a cross-region Bedrock inference profile routes to (its foundation model is granted in each)
+    bedrock_profile_regions: tuple[str, ...]
     # migrations
     migrate_timeout_seconds: int
     # queues
@@ -101,6 +107,15 @@ class PipelineConfig:
     oldest_message_alarm_seconds: int
     log_retention_days: int
     log_level: str
+
+    @property
+    def providers(self) -> frozenset[str]:
+        """The extractor providers the configured models need (DESIGN §9): what the stack grants."""
+        return frozenset(provider_name(model) for model in self.llm_models)
+
+    @property
+    def bedrock_model_ids(self) -> tuple[str, ...]:
+        return tuple(model.removeprefix("bedrock/") for model in self.llm_models if provider_name(model) == "bedrock")
 
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -136,6 +151,7 @@ class PipelineConfig:
                 " above it Lambda throttles the poller and healthy messages reach the dead-letter queue"
             )
         retention_days = ctx.integer("queueRetentionDays", default=4, minimum=1, maximum=DLQ_RETENTION_DAYS - 1)
+        llm_models = ctx.string_list("llmModels", pattern=re.compile(r"^[A-Za-z0-9._:/-]+$"))
         return cls(
             stack_name=ctx.matching("stackName", _STACK_NAME, default="InvoicePipeline"),
             account=ctx.optional_matching("account", re.compile(r"^\d{12}$")),
@@ -148,7 +164,7 @@ class PipelineConfig:
             max_queue_depth=ctx.optional_integer("maxQueueDepth", minimum=1),
             producer_timeout_seconds=ctx.integer("producerTimeoutSeconds", default=120, minimum=10, maximum=900),
             producer_memory_mb=ctx.integer("producerMemoryMb", default=512, minimum=128, maximum=10240),
-            llm_models=ctx.string_list("llmModels", pattern=re.compile(r"^[A-Za-z0-9._:/-]+$")),
+            llm_models=llm_models,
             allowed_buckets=ctx.string_list("allowedBuckets", pattern=_BUCKET),
             max_image_bytes=ctx.integer("maxImageBytes", default=DEFAULT_MAX_IMAGE_BYTES, minimum=1),
             consumer_reserved_concurrency=reserved,
@@ -159,6 +175,7 @@ class PipelineConfig:
             consumer_memory_mb=ctx.integer("consumerMemoryMb", default=1024, minimum=128, maximum=10240),
             openai_secret_arn=ctx.optional_matching("openaiSecretArn", _SECRET_ARN),
             openai_base_url=ctx.optional_matching("openaiBaseUrl", re.compile(r"^https://\S+$")),
+            bedrock_profile_regions=_bedrock_profile_regions(ctx, llm_models),
             migrate_timeout_seconds=ctx.integer("migrateTimeoutSeconds", default=120, minimum=10, maximum=900),
             max_receive_count=ctx.integer("maxReceiveCount", default=5, minimum=MIN_MAX_RECEIVE_COUNT, maximum=1000),
             queue_retention_days=retention_days,
@@ -176,6 +193,18 @@ class PipelineConfig:
 
 def _aws_id(prefix: str) -> re.Pattern[str]:
     return re.compile(rf"^{prefix}-([0-9a-f]{{8}}|[0-9a-f]{{17}})$")
+
+
+def _bedrock_profile_regions(ctx: _Context, models: tuple[str, ...]) -> tuple[str, ...]:
+    regions = ctx.string_list("bedrockProfileRegions", pattern=_REGION) if ctx.present("bedrockProfileRegions") else ()
+    ids = [model.removeprefix("bedrock/") for model in models if provider_name(model) == "bedrock"]
+    profiles = [model_id for model_id in ids if model_id.startswith(PROFILE_PREFIXES)]
+    if profiles and not regions:
+        raise ContextError(
+            f"bedrockProfileRegions is not set, but {', '.join(profiles)} is a cross-region inference profile: list "
+            "the regions it routes to (the Bedrock console shows them), so its model is granted in each"
+        )
+    return regions
 
 
 def _restaurant_ids(ctx: _Context) -> tuple[str, ...]:

@@ -56,7 +56,7 @@ PRICES: dict[str, tuple[Decimal, Decimal]] = {
     "amazon.nova-lite-v1:0": (Decimal("0.06"), Decimal("0.24")),
     "amazon.nova-pro-v1:0": (Decimal("0.80"), Decimal("3.20")),
 }
-_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
+PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
 
 ERRORS = aws_sdk.ErrorCodes(
     throttled=frozenset({"ThrottlingException", "ServiceQuotaExceededException"}),
@@ -96,7 +96,7 @@ def create_extractor(model: str, settings: ConsumerSettings) -> BedrockExtractor
 def base_model_id(model_id: str) -> str:
     """``us.anthropic.claude...`` or an inference-profile ARN -> ``anthropic.claude...`` (for pricing)."""
     model_id = model_id.rsplit("/", 1)[-1]
-    for prefix in _PROFILE_PREFIXES:
+    for prefix in PROFILE_PREFIXES:
         if model_id.startswith(prefix):
             return model_id[len(prefix) :]
     return model_id
