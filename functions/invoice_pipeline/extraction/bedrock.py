@@ -1,10 +1,14 @@
 """The Amazon Bedrock provider (DESIGN §9: ``bedrock/<model id or inference profile id>``), Converse API.
 
 One ``converse`` call per invoice: the instructions of every LLM provider (:mod:`.answer`) as the system prompt,
-the page images (JPEG, as the vision models see them; the consumer renders PDF pages) as image blocks, and the
-structured answer through a forced tool (``toolChoice: {"tool": {"name": ...}}``) whose input schema is the item
-schema. Tokens come from ``usage``; the cost from :data:`PRICES`. The model id (or inference profile id, or ARN)
-is the name after ``bedrock/``; the region is the function's.
+the page images (JPEG, as the vision models see them) as image blocks, and the structured answer through a forced
+tool (``toolChoice: {"tool": {"name": ...}}``) whose input schema is the item schema. Tokens come from ``usage``;
+the cost from :data:`PRICES`. The model id (or inference profile id, or ARN) is the name after ``bedrock/``; the
+region is the function's.
+
+PDF pages go as rendered images, not as Converse ``document`` blocks: which models read a document block visually
+rather than by its text layer differs by model and option, and scanned invoices have no text layer; images keep
+every Bedrock model comparable with the other vision providers on the same pixels.
 
 Errors (botocore's standard retry mode retries throttling and 5xx inside the call, within the deadline budget):
 ``ThrottlingException`` / ``ServiceQuotaExceededException`` throttled; ``ServiceUnavailableException``,
