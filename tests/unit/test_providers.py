@@ -161,3 +161,33 @@ def test_the_textract_emulator_answer_reads_back_as_the_sample():
         ("بصل", Decimal(10), Decimal("0.350"), Decimal("3.500"))
     ]
     assert (total, currency) == (Decimal("12.500"), "KWD")
+
+
+def openai_status_error(status: int, code: str | None, headers: dict[str, str] | None = None):
+    import httpx2 as httpx  # the HTTP library of this openai SDK version
+    import openai
+
+    request = httpx.Request("POST", "https://api.openai.test/v1/chat/completions")
+    response = httpx.Response(status, headers=headers or {}, request=request)
+    body = {"message": "emulated", "type": code, "code": code}
+    return openai.APIStatusError("emulated", response=response, body=body)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (lambda: openai_status_error(429, "rate_limit_exceeded", {"retry-after-ms": "250"}), "Throttled"),
+        (lambda: openai_status_error(429, "insufficient_quota"), "QuotaExhausted"),
+        (lambda: openai_status_error(401, "invalid_api_key"), "ConfigurationError"),
+        (lambda: openai_status_error(404, "model_not_found"), "ConfigurationError"),
+        (lambda: openai_status_error(503, None), "TransientError"),
+        (lambda: openai_status_error(400, "invalid_image"), "PermanentError"),
+    ],
+)
+def test_openai_sdk_errors_become_the_projects_types_at_the_provider(error, expected):
+    from invoice_pipeline.extraction.openai_extractor import translate
+
+    translated = translate(error())
+    assert type(translated).__name__ == expected
+    if expected == "Throttled":
+        assert translated.retry_after_seconds == 0.25

@@ -30,6 +30,7 @@ from invoice_pipeline.errors import (
     QuotaExhausted,
     Throttled,
     TransientError,
+    classify,
 )
 from invoice_pipeline.extraction.answer import PROMPT_VERSION, SYSTEM_PROMPT, ModelInvoice, normalise, user_text
 from invoice_pipeline.extraction.base import (
@@ -46,7 +47,6 @@ from invoice_pipeline.settings import ConfigError, ConsumerSettings, env_value
 
 NAME = "openai"
 MODEL_PREFIX = "openai/"  # optional: the name sent to the API is the rest
-_CONFIGURATION_CODES = frozenset({"invalid_api_key", "model_not_found"})
 
 # Re-exported: the retry budget and the answer's normalisation used to live here.
 __all__ = [
@@ -125,31 +125,30 @@ def api_key_from(settings: OpenAISettings) -> str:
 
 
 def translate(error: Exception) -> Exception:
-    """An OpenAI SDK error as the project's error type (DESIGN §10); anything else unchanged."""
+    """An OpenAI SDK error as the project's error type (DESIGN §10); anything else unchanged.
+
+    Which status and error codes mean what is judged once, in :func:`invoice_pipeline.errors.classify` (it knows
+    the SDK's errors without importing it); here the kind becomes a type, with the wait a 429 names.
+    """
     import openai
 
     if not isinstance(error, openai.OpenAIError):
         return error
     text = f"{type(error).__name__}: {error}"
-    if isinstance(error, openai.LengthFinishReasonError):
-        return PermanentError(f"the answer was cut at the output token limit ({text})")
+    kind = classify(error)
+    if kind == "throttled" and isinstance(error, openai.APIStatusError):
+        return Throttled(text, retry_after_seconds=_retry_after(error.response.headers))
+    if kind == "configuration":
+        return ConfigurationError(text)
+    if kind in ("transient", "throttled"):
+        return TransientError(text)
+    if getattr(error, "code", None) == "insufficient_quota":
+        return QuotaExhausted(text)  # an exhausted account needs a human, then a redrive
     if isinstance(error, openai.ContentFilterFinishReasonError):
         return ModelRefusal(f"the answer was stopped by the content filter ({text})")
-    if isinstance(error, openai.APIConnectionError):  # includes timeouts
-        return TransientError(text)
-    if isinstance(error, openai.APIStatusError):
-        code = getattr(error, "code", None)
-        status = error.status_code
-        if code == "insufficient_quota":
-            return QuotaExhausted(text)  # an exhausted account needs a human, then a redrive
-        if code in _CONFIGURATION_CODES or status in (401, 403):
-            return ConfigurationError(text)
-        if status == 429:
-            return Throttled(text, retry_after_seconds=_retry_after(error.response.headers))
-        if status in (408, 409) or status >= 500:
-            return TransientError(text)
-        return PermanentError(text)  # 400 (e.g. image rejected), 404, 422: the same request fails again
-    return TransientError(text)
+    if isinstance(error, openai.LengthFinishReasonError):
+        return PermanentError(f"the answer was cut at the output token limit ({text})")
+    return PermanentError(text)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
