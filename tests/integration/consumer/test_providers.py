@@ -169,7 +169,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("name", "fault", "kind", "status"), CASES)
-def test_each_provider_error_is_its_projects_kind_and_ends_in_the_right_ledger_state(
+def test_each_provider_error_maps_to_its_class_and_ends_in_the_right_ledger_state(
     name, fault, kind, status, database, sql, aws, monkeypatch
 ):
     with provider(name) as chosen:
