@@ -81,11 +81,12 @@ def reset_client_caches() -> None:
     from aws_lambda_powertools.utilities import parameters
 
     from invoice_pipeline import images, settings
-    from invoice_pipeline.extraction import registry
+    from invoice_pipeline.extraction import aws_sdk, registry
     from invoice_pipeline.visibility import visibility
 
     settings.clear_cache()
     images.reset_s3_client()
     visibility.reset()
     registry.reset()
+    aws_sdk.reset_clients()
     parameters.clear_caches()  # drops the providers, and with them their boto3 clients

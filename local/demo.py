@@ -14,7 +14,11 @@
 
 Extraction: OpenAI when OPENAI_API_KEY is set, else the offline OCR extractor when ``rapidocr`` is
 installed, else the model emulator (a test double answering from the samples' known items).
-``DEMO_EXTRACTOR=emulator|ocr|openai`` forces one.
+``DEMO_EXTRACTOR=emulator|ocr|openai|bedrock|textract`` forces one; ``bedrock`` and ``textract`` run the real
+boto3 clients against the local Bedrock Converse and Textract AnalyzeExpense emulators (``local.aws_emulators``).
+``LLM_MODELS=a,b,c`` runs several models on the same orders (the producer enqueues each order once per model), so
+the summary and ``invoices report`` show them side by side; each model's provider gets its emulator (OpenAI
+names the model emulator unless ``DEMO_EXTRACTOR=openai``; ``ocr-*`` the real offline OCR).
 """
 
 from __future__ import annotations
@@ -52,6 +56,15 @@ DEMO_MAX_IMAGE_BYTES = 5 * 1024 * 1024
 OPENAI_MODEL = "gpt-4o-2024-11-20"
 OCR_MODEL = "ocr-table-v1"
 EMULATED_MODEL = "gpt-4o-2024-11-20"  # the emulator answers as this model would; the summary says it is emulated
+BEDROCK_MODEL = "bedrock/us.anthropic.claude-3-5-haiku-20241022-v1:0"
+TEXTRACT_MODEL = "textract/analyze-expense"
+DEFAULT_MODELS = {
+    "openai": OPENAI_MODEL,
+    "ocr": OCR_MODEL,
+    "emulator": EMULATED_MODEL,
+    "bedrock": BEDROCK_MODEL,
+    "textract": TEXTRACT_MODEL,
+}
 BUCKET = "invoice-images"
 FOREIGN_BUCKET = "someone-elses-bucket"
 
@@ -67,40 +80,63 @@ class PoisonOrder:
 @dataclass
 class DemoResult:
     extractor: str
-    llm: str
+    llms: tuple[str, ...]
     eligible: set[int]
     not_eligible: set[int]
     poison: dict[int, PoisonOrder]
-    jobs: dict[int, tuple[str, str | None]]  # order_id -> (status, last_error)
-    items: dict[int, int]  # order_id -> items written
+    jobs_by_llm: dict[str, dict[int, tuple[str, str | None]]]  # llm -> order_id -> (status, last_error)
+    items_by_llm: dict[str, dict[int, int]]  # llm -> order_id -> items written
     truth_items: dict[int, int]  # order_id -> items in the ground truth
     duplicate_items: int
-    dlq_order_ids: list[int]
-    first_dlq_order_ids: list[int]
+    dlq_jobs: list[tuple[int, str]]  # (order_id, llm) of each message left in the DLQ
+    first_dlq_jobs: list[tuple[int, str]]
     redriven: int
     durations: dict[str, float] = field(default_factory=dict)
     consumed_orders_per_second: float = 0.0
     report: list[dict[str, Any]] = field(default_factory=list)
     ledger_totals: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def llm(self) -> str:
+        """The first model (the only one unless LLM_MODELS names several)."""
+        return self.llms[0]
+
+    @property
+    def jobs(self) -> dict[int, tuple[str, str | None]]:
+        return self.jobs_by_llm[self.llm]
+
+    @property
+    def items(self) -> dict[int, int]:
+        return self.items_by_llm[self.llm]
+
+    @property
+    def dlq_order_ids(self) -> list[int]:
+        return [order_id for order_id, llm in self.dlq_jobs if llm == self.llm]
+
+    @property
+    def first_dlq_order_ids(self) -> list[int]:
+        return [order_id for order_id, llm in self.first_dlq_jobs if llm == self.llm]
+
     def problems(self) -> list[str]:
-        """Everything that would mean an order was lost or written twice."""
+        """Everything that would mean an order was lost or written twice, for every model."""
         found = []
-        for order_id in sorted(self.eligible):
-            status, error = self.jobs.get(order_id, ("missing", None))
-            if status == "done":
-                continue
-            if status != "failed" or not error:
-                found.append(f"order {order_id} ended {status} (expected done, or failed with a reason)")
-            elif order_id not in self.dlq_order_ids:
-                found.append(f"order {order_id} failed ({error}) but its message is not in the DLQ")
-        for order_id in sorted(self.not_eligible & set(self.jobs)):
-            found.append(f"order {order_id} has a blank invoice_image but was enqueued")
+        for llm in self.llms:
+            jobs = self.jobs_by_llm.get(llm, {})
+            for order_id in sorted(self.eligible):
+                status, error = jobs.get(order_id, ("missing", None))
+                if status == "done":
+                    continue
+                if status != "failed" or not error:
+                    found.append(f"order {order_id} ({llm}) ended {status} (expected done, or failed with a reason)")
+                elif (order_id, llm) not in self.dlq_jobs:
+                    found.append(f"order {order_id} ({llm}) failed ({error}) but its message is not in the DLQ")
+            for order_id in sorted(self.not_eligible & set(jobs)):
+                found.append(f"order {order_id} has a blank invoice_image but was enqueued")
         if self.duplicate_items:
             found.append(f"{self.duplicate_items} duplicated item line(s)")
-        for order_id, count in sorted(Counter(self.dlq_order_ids).items()):
+        for (order_id, llm), count in sorted(Counter(self.dlq_jobs).items()):
             if count > 1:
-                found.append(f"order {order_id} is {count} times in the DLQ")
+                found.append(f"order {order_id} ({llm}) is {count} times in the DLQ")
         return found
 
 
@@ -110,8 +146,8 @@ class DemoResult:
 def choose_extractor(env: dict[str, str]) -> str:
     forced = env.get("DEMO_EXTRACTOR", "").strip().lower()
     if forced:
-        if forced not in ("emulator", "ocr", "openai"):
-            raise SystemExit(f"DEMO_EXTRACTOR must be emulator, ocr or openai, got {forced!r}")
+        if forced not in DEFAULT_MODELS:
+            raise SystemExit(f"DEMO_EXTRACTOR must be one of {', '.join(DEFAULT_MODELS)}, got {forced!r}")
         if forced == "openai" and not env.get("OPENAI_API_KEY"):
             raise SystemExit("DEMO_EXTRACTOR=openai needs OPENAI_API_KEY")
         return forced
@@ -179,13 +215,39 @@ def _order_id_of(message: dict[str, Any]) -> int:
         return -1
 
 
+def _job_of(message: dict[str, Any], default_llm: str) -> tuple[int, str]:
+    try:
+        llm = json.loads(message["Body"]).get("llm") or default_llm
+    except (ValueError, KeyError, TypeError, AttributeError):
+        llm = default_llm
+    return _order_id_of(message), str(llm)
+
+
+def demo_models(env: dict[str, str], extractor: str) -> tuple[str, ...]:
+    """LLM_MODELS when set (several models on the same orders), else the extractor's model."""
+    listed = tuple(dict.fromkeys(m.strip() for m in env.get("LLM_MODELS", "").split(",") if m.strip()))
+    return listed or (DEFAULT_MODELS[extractor],)
+
+
 @contextmanager
-def _model_endpoint(extractor: str, orders: list[Any]) -> Iterator[dict[str, str]]:
-    if extractor != "emulator":
-        yield {}
-        return
-    with emulated_model(orders) as emulator:
-        yield emulator_environment(emulator)
+def _model_endpoints(extractor: str, orders: list[Any], llms: tuple[str, ...]) -> Iterator[dict[str, str]]:
+    """An emulator for each provider the models need (none for the offline OCR, nor for OpenAI when it is real)."""
+    from invoice_pipeline.extraction.registry import provider_name
+    from local.aws_emulators import BedrockEmulator, TextractEmulator
+
+    providers = {provider_name(llm) for llm in llms}
+    environment: dict[str, str] = {}
+    with ExitStack() as stack:
+        if "openai" in providers and extractor != "openai":
+            environment |= emulator_environment(stack.enter_context(emulated_model(orders)))
+        for name, emulator_class in (("bedrock", BedrockEmulator), ("textract", TextractEmulator)):
+            if name in providers:
+                emulator = stack.enter_context(emulator_class())
+                for order in orders:
+                    for invoice in order.invoices:
+                        emulator.register(invoice.stamp, invoice.answer)
+                environment |= emulator.environment()
+        yield environment
 
 
 def _progress(label: str) -> Callable[[Any], None] | None:
@@ -203,13 +265,19 @@ def _progress(label: str) -> Callable[[Any], None] | None:
     return show
 
 
-def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, seed: int = 0) -> DemoResult:
-    """Run every step on a fresh local stack; returns what the ledger, items and DLQ hold at the end."""
+def run_demo(
+    order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, seed: int = 0, llms: tuple[str, ...] = ()
+) -> DemoResult:
+    """Run every step on a fresh local stack; returns what the ledger, items and DLQ hold at the end.
+
+    ``llms``: the models to run on the same orders (default: the extractor's own).
+    """
     from local.orders import create_orders_table, insert_orders
     from local.samples import generate_orders
 
     functions_importable()
-    llm = {"openai": OPENAI_MODEL, "ocr": OCR_MODEL, "emulator": EMULATED_MODEL}[extractor]
+    llms = llms or (DEFAULT_MODELS[extractor],)
+    llm = ",".join(llms)
     stack_settings = load_queue_settings()
     # The stack's own function timeout: a slow extractor (OCR on 2 cores) must not run out of time locally.
     queue_settings = stack_settings.scaled_for_local(stack_settings.consumer_timeout_seconds)
@@ -223,7 +291,7 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
             local_runtime(queue_settings, bucket=BUCKET, log_level=os.environ.get("DEMO_LOG_LEVEL", "CRITICAL"))
         )
         postgres, local = runtime.postgres, runtime.stack
-        model_env = stack.enter_context(_model_endpoint(extractor, samples))
+        model_env = stack.enter_context(_model_endpoints(extractor, samples, llms))
         print(f"local stack: Postgres {postgres.host}:{postgres.port}, moto {runtime.moto.endpoint_url}")
 
         # 1. schema, the ordering app's table, and the DSN as a secret the handlers read
@@ -278,7 +346,7 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
 
         # 5. the DLQ, a fix, a redrive
         first_dlq = messages_in(sqs, local.dlq_url)
-        print(f"DLQ after pass 1: {len(first_dlq)} message(s), orders {sorted(map(_order_id_of, first_dlq))}")
+        print(f"DLQ after pass 1: {len(first_dlq)} message(s), orders {sorted(set(map(_order_id_of, first_dlq)))}")
         fixable = [p for p in poison if p.fixable]
         for p in fixable:
             sample = samples[0].invoices[0]
@@ -297,12 +365,12 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
         # 6. what the database holds now
         result = _collect(
             extractor=extractor,
-            llm=llm,
+            llms=llms,
             eligible={order_id for order_id, *_ in rows} - blank_ids,
             not_eligible=blank_ids,
             poison={p.order_id: p for p in poison},
-            dlq_order_ids=[_order_id_of(message) for message in final_dlq],
-            first_dlq_order_ids=[_order_id_of(message) for message in first_dlq],
+            dlq_jobs=[_job_of(message, llms[0]) for message in final_dlq],
+            first_dlq_jobs=[_job_of(message, llms[0]) for message in first_dlq],
             redriven=redriven,
         )
         result.durations = {**timings, "total": time.monotonic() - started}
@@ -343,17 +411,19 @@ SELECT coalesce(sum(n - 1), 0) FROM (
 
 
 def _collect(**facts: Any) -> DemoResult:
-    llm = facts["llm"]
+    jobs: dict[str, dict[int, tuple[str, str | None]]] = {}
+    items: dict[str, dict[int, int]] = {}
     with pool.connection() as connection:
-        jobs = {order_id: (status, error) for order_id, status, error in connection.run(JOBS_SQL, llm=llm)}
-        items = dict(connection.run(ITEMS_PER_ORDER_SQL, llm=llm))
+        for llm in facts["llms"]:
+            jobs[llm] = {order_id: (status, error) for order_id, status, error in connection.run(JOBS_SQL, llm=llm)}
+            items[llm] = dict(connection.run(ITEMS_PER_ORDER_SQL, llm=llm))
         truth = dict(connection.run(TRUTH_PER_ORDER_SQL))
         duplicates = int(connection.run(DUPLICATE_ITEMS_SQL)[0][0])
         report = [r.as_dict() for r in model_report(connection)]
         totals = ledger_status(connection).totals()
     return DemoResult(
-        jobs=jobs,
-        items=items,
+        jobs_by_llm=jobs,
+        items_by_llm=items,
         truth_items=truth,
         duplicate_items=duplicates,
         report=report,
@@ -373,11 +443,13 @@ def format_summary(result: DemoResult) -> str:
         "or install rapidocr for a real extractor)",
         "ocr": "offline OCR",
         "openai": "OpenAI",
+        "bedrock": "Amazon Bedrock Converse emulator (the real boto3 client; answers from the samples' known items)",
+        "textract": "Amazon Textract AnalyzeExpense emulator (the real boto3 client; answers from the known items)",
     }[result.extractor]
     lines = [
         "",
         "=== summary ===",
-        f"extractor: {extractor}, model {result.llm}",
+        f"extractor: {extractor}, model{'s' if len(result.llms) > 1 else ''} {', '.join(result.llms)}",
         f"orders: {len(result.eligible)} eligible ({len(result.not_eligible)} blank ones not enqueued): "
         f"{len(done)} done, {len(failed)} failed",
     ]
@@ -391,7 +463,8 @@ def format_summary(result: DemoResult) -> str:
     lines.append(f"redrive: {result.redriven} message(s) moved back; fixed and now done: orders {fixed}")
     for row in result.report:
         lines.append(
-            f"items: {row['items']} in {row['invoices']} invoices   tokens: {row['input_tokens']} in, "
+            f"{row['llm']}: {row['orders_done']} done, {row['orders_failed']} failed; items: {row['items']} in "
+            f"{row['invoices']} invoices   tokens: {row['input_tokens']} in, "
             f"{row['output_tokens']} out   cost: ${row['cost_usd']} (per invoice: ${row['cost_per_invoice_usd']})"
         )
         accuracy = row.get("accuracy")
@@ -428,7 +501,7 @@ def main() -> int:
         print(f"DEMO_ORDERS must be an integer, got {env['DEMO_ORDERS']!r}", file=sys.stderr)
         return 2
     try:
-        result = run_demo(order_count, extractor)
+        result = run_demo(order_count, extractor, llms=demo_models(env, extractor))
     except KeyboardInterrupt:
         print("\ninterrupted: local stack stopped", file=sys.stderr)
         return 130

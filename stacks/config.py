@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from invoice_pipeline.extraction.bedrock import PROFILE_PREFIXES
+from invoice_pipeline.extraction.registry import provider_name
+
 # The names the functions use (functions/invoice_pipeline/settings.py); a test keeps the two equal.
 SERVICE_NAME = "invoice-pipeline"
 METRICS_NAMESPACE = "InvoicePipeline"
@@ -39,6 +42,7 @@ _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,74}$")
 WORK_QUEUE_SUFFIX = "-work"
 # The offline OCR extractor's model names (DESIGN §9): the Lambda layer has no OCR runtime to run them.
 OCR_MODEL_PREFIX = "ocr-"
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
 def is_complete_secret_arn(arn: str) -> bool:
@@ -94,6 +98,8 @@ class PipelineConfig:
     consumer_memory_mb: int
     openai_secret_arn: str | None  # None: the stack creates the secret and the operator fills in the key
     openai_base_url: str | None
+    # regions a cross-region Bedrock inference profile routes to (its foundation model is granted in each)
+    bedrock_profile_regions: tuple[str, ...]
     # migrations
     migrate_timeout_seconds: int
     # queues
@@ -109,6 +115,15 @@ class PipelineConfig:
     @property
     def work_queue_name(self) -> str:
         return f"{self.stack_name}{WORK_QUEUE_SUFFIX}"
+
+    @property
+    def providers(self) -> frozenset[str]:
+        """The extractor providers the configured models need (DESIGN §9): what the stack grants."""
+        return frozenset(provider_name(model) for model in self.llm_models)
+
+    @property
+    def bedrock_model_ids(self) -> tuple[str, ...]:
+        return tuple(model.removeprefix("bedrock/") for model in self.llm_models if provider_name(model) == "bedrock")
 
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -145,21 +160,26 @@ class PipelineConfig:
             )
         retention_days = ctx.integer("queueRetentionDays", default=4, minimum=1, maximum=DLQ_RETENTION_DAYS - 1)
         openai_secret_arn = ctx.optional_matching("openaiSecretArn", _SECRET_ARN)
+        llm_models = _llm_models(ctx)
         return cls(
             stack_name=ctx.matching("stackName", _STACK_NAME, default="InvoicePipeline"),
             account=ctx.optional_matching("account", re.compile(r"^\d{12}$")),
             region=ctx.optional_matching("region", re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")),
             schedule_expression=ctx.matching("scheduleExpression", _SCHEDULE),
-            # Unset: paused while the stack holds a placeholder OpenAI key (it creates the secret), so no run can
-            # send the backlog to a model that refuses the key; README, "After the first deploy".
-            schedule_enabled=ctx.boolean("scheduleEnabled", default=openai_secret_arn is not None),
+            # Unset: paused while the stack holds a placeholder OpenAI key (it creates the secret when an OpenAI
+            # model is configured and no secret is given), so no run can send the backlog to a model that refuses
+            # the key; README, "After the first deploy".
+            schedule_enabled=ctx.boolean(
+                "scheduleEnabled",
+                default=openai_secret_arn is not None or all(provider_name(m) != "openai" for m in llm_models),
+            ),
             restaurant_ids=_restaurant_ids(ctx),
             orders_since=_orders_since(ctx),
             max_orders_per_run=ctx.integer("maxOrdersPerRun", default=1000, minimum=1),
             max_queue_depth=ctx.optional_integer("maxQueueDepth", minimum=1),
             producer_timeout_seconds=ctx.integer("producerTimeoutSeconds", default=120, minimum=10, maximum=900),
             producer_memory_mb=ctx.integer("producerMemoryMb", default=512, minimum=128, maximum=10240),
-            llm_models=_llm_models(ctx),
+            llm_models=llm_models,
             allowed_buckets=ctx.string_list("allowedBuckets", pattern=_BUCKET),
             max_image_bytes=ctx.integer("maxImageBytes", default=DEFAULT_MAX_IMAGE_BYTES, minimum=1),
             consumer_reserved_concurrency=reserved,
@@ -170,6 +190,7 @@ class PipelineConfig:
             consumer_memory_mb=ctx.integer("consumerMemoryMb", default=1024, minimum=128, maximum=10240),
             openai_secret_arn=openai_secret_arn,
             openai_base_url=ctx.optional_matching("openaiBaseUrl", re.compile(r"^https://\S+$")),
+            bedrock_profile_regions=_bedrock_profile_regions(ctx, llm_models),
             migrate_timeout_seconds=ctx.integer("migrateTimeoutSeconds", default=120, minimum=10, maximum=900),
             max_receive_count=ctx.integer("maxReceiveCount", default=5, minimum=MIN_MAX_RECEIVE_COUNT, maximum=1000),
             queue_retention_days=retention_days,
@@ -198,6 +219,18 @@ def _llm_models(ctx: _Context) -> tuple[str, ...]:
                 "has no OCR runtime); use it with the local stack only"
             )
     return models
+
+
+def _bedrock_profile_regions(ctx: _Context, models: tuple[str, ...]) -> tuple[str, ...]:
+    regions = ctx.string_list("bedrockProfileRegions", pattern=_REGION) if ctx.present("bedrockProfileRegions") else ()
+    ids = [model.removeprefix("bedrock/") for model in models if provider_name(model) == "bedrock"]
+    profiles = [model_id for model_id in ids if model_id.startswith(PROFILE_PREFIXES)]
+    if profiles and not regions:
+        raise ContextError(
+            f"bedrockProfileRegions is not set, but {', '.join(profiles)} is a cross-region inference profile: list "
+            "the regions it routes to (the Bedrock console shows them), so its model is granted in each"
+        )
+    return regions
 
 
 def _restaurant_ids(ctx: _Context) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from invoice_pipeline.extraction.bedrock import PROFILE_PREFIXES, base_model_id
 from stacks.config import METRICS_NAMESPACE, SERVICE_NAME, PipelineConfig
 from stacks.layer import dependency_layer
 from stacks.queues import PipelineQueues
@@ -103,8 +104,8 @@ class PipelineFunctions(Construct):
                 "MAX_IMAGE_BYTES": str(config.max_image_bytes),
                 "MAX_RECEIVE_COUNT": str(config.max_receive_count),
                 "PROCESSING_LEASE_SECONDS": str(config.processing_lease_seconds),
-                "OPENAI_SECRET_ARN": secrets.openai.secret_arn,
-                **_optional("OPENAI_BASE_URL", config.openai_base_url),
+                **_optional("OPENAI_SECRET_ARN", secrets.openai.secret_arn if secrets.openai else None),
+                **_optional("OPENAI_BASE_URL", config.openai_base_url if secrets.openai else None),
             },
         )
         self.migrate = self._function(
@@ -133,7 +134,10 @@ class PipelineFunctions(Construct):
     def _grant(self, queues: PipelineQueues, secrets: PipelineSecrets) -> None:
         for function in (self.producer, self.consumer, self.migrate):
             secrets.database.grant_read(function)
-        secrets.openai.grant_read(self.consumer)
+        if secrets.openai is not None:
+            secrets.openai.grant_read(self.consumer)
+        self._grant_bedrock()
+        self._grant_textract()
         queues.queue.grant_send_messages(self.producer)
         queues.queue.grant(self.producer, "sqs:GetQueueAttributes")  # queue-depth backpressure
         queues.queue.grant_consume_messages(self.consumer)
@@ -147,6 +151,50 @@ class PipelineFunctions(Construct):
                     "(keys come from orders at run time); s3:GetObject only, on those buckets only.",
                 )
             )
+
+    def _grant_bedrock(self) -> None:
+        """bedrock:InvokeModel (which Converse needs) on exactly the configured models.
+
+        A foundation model id is granted in the stack's region. A cross-region inference profile (``us.``,
+        ``eu.``, ``global.``...) is granted as the profile in this region and account, plus its foundation model
+        in every region of ``bedrockProfileRegions``, where the profile may route a request. An ARN is granted as
+        written.
+        """
+        resources: list[str] = []
+        for model_id in self._config.bedrock_model_ids:
+            if model_id.startswith("arn:"):
+                resources.append(model_id)
+            elif model_id.startswith(PROFILE_PREFIXES):
+                resources.append(
+                    f"arn:{Aws.PARTITION}:bedrock:{Aws.REGION}:{Aws.ACCOUNT_ID}:inference-profile/{model_id}"
+                )
+                resources += [
+                    f"arn:{Aws.PARTITION}:bedrock:{region}::foundation-model/{base_model_id(model_id)}"
+                    for region in self._config.bedrock_profile_regions
+                ]
+            else:
+                resources.append(f"arn:{Aws.PARTITION}:bedrock:{Aws.REGION}::foundation-model/{model_id}")
+        if resources:
+            self.consumer.add_to_role_policy(iam.PolicyStatement(actions=["bedrock:InvokeModel"], resources=resources))
+
+    def _grant_textract(self) -> None:
+        if "textract" not in self._config.providers:
+            return
+        # Its own policy, so the acknowledgment below covers this statement only.
+        policy = iam.Policy(
+            self,
+            "TextractPolicy",
+            statements=[iam.PolicyStatement(actions=["textract:AnalyzeExpense"], resources=["*"])],
+        )
+        policy.attach_to_role(self.consumer.role)  # type: ignore[arg-type]
+        Validations.of(policy).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="textract:AnalyzeExpense has no resource type (Service Authorization Reference): '*' is the "
+                "only resource it accepts. Granted only when textract/analyze-expense is in llmModels; the "
+                "documents are sent as bytes, so no S3 access is involved.",
+            )
+        )
 
     def _function(
         self,

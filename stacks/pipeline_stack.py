@@ -84,7 +84,6 @@ class InvoicePipelineStack(Stack):
             "ConsumerFunctionName": (self.functions.consumer.function_name, "Consumer Lambda"),
             "MigrateFunctionName": (self.functions.migrate.function_name, "Migrations Lambda (runs on deploy)"),
             "ScheduleName": (self.schedule.schedule.schedule_name, "EventBridge Scheduler schedule"),
-            "OpenAiSecretArn": (self.secrets.openai.secret_arn, "Put the OpenAI API key in this secret"),
             "AlarmTopicArn": (self.monitoring.topic.topic_arn, "Alarm notifications"),
             "DashboardUrl": (
                 f"{console}/cloudwatch/home?region={Aws.REGION}#dashboards:name="
@@ -92,5 +91,7 @@ class InvoicePipelineStack(Stack):
                 "Operations dashboard",
             ),
         }
+        if self.secrets.openai is not None:  # only when an OpenAI model is configured
+            outputs["OpenAiSecretArn"] = (self.secrets.openai.secret_arn, "Put the OpenAI API key in this secret")
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

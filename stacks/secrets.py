@@ -1,4 +1,5 @@
-"""The two secrets the functions read: the database's (existing, RDS format) and the OpenAI API key."""
+"""The secrets the functions read: the database's (existing, RDS format) and, when an OpenAI model is configured,
+the OpenAI API key."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ class PipelineSecrets(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig) -> None:
         super().__init__(scope, construct_id)
         self.database = _import_secret(self, "Database", config.database.secret_arn)
-        self.openai: secretsmanager.ISecret
+        self.openai: secretsmanager.ISecret | None = None
+        if "openai" not in config.providers:
+            return  # no OpenAI model configured: no key to keep, nothing to grant
         if config.openai_secret_arn is not None:
             self.openai = _import_secret(self, "OpenAiApiKey", config.openai_secret_arn)
         else:

@@ -191,14 +191,15 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
     with deps.pool.connection() as connection:
         invoice_image = orders.read_invoice_image(connection, job.order_id)
     locations = urls.parse_invoice_image(invoice_image, settings.allowed_buckets)
+    # The provider prepares the document the way it reads it (model-sized images, or whole pages).
+    extractor = deps.extractor_for(job.llm, settings)
     prepared = []
     for index, location in enumerate(locations):
         _require_time(deadline, MIN_SECONDS_PER_IMAGE, f"fetching image {index}")
         data = deps.fetch_image(location, max_bytes=settings.max_image_bytes)
-        segments = images.prepare_invoice(data, source=str(location))
+        segments = extractor.prepare(data, source=str(location))
         prepared.append(InvoiceImages(order_id=job.order_id, invoice_index=index, segments=segments))
 
-    extractor = deps.extractor_for(job.llm, settings)
     extracted: list[ExtractedInvoice] = []
     for invoice in prepared:
         started = time.perf_counter()

@@ -194,3 +194,22 @@ def _encode(image: Image.Image) -> PreparedImage:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True)
     return PreparedImage(data=buffer.getvalue(), media_type="image/jpeg", width=image.width, height=image.height)
+
+
+PAGE_LONG_SIDE = 8000  # a document service reads whole pages; far above any page we render, below service caps
+
+
+def prepare_pages(data: bytes, *, source: str) -> tuple[PreparedImage, ...]:
+    """Each page of one invoice whole and upright (PDF pages in order), for document services such as Textract
+    that find the text themselves: no splitting of tall receipts, no scaling down to a vision model's size."""
+    kind = sniff_type(data)
+    if kind is None:
+        raise ImageRejected(f"{source} is not a JPEG, PNG, WEBP, GIF or PDF (starts with {data[:8]!r})")
+    pages = _render_pdf(data, source) if kind == "pdf" else [_open_image(data, source)]
+    prepared = []
+    for page in pages:
+        factor = min(1.0, PAGE_LONG_SIDE / max(page.size))
+        if factor < 1.0:
+            page = page.resize((round(page.width * factor), round(page.height * factor)), Image.Resampling.LANCZOS)
+        prepared.append(_encode(page))
+    return tuple(prepared)

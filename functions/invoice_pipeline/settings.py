@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from datetime import UTC, date, datetime, time
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -63,14 +63,20 @@ class ConsumerSettings(BaseModel):
     allowed_buckets: frozenset[str]
     max_image_bytes: int
     max_receive_count: int
-    openai_api_key: SecretStr | None
-    openai_secret_arn: str | None
-    openai_base_url: str | None
+    # (provider name, its settings) for each provider serving a model of LLM_MODELS (extraction/registry.py)
+    providers: tuple[tuple[str, Any], ...]
     processing_lease_seconds: int
     # Visibility backoff of a transiently failed record: base x 2^(receive - 1), capped (visibility.py).
     retry_backoff_base_seconds: int = 30
     # Upper bound of one model request; the invocation's remaining time may make it shorter.
     model_timeout_seconds: float = 120.0
+
+    def provider(self, name: str) -> Hashable:
+        """The settings of provider ``name``; only providers of configured models have any."""
+        for provider, settings in self.providers:
+            if provider == name:
+                return settings  # type: ignore[no-any-return]
+        raise ConfigError(f"no model of LLM_MODELS ({', '.join(self.llm_models)}) is served by {name}")
 
 
 class OperatorSettings(BaseModel):
@@ -81,6 +87,19 @@ class OperatorSettings(BaseModel):
     queue_url: str | None
     llm_models: tuple[str, ...]
     aws_endpoint_url: str | None  # set for the local stack (moto); the local redrive is chosen from it
+
+
+def env_value(env: Mapping[str, str], name: str) -> str | None:
+    """A variable's value, stripped; None when unset or blank (providers read their settings with these)."""
+    return _get(env, name)
+
+
+def env_required(env: Mapping[str, str], name: str) -> str:
+    return _require(env, name)
+
+
+def env_int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 0) -> int:
+    return _int(env, name, default, minimum)
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -189,16 +208,16 @@ def consumer_settings_from(env: Mapping[str, str]) -> ConsumerSettings:
     buckets = frozenset(_csv(_require(env, "ALLOWED_BUCKETS")))
     if not buckets:
         raise ConfigError("ALLOWED_BUCKETS is empty")
-    key = _get(env, "OPENAI_API_KEY")
+    from invoice_pipeline.extraction.registry import provider_settings
+
+    models = parse_llm_models(env)
     return ConsumerSettings(
         database=parse_database(env),
-        llm_models=parse_llm_models(env),
+        llm_models=models,
         allowed_buckets=buckets,
         max_image_bytes=_int(env, "MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, minimum=1),
         max_receive_count=_int(env, "MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT, minimum=1),
-        openai_api_key=SecretStr(key) if key else None,
-        openai_secret_arn=None if key else _get(env, "OPENAI_SECRET_ARN"),
-        openai_base_url=_get(env, "OPENAI_BASE_URL"),
+        providers=provider_settings(env, models),
         processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", 1800, minimum=60),
         retry_backoff_base_seconds=_int(env, "RETRY_BACKOFF_BASE_SECONDS", 30, minimum=1),
         model_timeout_seconds=float(_int(env, "MODEL_TIMEOUT_SECONDS", 120, minimum=1)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from decimal import Decimal
 
 import pytest
 
@@ -40,3 +41,19 @@ def test_every_order_ends_done_or_failed_with_its_reason_and_the_redrive_fixes_t
     reasons = {result.poison[order_id].problem: result.jobs[order_id][1] for order_id in result.dlq_order_ids}
     assert "ALLOWED_BUCKETS" in reasons["bucket not allowed"]
     assert "MAX_IMAGE_BYTES" in reasons[next(k for k in reasons if k.startswith("larger than"))]
+
+
+def test_several_models_run_side_by_side_on_the_same_orders_through_the_aws_emulators() -> None:
+    llms = ("bedrock/amazon.nova-lite-v1:0", "textract/analyze-expense")
+    result = run_demo(3, "bedrock", seed=5, llms=llms)
+
+    assert result.problems() == []
+    samples = result.eligible - set(result.poison)
+    for llm in llms:
+        assert all(result.jobs_by_llm[llm][order_id][0] == "done" for order_id in samples), llm
+        assert all(result.items_by_llm[llm][order_id] == result.truth_items[order_id] for order_id in samples), llm
+    rows = {row["llm"]: row for row in result.report}
+    assert set(rows) == set(llms)
+    assert int(rows[llms[0]]["input_tokens"]) > 0 and int(rows[llms[1]]["input_tokens"]) == 0
+    # Textract is priced per page (one page per sample invoice here), Bedrock per token.
+    assert Decimal(rows[llms[1]]["cost_usd"]) == Decimal("0.01") * rows[llms[1]]["invoices"]

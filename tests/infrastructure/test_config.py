@@ -124,6 +124,11 @@ def test_the_schedule_runs_by_default_only_with_an_existing_key(
     assert config.schedule_enabled is expected
 
 
+def test_the_schedule_runs_by_default_when_no_model_needs_an_openai_key() -> None:
+    config = config_with(openaiSecretArn=None, scheduleEnabled=None, llmModels="textract/analyze-expense")
+    assert config.schedule_enabled is True
+
+
 def test_the_work_queue_is_named_after_the_stack_within_sqs_limits() -> None:
     longest = "S" + "x" * 74
     assert config_with(stackName=longest).work_queue_name == f"{longest}-work"

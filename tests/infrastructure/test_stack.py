@@ -178,7 +178,7 @@ def test_each_function_environment_loads_with_the_functions_own_settings(example
     assert producer.restaurant_ids == tuple(int(i) for i in example.context["restaurantIds"])
     assert producer.llm_models == consumer.llm_models == tuple(example.context["llmModels"])
     assert consumer.allowed_buckets == frozenset(example.context["allowedBuckets"])
-    assert consumer.openai_secret_arn is not None
+    assert consumer.provider("openai").secret_arn is not None
     for loaded in (producer.database, consumer.database, database):
         assert loaded.db_secret_arn == example.context["dbSecretArn"]
         assert loaded.sslmode == "verify-full"

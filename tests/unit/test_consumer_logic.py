@@ -4,7 +4,7 @@ import pytest
 
 from invoice_pipeline import pricing
 from invoice_pipeline.errors import NotEnoughTime
-from invoice_pipeline.extraction.base import ModelInvoice
+from invoice_pipeline.extraction.answer import ModelInvoice
 from invoice_pipeline.extraction.openai_extractor import PROMPT_VERSION, normalise, request_budget
 from invoice_pipeline.visibility import backoff_seconds, queue_name_and_account
 

@@ -77,7 +77,7 @@ def test_consumer_needs_no_queue_url_and_no_openai_key():
     settings = consumer_settings_from(CONSUMER_ENV)
     assert settings.allowed_buckets == frozenset({"invoices-a", "invoices-b"})
     assert settings.max_image_bytes == 20 * 1024 * 1024
-    assert settings.openai_api_key is None
+    assert settings.provider("openai").api_key is None
 
 
 def test_llm_models_are_deduplicated_in_order():

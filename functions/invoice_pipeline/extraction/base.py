@@ -1,4 +1,4 @@
-"""The extractor interface and the item schema every extractor returns.
+"""The extractor interface and what every extractor returns, whatever its provider.
 
 One call extracts ONE invoice: all the segments of a tall receipt go to the model together, in order, so
 lines cut by a segment boundary (segments overlap) are returned once. The consumer calls the extractor once
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from pydantic import BaseModel
+from invoice_pipeline.errors import NotEnoughTime
 
 
 @dataclass(frozen=True)
@@ -31,28 +31,6 @@ class InvoiceImages:
     order_id: int
     invoice_index: int  # which image of the order, from 0
     segments: tuple[PreparedImage, ...]  # top to bottom; one for an ordinary page
-
-
-class ModelLineItem(BaseModel):
-    """A line as the model returns it (strict structured outputs: every field required, nullable, no default).
-
-    Numbers come back as strings exactly as printed (thousands separators, Arabic-Indic digits, 3 decimals);
-    the consumer normalises them to Decimal.
-    """
-
-    description: str | None
-    quantity: str | None
-    unit: str | None
-    unit_price: str | None
-    line_total: str | None
-
-
-class ModelInvoice(BaseModel):
-    """One invoice as the model returns it."""
-
-    currency: str | None  # ISO 4217 code when it can be told, e.g. "KWD"
-    printed_total: str | None  # the invoice's printed grand total, when present
-    items: list[ModelLineItem]
 
 
 @dataclass(frozen=True)
@@ -76,8 +54,34 @@ class ExtractedInvoice:
 
 
 class Extractor(Protocol):
-    """What the consumer needs of a model. ``deadline`` is a ``time.monotonic()`` value not to exceed."""
+    """What the consumer needs of a model. ``deadline`` is a ``time.monotonic()`` value not to exceed.
+
+    ``prepare`` turns one fetched object (image or PDF) into what this provider reads: images scaled to what a
+    vision model keeps (:func:`invoice_pipeline.images.prepare_invoice`), or whole pages for a document service.
+    ``extract`` raises only the project's error types (:mod:`invoice_pipeline.errors`): each provider translates
+    its own SDK's errors at this boundary.
+    """
 
     model: str
 
+    def prepare(self, data: bytes, *, source: str) -> tuple[PreparedImage, ...]: ...
+
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice: ...
+
+
+DEFAULT_TIMEOUT_SECONDS = 120.0  # one attempt at most; a vision call on a few pages takes 5-40 s
+MIN_ATTEMPT_SECONDS = 10.0  # below this an attempt is unlikely to finish: fail over to SQS instead
+MAX_RETRIES = 2
+RETRY_SLEEP_ALLOWANCE = 2.0  # an SDK's backoff between attempts (about 0.5-2 s, honouring Retry-After)
+
+
+def request_budget(remaining: float, max_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> tuple[float, int]:
+    """(timeout, max_retries) such that (retries + 1) attempts and their backoff fit in ``remaining`` seconds.
+
+    ``max_timeout`` (``MODEL_TIMEOUT_SECONDS``) caps one attempt. Shared by every remote provider's SDK client.
+    """
+    for retries in range(MAX_RETRIES, -1, -1):
+        per_attempt = (remaining - retries * RETRY_SLEEP_ALLOWANCE) / (retries + 1)
+        if per_attempt >= MIN_ATTEMPT_SECONDS:
+            return min(max_timeout, per_attempt), retries
+    raise NotEnoughTime(f"only {remaining:.0f} s left before the deadline: not calling the model")

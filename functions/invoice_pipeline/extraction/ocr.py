@@ -36,16 +36,18 @@ import io
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from invoice_pipeline import images
 from invoice_pipeline.errors import PermanentError, TransientError
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem, InvoiceImages, PreparedImage
 from invoice_pipeline.money import ascii_digits, parse_amount
-from invoice_pipeline.settings import ConfigError
+from invoice_pipeline.settings import ConfigError, ConsumerSettings
 
+NAME = "ocr"
 MODEL_PREFIX = "ocr-"
 DEFAULT_MODEL = "ocr-table-v1"
 MODELS = frozenset({DEFAULT_MODEL})
@@ -463,6 +465,15 @@ class RapidOcrReader:
         return boxes
 
 
+def settings_from(env: Mapping[str, str]) -> None:
+    """The offline extractor has no settings: its models ship in the ``rapidocr`` wheel."""
+    return None
+
+
+def create_extractor(model: str, settings: ConsumerSettings) -> OcrExtractor:
+    return OcrExtractor(model)
+
+
 class OcrExtractor:
     """The ``Extractor`` for ``ocr-*`` model names."""
 
@@ -471,6 +482,10 @@ class OcrExtractor:
             raise ConfigError(f"unknown offline model {model!r}; available: {', '.join(sorted(MODELS))}")
         self.model = model
         self._reader: BoxReader = reader if reader is not None else RapidOcrReader()
+
+    def prepare(self, data: bytes, *, source: str) -> tuple[PreparedImage, ...]:
+        # The images a vision model sees read well enough, and tall receipts arrive split (merge_segments).
+        return images.prepare_invoice(data, source=source)
 
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
         segments = []

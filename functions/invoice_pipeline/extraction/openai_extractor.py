@@ -1,10 +1,14 @@
-"""Extraction with an OpenAI(-compatible) vision model: Chat Completions with structured outputs.
+"""The OpenAI provider (DESIGN §9: ``openai/<model>`` or any name no other provider claims).
 
-All the segments of one invoice go in one request, as data URLs with ``detail: high``. The answer is parsed
-into :class:`ModelInvoice` by the SDK (strict JSON schema) and normalised to Decimal here. The SDK is
-imported on first use, not at cold start. Timeout and retries are sized so that every attempt the SDK may
-make fits before the invocation's deadline. Errors are left to :func:`invoice_pipeline.errors.classify`,
-except a refusal, which comes back as a normal answer and becomes :class:`ModelRefusal`.
+Chat Completions with structured outputs against OpenAI or any compatible endpoint (``OPENAI_BASE_URL``). All the
+segments of one invoice go in one request, as data URLs with ``detail: high``; the answer is parsed into
+:class:`~invoice_pipeline.extraction.answer.ModelInvoice` by the SDK (strict JSON schema) and normalised to
+Decimal. The SDK is imported on first use, not at cold start. Timeout and retries are sized so that every attempt
+the SDK may make fits before the invocation's deadline. The SDK's errors become the project's error types here
+(:func:`translate`); a refusal comes back as a normal answer and becomes :class:`ModelRefusal`.
+
+Settings: ``OPENAI_API_KEY`` or ``OPENAI_SECRET_ARN`` (the bare key, or JSON with ``api_key``; read when first
+needed), ``OPENAI_BASE_URL``. Cost: per token, from :mod:`invoice_pipeline.pricing`.
 """
 
 from __future__ import annotations
@@ -13,84 +17,75 @@ import base64
 import json
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from invoice_pipeline.errors import ModelRefusal, NotEnoughTime, TransientError
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem, InvoiceImages, ModelInvoice
-from invoice_pipeline.numbers import parse_decimal
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from invoice_pipeline import images
+from invoice_pipeline.errors import (
+    ConfigurationError,
+    ModelRefusal,
+    PermanentError,
+    QuotaExhausted,
+    Throttled,
+    TransientError,
+    classify,
+)
+from invoice_pipeline.extraction.answer import PROMPT_VERSION, SYSTEM_PROMPT, ModelInvoice, normalise, user_text
+from invoice_pipeline.extraction.base import (
+    DEFAULT_TIMEOUT_SECONDS,
+    MAX_RETRIES,
+    MIN_ATTEMPT_SECONDS,
+    ExtractedInvoice,
+    InvoiceImages,
+    PreparedImage,
+    request_budget,
+)
 from invoice_pipeline.pricing import cost_usd
-from invoice_pipeline.settings import ConfigError, ConsumerSettings
+from invoice_pipeline.settings import ConfigError, ConsumerSettings, env_value
 
-PROMPT_VERSION = "2026-11-23.1"
-SYSTEM_PROMPT = """\
-You read supplier invoices and receipts photographed or scanned by restaurants (Arabic and English).
-Return every purchased line item exactly once, top to bottom, in the order printed.
-- The images are consecutive parts of ONE invoice (pages, or overlapping slices of a long receipt):
-  a line visible in two overlapping slices is one line.
-- Copy numbers exactly as printed, as strings: keep the digits (Arabic-Indic too), separators and decimals.
-  Do not compute, round or convert anything. Use null for a value that is not printed.
-- description: the item's name as printed; unit: the unit of measure as printed (kg, pcs, ctn...), or null.
-- quantity, unit_price, line_total: the line's printed values.
-- Skip subtotals, taxes, discounts, delivery fees and grand totals: they are not items.
-- currency: the ISO 4217 code if it can be told (KWD, SAR, AED, USD...), else null.
-- printed_total: the invoice's printed grand total, or null.
-If the images are not an invoice, return no items."""
+NAME = "openai"
+MODEL_PREFIX = "openai/"  # optional: the name sent to the API is the rest
 
-DEFAULT_TIMEOUT_SECONDS = 120.0  # one attempt at most; a vision call on a few pages takes 5-40 s
-MIN_ATTEMPT_SECONDS = 10.0  # below this an attempt is unlikely to finish: fail over to SQS instead
-MAX_RETRIES = 2
-RETRY_SLEEP_ALLOWANCE = 2.0  # the SDK's backoff between attempts (0.5 s doubling, honouring Retry-After)
+# Re-exported: the retry budget and the answer's normalisation used to live here.
+__all__ = [
+    "DEFAULT_TIMEOUT_SECONDS",
+    "MAX_RETRIES",
+    "MIN_ATTEMPT_SECONDS",
+    "PROMPT_VERSION",
+    "normalise",
+    "request_budget",
+]
 
 
-def request_budget(remaining: float, max_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> tuple[float, int]:
-    """(timeout, max_retries) such that (retries + 1) attempts and their backoff fit in ``remaining`` seconds.
+class OpenAISettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
 
-    ``max_timeout`` (``MODEL_TIMEOUT_SECONDS``) caps one attempt.
-    """
-    for retries in range(MAX_RETRIES, -1, -1):
-        per_attempt = (remaining - retries * RETRY_SLEEP_ALLOWANCE) / (retries + 1)
-        if per_attempt >= MIN_ATTEMPT_SECONDS:
-            return min(max_timeout, per_attempt), retries
-    raise NotEnoughTime(f"only {remaining:.0f} s left before the deadline: not calling the model")
+    api_key: SecretStr | None
+    secret_arn: str | None
+    base_url: str | None
+
+
+def settings_from(env: Mapping[str, str]) -> OpenAISettings:
+    key = env_value(env, "OPENAI_API_KEY")
+    return OpenAISettings(
+        api_key=SecretStr(key) if key else None,
+        secret_arn=None if key else env_value(env, "OPENAI_SECRET_ARN"),
+        base_url=env_value(env, "OPENAI_BASE_URL"),
+    )
+
+
+def create_extractor(model: str, settings: ConsumerSettings) -> OpenAIExtractor:
+    return OpenAIExtractor(model, settings.provider(NAME), timeout_seconds=settings.model_timeout_seconds)  # type: ignore[arg-type]
 
 
 def build_messages(invoice: InvoiceImages) -> list[dict[str, Any]]:
-    count = len(invoice.segments)
-    text = "Extract the line items of this invoice." + (
-        f" It comes as {count} images, top to bottom." if count > 1 else ""
-    )
-    content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+    content: list[dict[str, Any]] = [{"type": "text", "text": user_text(invoice)}]
     for segment in invoice.segments:
         data_url = f"data:{segment.media_type};base64,{base64.b64encode(segment.data).decode('ascii')}"
         content.append({"type": "image_url", "image_url": {"url": data_url, "detail": "high"}})
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}]
-
-
-def normalise(answer: ModelInvoice, *, invoice_index: int) -> ExtractedInvoice:
-    items = tuple(
-        ExtractedItem(
-            description=_text(line.description),
-            quantity=parse_decimal(line.quantity),
-            unit=_text(line.unit),
-            unit_price=parse_decimal(line.unit_price),
-            line_total=parse_decimal(line.line_total),
-        )
-        for line in answer.items
-    )
-    currency = _text(answer.currency)
-    return ExtractedInvoice(
-        invoice_index=invoice_index,
-        currency=currency.upper() if currency else None,
-        printed_total=parse_decimal(answer.printed_total),
-        items=items,
-    )
-
-
-def _text(value: str | None) -> str | None:
-    if value is None:
-        return None
-    flat = " ".join(value.split())
-    return flat or None
 
 
 _clients: dict[tuple[str | None, str], Any] = {}
@@ -109,37 +104,84 @@ def _client(base_url: str | None, api_key: str) -> Any:
         return client
 
 
-def api_key_from(settings: ConsumerSettings) -> str:
+def api_key_from(settings: OpenAISettings) -> str:
     """OPENAI_API_KEY, or the Secrets Manager secret (the bare key, or JSON with ``api_key``), cached 5 min."""
-    if settings.openai_api_key is not None:
-        return settings.openai_api_key.get_secret_value()
-    if settings.openai_secret_arn is None:
+    if settings.api_key is not None:
+        return settings.api_key.get_secret_value()
+    if settings.secret_arn is None:
         raise ConfigError("OPENAI_API_KEY or OPENAI_SECRET_ARN must be set for OpenAI models")
     from aws_lambda_powertools.utilities import parameters
 
-    value = str(parameters.get_secret(settings.openai_secret_arn, max_age=300))
+    value = str(parameters.get_secret(settings.secret_arn, max_age=300))
     if value.lstrip().startswith("{"):
         try:
             key = json.loads(value).get("api_key")
         except (ValueError, AttributeError):
             key = None
         if not isinstance(key, str) or not key:
-            raise ConfigError(f"secret {settings.openai_secret_arn} is JSON without an 'api_key' string")
+            raise ConfigError(f"secret {settings.secret_arn} is JSON without an 'api_key' string")
         return key
     return value.strip()
 
 
+def translate(error: Exception) -> Exception:
+    """An OpenAI SDK error as the project's error type (DESIGN §10); anything else unchanged.
+
+    Which status and error codes mean what is judged once, in :func:`invoice_pipeline.errors.classify` (it knows
+    the SDK's errors without importing it); here the kind becomes a type, with the wait a 429 names.
+    """
+    import openai
+
+    if not isinstance(error, openai.OpenAIError):
+        return error
+    text = f"{type(error).__name__}: {error}"
+    kind = classify(error)
+    if kind == "throttled" and isinstance(error, openai.APIStatusError):
+        return Throttled(text, retry_after_seconds=_retry_after(error.response.headers))
+    if kind == "configuration":
+        return ConfigurationError(text)
+    if kind in ("transient", "throttled"):
+        return TransientError(text)
+    if getattr(error, "code", None) == "insufficient_quota":
+        return QuotaExhausted(text)  # an exhausted account needs a human, then a redrive
+    if isinstance(error, openai.ContentFilterFinishReasonError):
+        return ModelRefusal(f"the answer was stopped by the content filter ({text})")
+    if isinstance(error, openai.LengthFinishReasonError):
+        return PermanentError(f"the answer was cut at the output token limit ({text})")
+    return PermanentError(text)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return float(headers[name]) * scale
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
 class OpenAIExtractor:
-    def __init__(self, model: str, settings: ConsumerSettings) -> None:
+    def __init__(self, model: str, settings: OpenAISettings, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS):
         self.model = model
+        self._api_model = model.removeprefix(MODEL_PREFIX)
         self._settings = settings
+        self._timeout_seconds = timeout_seconds
+
+    def prepare(self, data: bytes, *, source: str) -> tuple[PreparedImage, ...]:
+        return images.prepare_invoice(data, source=source)
 
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
-        timeout, retries = request_budget(deadline - time.monotonic(), self._settings.model_timeout_seconds)
-        client = _client(self._settings.openai_base_url, api_key_from(self._settings))
-        completion = client.with_options(timeout=timeout, max_retries=retries).chat.completions.parse(
-            model=self.model, messages=build_messages(invoice), response_format=ModelInvoice
-        )
+        timeout, retries = request_budget(deadline - time.monotonic(), self._timeout_seconds)
+        client = _client(self._settings.base_url, api_key_from(self._settings))
+        try:
+            completion = client.with_options(timeout=timeout, max_retries=retries).chat.completions.parse(
+                model=self._api_model, messages=build_messages(invoice), response_format=ModelInvoice
+            )
+        except Exception as error:
+            translated = translate(error)
+            if translated is error:
+                raise
+            raise translated from error
         message = completion.choices[0].message
         if message.refusal:
             raise ModelRefusal(f"model refused invoice {invoice.invoice_index}: {message.refusal}")
@@ -156,5 +198,5 @@ class OpenAIExtractor:
             items=extracted.items,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
-            cost_usd=cost_usd(self.model, input_tokens, output_tokens),
+            cost_usd=cost_usd(self._api_model, input_tokens, output_tokens),
         )

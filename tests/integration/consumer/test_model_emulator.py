@@ -7,7 +7,7 @@ import base64
 import openai
 import pytest
 
-from invoice_pipeline.extraction.base import ModelInvoice
+from invoice_pipeline.extraction.answer import ModelInvoice
 from local.model_emulator import ModelEmulator, image_tokens
 from tests.integration.consumer.conftest import answer, invoice_image
 

@@ -15,7 +15,7 @@ def test_key_from_a_secret(aws, secret, key):
     settings = consumer_settings_from(
         {"DATABASE_URL": "postgresql://u@h/d", "ALLOWED_BUCKETS": "b", "OPENAI_SECRET_ARN": arn}
     )
-    assert api_key_from(settings) == key
+    assert api_key_from(settings.provider("openai")) == key
 
 
 def test_json_secret_without_api_key_is_a_config_error_naming_the_secret(aws):
@@ -24,4 +24,4 @@ def test_json_secret_without_api_key_is_a_config_error_naming_the_secret(aws):
         {"DATABASE_URL": "postgresql://u@h/d", "ALLOWED_BUCKETS": "b", "OPENAI_SECRET_ARN": arn}
     )
     with pytest.raises(ConfigError, match="openai-bad"):
-        api_key_from(settings)
+        api_key_from(settings.provider("openai"))

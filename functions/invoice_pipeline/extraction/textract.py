@@ -1,0 +1,177 @@
+"""The Amazon Textract provider (DESIGN §9: ``textract/analyze-expense``), synchronous AnalyzeExpense.
+
+Textract's synchronous API reads one single-page document (JPEG, PNG, or a one-page PDF, at most 10 MB) per call,
+so each page goes on its own: whole and upright (:func:`invoice_pipeline.images.prepare_pages`: PDF pages
+rendered, tall receipts not split, not scaled down to a vision model's size). The asynchronous API would read a
+multi-page PDF in one job, but needs the document in S3, an SNS topic or polling, and several round trips: for
+invoices of a page or two the synchronous calls are simpler and finish sooner.
+
+Mapping of each ``ExpenseDocument`` (pages in order, documents in ``ExpenseIndex`` order):
+- ``LineItemGroups[].LineItems[].LineItemExpenseFields`` -> one item per line item: ``ITEM`` (else
+  ``DESCRIPTION``, else the whole ``EXPENSE_ROW`` text) as the description, ``QUANTITY``, ``UNIT_PRICE``, ``PRICE``
+  as the line total. Textract has no unit-of-measure field: a unit printed after the quantity ("2 kg") is kept.
+- ``SummaryFields`` ``TOTAL`` (else ``AMOUNT_DUE``) -> the printed total; the ``Currency.Code`` Textract attaches
+  to amounts -> the currency.
+Numbers go through the same normalisation as the model path (:func:`invoice_pipeline.numbers.parse_decimal`).
+
+Cost: per page, :data:`PRICE_PER_PAGE`. No tokens. Errors: ``ProvisionedThroughputExceededException``,
+``ThrottlingException``, ``LimitExceededException`` throttled; ``InternalServerError`` transient;
+``UnsupportedDocumentException``, ``BadDocumentException``, ``DocumentTooLargeException``,
+``InvalidParameterException`` permanent; ``AccessDeniedException`` configuration.
+
+Response shapes from the Textract API reference (AnalyzeExpense, ExpenseDocument, ExpenseField, ExpenseCurrency)
+and the saved responses of aws-samples/amazon-textract-textractor
+(tests/fixtures/saved_api_responses/test_analyze_expense_from_path.json, Apache-2.0).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from invoice_pipeline import images
+from invoice_pipeline.errors import ImageRejected, NotEnoughTime
+from invoice_pipeline.extraction import aws_sdk
+from invoice_pipeline.extraction.base import (
+    ExtractedInvoice,
+    ExtractedItem,
+    InvoiceImages,
+    PreparedImage,
+    request_budget,
+)
+from invoice_pipeline.numbers import parse_decimal
+from invoice_pipeline.settings import ConfigError, ConsumerSettings
+
+NAME = "textract"
+MODELS = frozenset({"textract/analyze-expense"})
+SERVICE = "textract"
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024  # the synchronous API's limit
+# USD per page, AnalyzeExpense, first million pages a month, US East (N. Virginia), from
+# https://aws.amazon.com/textract/pricing/ as published in 2025 (last checked then; 0.008 beyond a million pages).
+PRICE_PER_PAGE = Decimal("0.01")
+
+ERRORS = aws_sdk.ErrorCodes(
+    throttled=frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "LimitExceededException"}),
+    transient=frozenset({"InternalServerError"}),
+    permanent=frozenset(
+        {
+            "UnsupportedDocumentException",
+            "BadDocumentException",
+            "DocumentTooLargeException",
+            "InvalidParameterException",
+        }
+    ),
+    configuration=frozenset({"AccessDeniedException"}),
+)
+_QUANTITY_UNIT = re.compile(r"^\s*([^A-Za-z]*?\d[^A-Za-z]*?)\s*([A-Za-z][A-Za-z.]{0,11})\s*$")
+
+
+def settings_from(env: Mapping[str, str]) -> None:
+    """Textract needs no settings of its own: the function's role and region."""
+    return None
+
+
+def create_extractor(model: str, settings: ConsumerSettings) -> TextractExtractor:
+    if model not in MODELS:
+        raise ConfigError(f"unknown Textract model {model!r}; available: {', '.join(sorted(MODELS))}")
+    return TextractExtractor(model, timeout_seconds=settings.model_timeout_seconds)
+
+
+def _fields(fields: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Fields by type; the first of each type wins (Textract lists the most confident first)."""
+    found: dict[str, Mapping[str, Any]] = {}
+    for field in fields:
+        kind = str((field.get("Type") or {}).get("Text") or "")
+        found.setdefault(kind, field)
+    return found
+
+
+def _value(field: Mapping[str, Any] | None) -> str | None:
+    if field is None:
+        return None
+    text = " ".join(str((field.get("ValueDetection") or {}).get("Text") or "").split())
+    return text or None
+
+
+def line_item(fields: Iterable[Mapping[str, Any]]) -> ExtractedItem:
+    by_type = _fields(fields)
+    description = next(
+        (text for kind in ("ITEM", "DESCRIPTION", "EXPENSE_ROW") if (text := _value(by_type.get(kind)))), None
+    )
+    quantity, unit = _value(by_type.get("QUANTITY")), None
+    match = _QUANTITY_UNIT.match(quantity or "")
+    if match:
+        quantity, unit = match.group(1), match.group(2)
+    return ExtractedItem(
+        description=description,
+        quantity=parse_decimal(quantity),
+        unit=unit,
+        unit_price=parse_decimal(_value(by_type.get("UNIT_PRICE"))),
+        line_total=parse_decimal(_value(by_type.get("PRICE"))),
+    )
+
+
+def read_response(response: Mapping[str, Any]) -> tuple[list[ExtractedItem], Decimal | None, str | None]:
+    """(items, printed total, currency) of one AnalyzeExpense response."""
+    items: list[ExtractedItem] = []
+    total: Decimal | None = None
+    currency: str | None = None
+    documents = sorted(response.get("ExpenseDocuments") or [], key=lambda d: int(d.get("ExpenseIndex") or 0))
+    for document in documents:
+        for group in document.get("LineItemGroups") or []:
+            for line in group.get("LineItems") or []:
+                items.append(line_item(line.get("LineItemExpenseFields") or []))
+        summary = _fields(document.get("SummaryFields") or [])
+        field = summary.get("TOTAL") or summary.get("AMOUNT_DUE")
+        if field is not None and total is None:
+            total = parse_decimal(_value(field))
+        for candidate in (field, *summary.values()):
+            code = str(((candidate or {}).get("Currency") or {}).get("Code") or "").strip().upper()
+            if currency is None and re.fullmatch(r"[A-Z]{3}", code):
+                currency = code
+    return items, total, currency
+
+
+class TextractExtractor:
+    def __init__(self, model: str, *, timeout_seconds: float) -> None:
+        self.model = model
+        self._timeout_seconds = timeout_seconds
+
+    def prepare(self, data: bytes, *, source: str) -> tuple[PreparedImage, ...]:
+        pages = images.prepare_pages(data, source=source)
+        for number, page in enumerate(pages, start=1):
+            if len(page.data) > MAX_DOCUMENT_BYTES:
+                raise ImageRejected(f"{source} page {number} is {len(page.data)} bytes, Textract reads at most 10 MB")
+        return pages
+
+    def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
+        items: list[ExtractedItem] = []
+        total: Decimal | None = None
+        currency: str | None = None
+        for number, page in enumerate(invoice.segments, start=1):
+            try:
+                timeout, retries = request_budget(deadline - time.monotonic(), self._timeout_seconds)
+            except NotEnoughTime as error:
+                raise NotEnoughTime(f"page {number} of {len(invoice.segments)}: {error}") from None
+            try:
+                textract = aws_sdk.client(SERVICE, timeout=timeout, retries=retries)
+                response = textract.analyze_expense(Document={"Bytes": page.data})
+            except Exception as error:
+                translated = aws_sdk.translate(error, ERRORS, service=SERVICE)
+                if translated is error:
+                    raise
+                raise translated from error
+            page_items, page_total, page_currency = read_response(response)
+            items.extend(page_items)
+            total = page_total if page_total is not None else total  # the last page carries the grand total
+            currency = currency or page_currency
+        return ExtractedInvoice(
+            invoice_index=invoice.invoice_index,
+            currency=currency,
+            printed_total=total,
+            items=tuple(items),
+            cost_usd=PRICE_PER_PAGE * len(invoice.segments),
+        )

@@ -1,0 +1,417 @@
+"""Test doubles for Amazon Bedrock (Converse) and Amazon Textract (AnalyzeExpense), like moto is for S3 and SQS.
+
+moto has neither operation, so these are real HTTP servers on 127.0.0.1 speaking each service's wire protocol;
+boto3 reaches them through the standard ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` / ``AWS_ENDPOINT_URL_TEXTRACT``
+variables (:meth:`environment`), so the real client, its signing, serialisation, retries and error parsing run.
+Like :mod:`local.model_emulator` they do not read invoices: they decode the stamp (:mod:`local.stamp`) on the
+first image of a request and answer with what is registered for it (a ``ModelInvoice`` dict); faults can be
+injected per error the provider must handle. Signatures are not checked.
+
+Wire protocols (checked with botocore 1.44, FIELD_NOTES 2026-11-29):
+- Converse: rest-json ``POST /model/{modelId}/converse`` (model id percent-encoded), image bytes base64 in the
+  JSON body; errors are an HTTP status, an ``x-amzn-ErrorType`` header and ``{"message": ...}``. Response shape
+  from the Bedrock API reference (``output.message.content[].toolUse``, ``stopReason``, ``usage``, ``metrics``).
+  Input tokens follow Anthropic's documented image estimate (width x height / 750 after fitting the image into
+  1568 px and 1.15 megapixels) plus a quarter token per character of text and tool schema.
+- AnalyzeExpense: JSON 1.1 ``POST /`` with ``X-Amz-Target: Textract.AnalyzeExpense``; errors are HTTP 400/500
+  with ``{"__type": ..., "Message": ...}``. Response shape from the Textract API reference and the saved responses
+  in aws-samples/amazon-textract-textractor (tests/fixtures/saved_api_responses/test_analyze_expense_*.json):
+  ``ExpenseDocuments[].SummaryFields`` / ``LineItemGroups[].LineItems[].LineItemExpenseFields`` with ``Type``,
+  ``ValueDetection`` (text, geometry, confidence), ``PageNumber`` and ``Currency``. Like the real service it has
+  no unit-of-measure field: the unit shows only in the ``EXPENSE_ROW`` text.
+
+    with BedrockEmulator() as bedrock:
+        bedrock.register(17, {"currency": "KWD", "printed_total": "3.500", "items": [...]})
+        bedrock.inject("ThrottlingException", times=3)
+        # os.environ.update(bedrock.environment())
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import math
+import random
+import threading
+import time
+import urllib.parse
+import uuid
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, ClassVar
+
+from PIL import Image, UnidentifiedImageError
+
+from local.model_emulator import EMPTY_ANSWER, _Fault
+from local.stamp import read_stamp
+
+Reply = tuple[int, dict[str, str], dict[str, Any]]
+
+
+class _AwsEmulator:
+    """Registration, fault injection, counters and the HTTP server; subclasses answer requests."""
+
+    SERVICE_ENV: ClassVar[str]
+    FAULTS: ClassVar[dict[str, tuple[int, str]]]  # fault kind (the error code) -> (HTTP status, message)
+    OTHER_FAULTS: ClassVar[tuple[str, ...]] = ("latency",)
+
+    def __init__(self, port: int | None = None, *, seed: int = 0) -> None:
+        self._answers: dict[int, dict[str, Any]] = {}
+        self._faults: list[_Fault] = []
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._by_stamp: Counter[int | None] = Counter()
+        self._fired: Counter[str] = Counter()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port or 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def environment(self) -> dict[str, str]:
+        """What points boto3 (and the consumer) at this emulator."""
+        return {self.SERVICE_ENV: self.endpoint_url}
+
+    def register(self, stamp: int, answer: dict[str, Any]) -> None:
+        with self._lock:
+            self._answers[stamp] = json.loads(json.dumps(answer))
+
+    def inject(self, kind: str, *, times: int | None = None, rate: float | None = None, **options: Any) -> None:
+        """Answer the next ``times`` requests (or a ``rate`` of them, or all) with fault ``kind``: an error code of
+        the service, or one of :attr:`OTHER_FAULTS`. Options: ``seconds`` (latency), ``stamp`` (only that invoice).
+        """
+        if kind not in self.FAULTS and kind not in self.OTHER_FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; one of {', '.join([*self.FAULTS, *self.OTHER_FAULTS])}")
+        with self._lock:
+            self._faults.append(_Fault(kind, times, rate, options))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def requests(self) -> int:
+        with self._lock:
+            return sum(self._by_stamp.values())
+
+    @property
+    def requests_by_stamp(self) -> dict[int | None, int]:
+        with self._lock:
+            return dict(self._by_stamp)
+
+    @property
+    def faults_fired(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._fired)
+
+    def start(self) -> _AwsEmulator:
+        self._thread = threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------------------------------------- serving
+
+    def _seen(self, image: Image.Image | None) -> tuple[int | None, dict[str, Any], _Fault | None]:
+        """Count the request; (stamp, registered answer, fault to answer with, if any)."""
+        stamp = read_stamp(image) if image is not None else None
+        with self._lock:
+            self._by_stamp[stamp] += 1
+            answer = self._answers.get(stamp, EMPTY_ANSWER) if stamp is not None else EMPTY_ANSWER
+            fault = next((f for f in self._faults if f.fires(self._rng, stamp)), None)
+            if fault is not None:
+                self._fired[fault.kind] += 1
+        if fault is not None and fault.kind == "latency":
+            time.sleep(float(fault.options.get("seconds", 1.0)))
+        return stamp, answer, fault
+
+    def respond(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        raise NotImplementedError
+
+    def error(self, code: str) -> Reply:
+        raise NotImplementedError
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    status, headers, reply = emulator.respond(self.path, dict(self.headers.items()), body)
+                except Exception as error:  # a bug in the double must look like a server error, not hang
+                    status, headers, reply = emulator.error("InternalServerError")
+                    reply = {**reply, "message": f"emulator error: {error}", "Message": f"emulator error: {error}"}
+                payload = json.dumps(reply).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+                    self.send_header("Content-Length", str(len(payload)))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+        return Handler
+
+
+def _open(data: bytes) -> Image.Image | None:
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        return image
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+def _b64(text: Any) -> bytes | None:
+    try:
+        return base64.b64decode(str(text), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------------------------------------- Bedrock
+
+
+def claude_image_tokens(width: int, height: int) -> int:
+    """Anthropic's documented estimate: tokens = width x height / 750, after fitting into 1568 px and 1.15 MP."""
+    factor = min(1.0, 1568 / max(width, height), math.sqrt(1_150_000 / (width * height)))
+    return math.ceil((width * factor) * (height * factor) / 750)
+
+
+class BedrockEmulator(_AwsEmulator):
+    SERVICE_ENV = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
+    FAULTS: ClassVar[dict[str, tuple[int, str]]] = {
+        "ThrottlingException": (429, "Too many requests, please wait before trying again. (emulated)"),
+        "ServiceUnavailableException": (503, "The service is temporarily unavailable. (emulated)"),
+        "ModelTimeoutException": (408, "The model took too long to respond. (emulated)"),
+        "ModelNotReadyException": (429, "The model is not ready to serve inference requests. (emulated)"),
+        "InternalServerException": (500, "An internal server error occurred. (emulated)"),
+        "ValidationException": (400, "Input is too long for requested model. (emulated)"),
+        "AccessDeniedException": (403, "You don't have access to the model with the specified model ID. (emulated)"),
+        "ResourceNotFoundException": (404, "Model not found. (emulated)"),
+    }
+    OTHER_FAULTS = ("latency", "max_tokens", "content_filtered")
+
+    def error(self, code: str) -> Reply:
+        status, message = self.FAULTS.get(code, (500, "internal error"))
+        return (
+            status,
+            {
+                "Content-Type": "application/json",
+                "x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/",
+            },
+            {"message": message},
+        )
+
+    def respond(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        parts = path.split("/")
+        if len(parts) != 4 or parts[1] != "model" or parts[3] != "converse":
+            return 404, {"Content-Type": "application/json", "x-amzn-ErrorType": "UnknownOperationException"}, {}
+        # Every model id answers alike; a model without access is the injected AccessDeniedException.
+        if not urllib.parse.unquote(parts[2]).strip():
+            return self._validation("modelId is required")
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            return self._validation("the request body is not JSON")
+        messages = request.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return self._validation("messages must not be empty")
+        pictures, characters = self._content(request)
+        if pictures is None:
+            return self._validation("an image block is not a readable image of its format")
+        tool = self._forced_tool(request)
+        if isinstance(tool, tuple):
+            return tool
+        _, answer, fault = self._seen(pictures[0] if pictures else None)
+        stop = "tool_use"
+        if fault is not None and fault.kind in self.FAULTS:
+            return self.error(fault.kind)
+        if fault is not None and fault.kind in ("max_tokens", "content_filtered"):
+            stop = fault.kind
+        text = json.dumps(answer, ensure_ascii=False)
+        input_tokens = sum(claude_image_tokens(*p.size) for p in pictures) + characters // 4
+        output_tokens = max(1, len(text) // 4) + 20
+        content: list[dict[str, Any]]
+        if stop == "tool_use":
+            content = [{"toolUse": {"toolUseId": f"tooluse_{uuid.uuid4().hex[:22]}", "name": tool, "input": answer}}]
+        elif stop == "max_tokens":
+            max_tokens = int((request.get("inferenceConfig") or {}).get("maxTokens") or 0)
+            output_tokens = max_tokens or output_tokens
+            content = [{"toolUse": {"toolUseId": f"tooluse_{uuid.uuid4().hex[:22]}", "name": tool, "input": {}}}]
+        else:
+            content = [{"text": "The generated text has been blocked by our content filters."}]
+            output_tokens = 0
+        reply = {
+            "output": {"message": {"role": "assistant", "content": content}},
+            "stopReason": stop,
+            "usage": {
+                "inputTokens": input_tokens,
+                "outputTokens": output_tokens,
+                "totalTokens": input_tokens + output_tokens,
+            },
+            "metrics": {"latencyMs": 5},
+        }
+        return 200, {"Content-Type": "application/json"}, reply
+
+    def _validation(self, message: str) -> Reply:
+        status, headers, _ = self.error("ValidationException")
+        return status, headers, {"message": message}
+
+    def _content(self, request: dict[str, Any]) -> tuple[list[Image.Image] | None, int]:
+        pictures: list[Image.Image] = []
+        characters = sum(len(str(block.get("text", ""))) for block in request.get("system") or [])
+        characters += len(json.dumps(request.get("toolConfig") or {}))
+        for message in request.get("messages") or []:
+            for block in message.get("content") or []:
+                if "text" in block:
+                    characters += len(str(block["text"]))
+                elif "image" in block:
+                    data = _b64((block["image"].get("source") or {}).get("bytes"))
+                    picture = _open(data) if data else None
+                    if picture is None:
+                        return None, characters
+                    pictures.append(picture)
+        return pictures, characters
+
+    def _forced_tool(self, request: dict[str, Any]) -> str | Reply:
+        config = request.get("toolConfig") or {}
+        names = [(t.get("toolSpec") or {}).get("name") for t in config.get("tools") or []]
+        forced = ((config.get("toolChoice") or {}).get("tool") or {}).get("name")
+        if not forced or forced not in names:
+            return self._validation("toolChoice must name one of the tools (the pipeline forces its tool)")
+        spec = next(t["toolSpec"] for t in config["tools"] if t["toolSpec"].get("name") == forced)
+        if not isinstance((spec.get("inputSchema") or {}).get("json"), dict):
+            return self._validation("the tool needs inputSchema.json")
+        return str(forced)
+
+
+# ------------------------------------------------------------------------------------------------ Textract
+
+
+class TextractEmulator(_AwsEmulator):
+    SERVICE_ENV = "AWS_ENDPOINT_URL_TEXTRACT"
+    MAX_BYTES = 10 * 1024 * 1024
+    FAULTS: ClassVar[dict[str, tuple[int, str]]] = {
+        "ProvisionedThroughputExceededException": (400, "Provisioned rate exceeded (emulated)"),
+        "ThrottlingException": (400, "Rate exceeded (emulated)"),
+        "InternalServerError": (500, "Internal server error (emulated)"),
+        "UnsupportedDocumentException": (400, "Request has unsupported document format (emulated)"),
+        "BadDocumentException": (400, "Unable to process the document (emulated)"),
+        "DocumentTooLargeException": (400, "Document size exceeds the limit (emulated)"),
+        "AccessDeniedException": (400, "User is not authorized to perform: textract:AnalyzeExpense (emulated)"),
+    }
+
+    def error(self, code: str, message: str | None = None) -> Reply:
+        status, default = self.FAULTS.get(code, (500, "Internal server error"))
+        headers = {"Content-Type": "application/x-amz-json-1.1"}
+        return status, headers, {"__type": code, "Message": message or default}
+
+    def respond(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        target = next((value for name, value in headers.items() if name.lower() == "x-amz-target"), "")
+        if path != "/" or target != "Textract.AnalyzeExpense":
+            return 400, {"Content-Type": "application/x-amz-json-1.1"}, {"__type": "UnknownOperationException"}
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            return self.error("InvalidParameterException", "the request body is not JSON")
+        data = _b64((request.get("Document") or {}).get("Bytes"))
+        if data is None:
+            return self.error("InvalidParameterException", "Document.Bytes is required")
+        if len(data) > self.MAX_BYTES:
+            return self.error("DocumentTooLargeException")
+        page = _open(data)
+        if page is None or page.format not in ("JPEG", "PNG"):
+            return self.error("UnsupportedDocumentException")
+        _, answer, fault = self._seen(page)
+        if fault is not None and fault.kind in self.FAULTS:
+            return self.error(fault.kind)
+        return 200, {"Content-Type": "application/x-amz-json-1.1"}, analyze_expense_response(answer)
+
+
+def _detection(text: str, top: float, left: float, width: float) -> dict[str, Any]:
+    box = {"Width": width, "Height": 0.015, "Left": left, "Top": top}
+    polygon = [
+        {"X": left, "Y": top},
+        {"X": left + width, "Y": top},
+        {"X": left + width, "Y": top + 0.015},
+        {"X": left, "Y": top + 0.015},
+    ]
+    return {"Text": text, "Geometry": {"BoundingBox": box, "Polygon": polygon}, "Confidence": 99.1}
+
+
+def _field(kind: str, text: str, top: float, left: float, width: float, currency: str | None = None) -> dict[str, Any]:
+    field: dict[str, Any] = {
+        "Type": {"Text": kind, "Confidence": 99.5},
+        "ValueDetection": _detection(text, top, left, width),
+        "PageNumber": 1,
+    }
+    if currency:
+        field["Currency"] = {"Code": currency, "Confidence": 95.0}
+    return field
+
+
+def analyze_expense_response(answer: dict[str, Any]) -> dict[str, Any]:
+    """What AnalyzeExpense returns for a page whose perfect reading is ``answer`` (a ``ModelInvoice`` dict)."""
+    currency = answer.get("currency")
+    line_items = []
+    for number, item in enumerate(answer.get("items") or []):
+        top = 0.30 + 0.03 * number
+        fields = []
+        for kind, key, left, width in (
+            ("ITEM", "description", 0.05, 0.40),
+            ("QUANTITY", "quantity", 0.47, 0.08),
+            ("UNIT_PRICE", "unit_price", 0.65, 0.12),
+            ("PRICE", "line_total", 0.80, 0.14),
+        ):
+            if item.get(key):
+                fields.append(_field(kind, str(item[key]), top, left, width, currency if kind == "PRICE" else None))
+        row = " ".join(
+            str(item.get(key) or "") for key in ("description", "quantity", "unit", "unit_price", "line_total")
+        )
+        fields.append(_field("EXPENSE_ROW", " ".join(row.split()), top, 0.0, 1.0))
+        line_items.append({"LineItemExpenseFields": fields})
+    summary = []
+    if answer.get("printed_total"):
+        total = _field("TOTAL", str(answer["printed_total"]), 0.9, 0.80, 0.14, currency)
+        total["LabelDetection"] = _detection("TOTAL", 0.9, 0.60, 0.10)
+        summary.append(total)
+    return {
+        "DocumentMetadata": {"Pages": 1},
+        "ExpenseDocuments": [
+            {
+                "ExpenseIndex": 1,
+                "SummaryFields": summary,
+                "LineItemGroups": [{"LineItemGroupIndex": 1, "LineItems": line_items}] if line_items else [],
+                "Blocks": [],
+            }
+        ],
+        "AnalyzeExpenseModelVersion": "1.0",
+    }
