@@ -1,7 +1,7 @@
 """Extraction with an OpenAI(-compatible) vision model: Chat Completions with structured outputs.
 
 All the segments of one invoice go in one request, as data URLs with ``detail: high``. The answer is parsed
-into :class:`ModelInvoice` by the SDK (strict JSON schema) and normalised to Decimal here. The SDK is
+into :class:`ModelInvoice` by the SDK (strict JSON schema) and normalised by :mod:`.normalise`. The SDK is
 imported on first use, not at cold start. Timeout and retries are sized so that every attempt the SDK may
 make fits before the invocation's deadline. Errors are left to :func:`invoice_pipeline.errors.classify`,
 except a refusal, which comes back as a normal answer and becomes :class:`ModelRefusal`.
@@ -10,14 +10,15 @@ except a refusal, which comes back as a normal answer and becomes :class:`ModelR
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import threading
 import time
 from typing import Any
 
 from invoice_pipeline.errors import ModelRefusal, NotEnoughTime, TransientError
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem, InvoiceImages, ModelInvoice
-from invoice_pipeline.numbers import parse_decimal
+from invoice_pipeline.extraction.base import ExtractedInvoice, InvoiceImages, ModelInvoice
+from invoice_pipeline.extraction.normalise import normalise
 from invoice_pipeline.pricing import cost_usd
 from invoice_pipeline.settings import ConfigError, ConsumerSettings
 
@@ -64,33 +65,6 @@ def build_messages(invoice: InvoiceImages) -> list[dict[str, Any]]:
         data_url = f"data:{segment.media_type};base64,{base64.b64encode(segment.data).decode('ascii')}"
         content.append({"type": "image_url", "image_url": {"url": data_url, "detail": "high"}})
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}]
-
-
-def normalise(answer: ModelInvoice, *, invoice_index: int) -> ExtractedInvoice:
-    items = tuple(
-        ExtractedItem(
-            description=_text(line.description),
-            quantity=parse_decimal(line.quantity),
-            unit=_text(line.unit),
-            unit_price=parse_decimal(line.unit_price),
-            line_total=parse_decimal(line.line_total),
-        )
-        for line in answer.items
-    )
-    currency = _text(answer.currency)
-    return ExtractedInvoice(
-        invoice_index=invoice_index,
-        currency=currency.upper() if currency else None,
-        printed_total=parse_decimal(answer.printed_total),
-        items=items,
-    )
-
-
-def _text(value: str | None) -> str | None:
-    if value is None:
-        return None
-    flat = " ".join(value.split())
-    return flat or None
 
 
 _clients: dict[tuple[str | None, str], Any] = {}
@@ -148,12 +122,8 @@ class OpenAIExtractor:
         usage = completion.usage
         input_tokens = usage.prompt_tokens if usage else 0
         output_tokens = usage.completion_tokens if usage else 0
-        extracted = normalise(message.parsed, invoice_index=invoice.invoice_index)
-        return ExtractedInvoice(
-            invoice_index=extracted.invoice_index,
-            currency=extracted.currency,
-            printed_total=extracted.printed_total,
-            items=extracted.items,
+        return dataclasses.replace(
+            normalise(message.parsed, invoice_index=invoice.invoice_index),
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cost_usd=cost_usd(self.model, input_tokens, output_tokens),
