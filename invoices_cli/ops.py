@@ -69,6 +69,7 @@ def collect_status(*, sqs: Any = None) -> dict[str, Any]:
         "totals": ledger.totals(),
         "oldest_queued_seconds": ledger.oldest_queued_seconds,
         "oldest_processing_seconds": ledger.oldest_processing_seconds,
+        "done_with_warnings": ledger.done_with_warnings,
         "queue": None,
         "dlq": None,
     }
@@ -89,6 +90,10 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append(f"  {llm:<28}" + "".join(f"{counts.get(name, 0):>12}" for name in statuses))
     if not status["jobs"]:
         lines.append("  (no jobs yet)")
+    warned = status.get("done_with_warnings") or {}
+    if warned:
+        counts = ", ".join(f"{llm} {jobs}" for llm, jobs in sorted(warned.items()))
+        lines.append(f"done orders with validation warnings: {counts}")
     lines.append(
         f"oldest queued: {_age(status['oldest_queued_seconds'])}   "
         f"oldest processing: {_age(status['oldest_processing_seconds'])}"
@@ -175,6 +180,7 @@ REPORT_COLUMNS = (
     "orders_done",
     "orders_failed",
     "orders_pending",
+    "orders_with_warnings",
     "invoices",
     "items",
     "input_tokens",
@@ -223,7 +229,8 @@ def format_report(rows: list[dict[str, Any]], output_format: str) -> str:
             )
         lines += [
             row["llm"],
-            f"  orders: {row['orders_done']} done, {row['orders_failed']} failed, {row['orders_pending']} pending",
+            f"  orders: {row['orders_done']} done, {row['orders_failed']} failed, {row['orders_pending']} pending,"
+            f" {row['orders_with_warnings']} done with validation warnings",
             f"  invoices: {row['invoices']}   items: {row['items']}",
             f"  tokens: {row['input_tokens']} in, {row['output_tokens']} out   cost: ${row['cost_usd']}"
             f"   per invoice: {'-' if row['cost_per_invoice_usd'] is None else '$' + row['cost_per_invoice_usd']}",

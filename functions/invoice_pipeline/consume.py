@@ -28,6 +28,7 @@ from invoice_pipeline.errors import (
     InvalidMessage,
     JobBusy,
     NotEnoughTime,
+    TooManyItems,
     classify,
     describe,
 )
@@ -205,6 +206,11 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         started = time.perf_counter()
         result = extractor.extract(invoice, deadline=deadline)
         latency_ms = (time.perf_counter() - started) * 1000
+        if len(result.items) > settings.max_items_per_invoice:
+            raise TooManyItems(
+                f"invoice {invoice.invoice_index} has {len(result.items)} lines, "
+                f"more than MAX_ITEMS_PER_INVOICE={settings.max_items_per_invoice}"
+            )
         metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
         metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=result.input_tokens)
         metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=result.output_tokens)

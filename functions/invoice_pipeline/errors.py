@@ -5,7 +5,8 @@ Every failure of the pipeline ends as one of four kinds (DESIGN §5 and §10):
 - :class:`TransientError` means "try again later" (5xx, timeouts, lost connections): the record fails and
   SQS redelivers it; on the last allowed receive the job becomes ``failed``.
 - :class:`PermanentError` means "this will never work as it is" (bad message, unknown order, refused URL,
-  missing object, not an image, model refusal, exhausted quota): the job is marked ``failed`` with the
+  missing object, not an image, model refusal, exhausted quota, more lines than allowed, a value Postgres
+  refuses as data, SQLSTATE class 22): the job is marked ``failed`` with the
   reason and the message goes to the DLQ without calling the model again.
 - :class:`ConfigurationError` means "a human must fix the deployment" (model credentials rejected, model not
   enabled, access denied, missing secret): retried with a long backoff and never marks the job ``failed``.
@@ -78,6 +79,10 @@ class ModelRefusal(PermanentError):
     """The model refused to answer (``message.refusal``)."""
 
 
+class TooManyItems(PermanentError):
+    """The model returned more lines for one invoice than ``MAX_ITEMS_PER_INVOICE``: nothing of the order is written."""
+
+
 class JobBusy(TransientError):
     """Another delivery holds the job inside its lease; try again later, ledger untouched."""
 
@@ -121,6 +126,8 @@ def classify(error: BaseException) -> Kind:
     aws = _classify_aws(error)
     if aws is not None:
         return aws
+    if _is_data_exception(error):
+        return "permanent"
     model = _classify_model(error)
     if model is not None:
         return model
@@ -133,6 +140,15 @@ def _classify_aws(error: BaseException) -> Kind | None:
         return None
     code = str(error.response.get("Error", {}).get("Code", ""))
     return "permanent" if code in _PERMANENT_AWS_CODES else "transient"
+
+
+def _is_data_exception(error: BaseException) -> bool:
+    """Postgres refused a value (SQLSTATE class 22: bad encoding, numeric overflow...): the same data fails again."""
+    pg8000 = sys.modules.get("pg8000.exceptions")
+    if pg8000 is None or not isinstance(error, pg8000.DatabaseError):
+        return False
+    fields = error.args[0] if error.args else None
+    return isinstance(fields, dict) and str(fields.get("C", "")).startswith("22")
 
 
 def _classify_model(error: BaseException) -> Kind | None:

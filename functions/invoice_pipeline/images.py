@@ -5,6 +5,12 @@ Preparation (per invoice): detect the type by magic bytes (JPEG, PNG, WEBP, GIF,
 tall receipts (taller than ``TALL_RATIO``:1) into overlapping segments BEFORE scaling so their text stays
 legible; then scale each segment to what the model keeps (fit 2048x2048, shortest side at most 768: anything
 larger is thrown away by the model and only costs upload time). Segments are JPEG-encoded.
+
+Memory is decided from the header, before any decode or crop: the pixel count, the aspect ratio and the number
+of segments follow from an image's size (a PDF page's from its size in points), so a 4 KB PNG of 1 x 2,000,000
+pixels or a decompression bomb is refused while it is still a few bytes. A JPEG is decoded at the smallest
+DCT scale that still covers what the model keeps (a 40 MP photo decodes at 1/4 or 1/8 of its pixels), and
+segments are cropped, scaled and encoded one at a time.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from invoice_pipeline.urls import S3Location
 MAX_PIXELS = 40_000_000  # a 40 MP photo is plenty; beyond that we refuse rather than decode a bomb
 MAX_PDF_PAGES = 10
 MAX_SEGMENTS = 20
+# Wide images are not split: at 10:1 the model's 2048 px long side leaves 204 px of height, less is unreadable.
+MAX_WIDE_RATIO = 10.0
 FIT_BOX = 2048
 SHORT_SIDE = 768
 TALL_RATIO = 3.0  # height / width beyond which a receipt is split
@@ -32,7 +40,7 @@ SEGMENT_OVERLAP = 0.10  # of a segment's height, so a line cut at one boundary i
 PDF_RENDER_LONG_SIDE = 2048
 JPEG_QUALITY = 88
 
-# Pillow's own guard: above this it warns, above twice this it refuses; we turn both into a permanent error.
+# Pillow's own guard, behind the header check: above twice this it refuses at open (a permanent error here).
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 _SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
@@ -101,32 +109,91 @@ def prepare_invoice(data: bytes, *, source: str) -> tuple[PreparedImage, ...]:
     if kind is None:
         raise ImageRejected(f"{source} is not a JPEG, PNG, WEBP, GIF or PDF (starts with {data[:8]!r})")
     pages = _render_pdf(data, source) if kind == "pdf" else [_open_image(data, source)]
-    segments: list[Image.Image] = []
+    # Pages were planned from their sizes before decoding; checked again on what was decoded, before any crop.
+    total = sum(planned_segments(*page.size, source=source) for page in pages)
+    _require_segments(total, source)
+    prepared: list[PreparedImage] = []
     for page in pages:
-        segments.extend(split_tall(page))
-    if len(segments) > MAX_SEGMENTS:
-        raise ImageRejected(f"{source} makes {len(segments)} segments, at most {MAX_SEGMENTS} are sent")
-    return tuple(_encode(scale_for_model(segment)) for segment in segments)
+        width, height = page.size
+        for top, segment_height in segment_tops(width, height):
+            segment = page if segment_height == height else page.crop((0, top, width, top + segment_height))
+            prepared.append(_encode(scale_for_model(segment)))
+    return tuple(prepared)
+
+
+def planned_segments(width: int, height: int, *, source: str) -> int:
+    """How many segments an upright ``width`` x ``height`` page makes; refuses a size that cannot be sent.
+
+    Arithmetic on the size alone, so it runs on an image's header before anything is decoded.
+    """
+    if width * height > MAX_PIXELS:
+        raise ImageRejected(f"{source} is {width}x{height} pixels, more than {MAX_PIXELS}")
+    if width > MAX_WIDE_RATIO * height:
+        raise ImageRejected(
+            f"{source} is {width}x{height} pixels, wider than {MAX_WIDE_RATIO:g}:1: unreadable at the model's size"
+        )
+    count = segment_count(width, height)
+    if count > MAX_SEGMENTS:
+        raise ImageRejected(
+            f"{source} is {width}x{height} pixels: it makes {count} segments, at most {MAX_SEGMENTS} are sent"
+        )
+    return count
+
+
+def _require_segments(count: int, source: str) -> None:
+    if count > MAX_SEGMENTS:
+        raise ImageRejected(f"{source} makes {count} segments, at most {MAX_SEGMENTS} are sent")
 
 
 def _open_image(data: bytes, source: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            opened = Image.open(io.BytesIO(data))
-            width, height = opened.size
-            if width * height > MAX_PIXELS:
-                raise ImageRejected(f"{source} is {width}x{height} pixels, more than {MAX_PIXELS}")
-            opened.seek(0)  # first frame of an animated GIF/WEBP
-            image: Image.Image = ImageOps.exif_transpose(opened) or opened
+            # Pillow warns above MAX_PIXELS (the check below refuses, naming the size) and raises above twice that.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))  # reads the header only
+            upright = _upright_size(image)
+            planned_segments(*upright, source=source)
+            image.seek(0)  # first frame of an animated GIF/WEBP
+            _decode_smaller(image, upright)
             image.load()
+            ImageOps.exif_transpose(image, in_place=True)
     except ImageRejected:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+    except Image.DecompressionBombError as error:
         raise ImageRejected(f"{source} is too large to decode safely: {error}") from None
     except (OSError, ValueError, SyntaxError) as error:  # Pillow's ways of saying "corrupt"
         raise ImageRejected(f"{source} cannot be decoded as an image: {error}") from None
     return _flatten(image)
+
+
+_SIDEWAYS_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the image by 90 degrees
+
+
+def _upright_size(image: Image.Image) -> tuple[int, int]:
+    """The size after EXIF orientation, from the header (EXIF stored after a PNG's pixels is found on decoding,
+    and the decoded image is checked again then)."""
+    width, height = image.size
+    exif = image.info.get("exif")
+    if isinstance(exif, bytes):
+        orientation = Image.Exif()
+        orientation.load(exif)
+        if orientation.get(0x0112) in _SIDEWAYS_ORIENTATIONS:
+            return height, width
+    return width, height
+
+
+def _decode_smaller(image: Image.Image, upright: tuple[int, int]) -> None:
+    """Let a JPEG decode at a DCT scale (1/2, 1/4, 1/8) that still covers every pixel the model keeps."""
+    width, height = upright
+    if segment_count(width, height) > 1:  # segments keep the receipt's width, scaled per segment
+        kept_width = scaled_size(width, int(SEGMENT_RATIO * width))[0]
+    else:
+        kept_width = scaled_size(width, height)[0]
+    factor = kept_width / width
+    needed = (max(1, math.ceil(width * factor)), max(1, math.ceil(height * factor)))
+    if (width, height) != image.size:
+        needed = (needed[1], needed[0])
+    image.draft(None, needed)  # a no-op for every format but JPEG
 
 
 def _flatten(image: Image.Image) -> Image.Image:
@@ -152,11 +219,12 @@ def _render_pdf(data: bytes, source: str) -> list[Image.Image]:
             raise ImageRejected(f"{source} is a PDF without pages")
         if count > MAX_PDF_PAGES:
             raise ImageRejected(f"{source} has {count} pages, at most {MAX_PDF_PAGES} are processed")
+        _plan_pdf(document, source)
         pages = []
         for index in range(count):
             page = document[index]
             width, height = page.get_size()
-            scale = min(4.0, PDF_RENDER_LONG_SIDE / max(width, height, 1.0))
+            scale = _pdf_render_scale(width, height)
             pages.append(_flatten(page.render(scale=scale).to_pil()))
             page.close()
         return pages
@@ -166,16 +234,53 @@ def _render_pdf(data: bytes, source: str) -> list[Image.Image]:
         document.close()
 
 
+def _pdf_render_scale(width: float, height: float) -> float:
+    """Points to pixels: the long side at PDF_RENDER_LONG_SIDE, never more than 4 px per point."""
+    return min(4.0, PDF_RENDER_LONG_SIDE / max(width, height, 1.0))
+
+
+def _plan_pdf(document: Any, source: str) -> None:
+    """Every page's rendered size and segments from its size in points, before any page is rendered."""
+    total = 0
+    for index in range(len(document)):
+        page = document[index]
+        width, height = page.get_size()
+        page.close()
+        scale = _pdf_render_scale(width, height)
+        rendered = (max(1, round(width * scale)), max(1, round(height * scale)))
+        total += planned_segments(*rendered, source=f"{source} page {index + 1}")
+    _require_segments(total, source)
+
+
+def segment_count(width: int, height: int) -> int:
+    """How many segments :func:`split_tall` makes of a ``width`` x ``height`` image, from the size alone."""
+    if height <= TALL_RATIO * width:
+        return 1
+    segment_height, step = _segment_geometry(width)
+    return math.ceil((height - segment_height) / step) + 1
+
+
+def segment_tops(width: int, height: int) -> list[tuple[int, int]]:
+    """(top, height) of each segment, top to bottom; one segment (0, height) unless the image is tall."""
+    count = segment_count(width, height)
+    if count == 1:
+        return [(0, height)]
+    segment_height, step = _segment_geometry(width)
+    return [(min(index * step, height - segment_height), segment_height) for index in range(count)]
+
+
+def _segment_geometry(width: int) -> tuple[int, int]:
+    segment_height = int(SEGMENT_RATIO * width)
+    return segment_height, max(1, int(segment_height * (1 - SEGMENT_OVERLAP)))
+
+
 def split_tall(image: Image.Image) -> list[Image.Image]:
     """A receipt taller than TALL_RATIO:1 as overlapping segments of at most SEGMENT_RATIO:1; else itself."""
     width, height = image.size
-    if height <= TALL_RATIO * width:
+    tops = segment_tops(width, height)
+    if len(tops) == 1:
         return [image]
-    segment_height = int(SEGMENT_RATIO * width)
-    step = int(segment_height * (1 - SEGMENT_OVERLAP))
-    count = math.ceil((height - segment_height) / step) + 1
-    tops = [min(index * step, height - segment_height) for index in range(count)]
-    return [image.crop((0, top, width, top + segment_height)) for top in tops]
+    return [image.crop((0, top, width, top + segment_height)) for top, segment_height in tops]
 
 
 def scaled_size(width: int, height: int) -> tuple[int, int]:

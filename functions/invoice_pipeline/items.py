@@ -4,7 +4,8 @@ One statement is one transaction and one round trip, whatever the size of the or
 one array per column (``unnest``), so the parameter count is constant (no 65,535-parameter limit to chunk
 around). The ledger update is a data-modifying CTE the insert depends on: when the claim was lost
 (``attempts`` moved on) nothing at all is written. ``ON CONFLICT DO NOTHING`` is the last line of defence
-against a second write of the same order.
+against a second write of the same order. The same statement stores the order's validation warnings (the
+normaliser's and the arithmetic checks', a JSON array, ``[]`` when there are none) in the ledger row.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from decimal import Decimal
 
 from invoice_pipeline.db import Connection
 from invoice_pipeline.extraction.base import ExtractedInvoice
+from invoice_pipeline.validation import validate_order, warnings_json
 
 WRITE_ORDER = """
 WITH job AS (
     UPDATE benchmarking.extraction_jobs
     SET status = 'done', finished_at = now(), last_error = NULL, failed_message_id = NULL,
         invoice_count = :invoice_count, item_count = :item_count, input_tokens = :input_tokens,
-        output_tokens = :output_tokens, cost_usd = CAST(:cost_usd AS numeric), updated_at = now()
+        output_tokens = :output_tokens, cost_usd = CAST(:cost_usd AS numeric), warnings = CAST(:warnings AS jsonb),
+        updated_at = now()
     WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
     RETURNING order_id, llm
 ), written AS (
@@ -75,6 +78,7 @@ def write_order(
         input_tokens=sum(invoice.input_tokens for invoice in invoices),
         output_tokens=sum(invoice.output_tokens for invoice in invoices),
         cost_usd=str(sum((invoice.cost_usd for invoice in invoices), Decimal(0))),
+        warnings=warnings_json(validate_order(invoices)),
         **columns,
     )
     completed, written = rows[0]

@@ -10,6 +10,18 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+# ISO 4217 (list one, 2026): the circulating currencies (fund codes, precious metals, bond-market units and the
+# test and "no currency" codes left out), plus codes withdrawn since 2016 that older invoices still print.
+_ISO_4217 = """
+AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF CLP
+CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG
+HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL
+MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR
+RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD
+TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
+ANG BGN BYR CUC HRK MRO SLL STD VEF ZWL
+"""
+ISO_4217_CODES = frozenset(_ISO_4217.split())
 THREE_DECIMAL_CURRENCIES = frozenset({"KWD", "BHD", "OMR", "JOD", "TND", "LYD", "IQD"})
 ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF", "PYG", "RWF"})
 
@@ -28,6 +40,12 @@ def currency_decimals(currency: str | None) -> int:
     if code in ZERO_DECIMAL_CURRENCIES:
         return 0
     return 2
+
+
+def currency_code(text: str | None) -> str | None:
+    """``text`` as an ISO 4217 code (``" kwd "`` -> ``"KWD"``), or None when it is not one."""
+    code = (text or "").strip().upper()
+    return code if code in ISO_4217_CODES else None
 
 
 def quantum(decimals: int) -> Decimal:

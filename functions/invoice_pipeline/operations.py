@@ -31,11 +31,23 @@ WHERE status IN ('queued', 'processing')
 GROUP BY status
 """
 
+# Done orders whose validation found something (the consumer stores [] when it found nothing; NULL is a job
+# written before validation was stored).
+DONE_WITH_WARNINGS_SQL = """
+SELECT llm, count(*) AS jobs
+FROM benchmarking.extraction_jobs
+WHERE status = 'done' AND warnings IS NOT NULL AND warnings <> CAST('[]' AS jsonb)
+GROUP BY llm
+"""
+
 MODEL_TOTALS_SQL = """
 SELECT llm,
        count(*) FILTER (WHERE status = 'done') AS orders_done,
        count(*) FILTER (WHERE status = 'failed') AS orders_failed,
        count(*) FILTER (WHERE status IN ('queued', 'processing')) AS orders_pending,
+       count(*) FILTER (
+           WHERE status = 'done' AND warnings IS NOT NULL AND warnings <> CAST('[]' AS jsonb)
+       ) AS orders_with_warnings,
        coalesce(sum(invoice_count) FILTER (WHERE status = 'done'), 0) AS invoices,
        coalesce(sum(input_tokens), 0) AS input_tokens,
        coalesce(sum(output_tokens), 0) AS output_tokens,
@@ -111,6 +123,7 @@ class LedgerStatus:
     counts: dict[str, dict[str, int]]  # llm -> status -> jobs
     oldest_queued_seconds: float | None
     oldest_processing_seconds: float | None
+    done_with_warnings: dict[str, int] = field(default_factory=dict)  # llm -> done orders with warnings
 
     def totals(self) -> dict[str, int]:
         totals: dict[str, int] = defaultdict(int)
@@ -125,7 +138,8 @@ def ledger_status(connection: Connection) -> LedgerStatus:
     for llm, status, jobs in connection.run(JOB_COUNTS_SQL):
         counts[llm][status] = int(jobs)
     oldest = {status: age for status, age in connection.run(OLDEST_PENDING_SQL)}
-    return LedgerStatus(dict(counts), oldest.get("queued"), oldest.get("processing"))
+    warned = {llm: int(jobs) for llm, jobs in connection.run(DONE_WITH_WARNINGS_SQL)}
+    return LedgerStatus(dict(counts), oldest.get("queued"), oldest.get("processing"), warned)
 
 
 @dataclass
@@ -141,6 +155,7 @@ class ModelReport:
     cost_usd: Decimal
     top_failure_reasons: list[tuple[str, int]] = field(default_factory=list)
     accuracy: dict[str, Any] | None = None  # None where no ground truth or no accuracy module
+    orders_with_warnings: int = 0  # done orders whose validation warnings are not empty
 
     @property
     def cost_per_invoice_usd(self) -> Decimal | None:
@@ -164,7 +179,7 @@ def model_report(connection: Connection, llm: str | None = None) -> list[ModelRe
     accuracy = accuracy_by_model(connection)
     reports = []
     for row in connection.run(MODEL_TOTALS_SQL, llm=llm):
-        model, done, failed, pending, invoices, input_tokens, output_tokens, cost = row
+        model, done, failed, pending, warned, invoices, input_tokens, output_tokens, cost = row
         reports.append(
             ModelReport(
                 llm=model,
@@ -178,6 +193,7 @@ def model_report(connection: Connection, llm: str | None = None) -> list[ModelRe
                 cost_usd=Decimal(cost),
                 top_failure_reasons=reasons.get(model, []),
                 accuracy=accuracy.get(model),
+                orders_with_warnings=int(warned),
             )
         )
     return reports

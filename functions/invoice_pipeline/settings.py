@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 DEFAULT_LLM_MODEL = "gpt-4o-2024-11-20"
 DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_RECEIVE_COUNT = 5
+DEFAULT_MAX_ITEMS_PER_INVOICE = 500
 # SQS default retention (4 days): an older `queued` row cannot have a live message any more.
 DEFAULT_REQUEUE_LEASE_SECONDS = 4 * 24 * 3600
 SERVICE_NAME = "invoice-pipeline"
@@ -70,6 +71,8 @@ class ConsumerSettings(BaseModel):
     retry_backoff_base_seconds: int = 30
     # Upper bound of one model request; the invocation's remaining time may make it shorter.
     model_timeout_seconds: float = 120.0
+    # An invoice with more lines than this fails its order permanently (a runaway answer, not an invoice).
+    max_items_per_invoice: int = DEFAULT_MAX_ITEMS_PER_INVOICE
 
     def provider(self, name: str) -> Hashable:
         """The settings of provider ``name``; only providers of configured models have any."""
@@ -221,6 +224,7 @@ def consumer_settings_from(env: Mapping[str, str]) -> ConsumerSettings:
         processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", 1800, minimum=60),
         retry_backoff_base_seconds=_int(env, "RETRY_BACKOFF_BASE_SECONDS", 30, minimum=1),
         model_timeout_seconds=float(_int(env, "MODEL_TIMEOUT_SECONDS", 120, minimum=1)),
+        max_items_per_invoice=_int(env, "MAX_ITEMS_PER_INVOICE", DEFAULT_MAX_ITEMS_PER_INVOICE, minimum=1),
     )
 
 

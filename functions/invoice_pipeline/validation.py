@@ -14,6 +14,9 @@ IQD; 1 for JPY, KRW and other currencies without minor units; 0.01 otherwise, al
   skipped when a line total is missing or there is no printed total;
 - ``no_items``: the invoice has no lines at all.
 
+Before those come the warnings the normaliser left on the invoice (:mod:`invoice_pipeline.extraction.normalise`):
+``unreadable_number`` (stored as NULL), ``text_truncated``, ``control_characters`` and ``unknown_currency``.
+
 A missing quantity or unit price only skips that line's product check: many invoices print only a total for
 single items. Nothing here raises on missing values. Warnings are advisory and never stop an order from being
 written; the consumer stores them as JSON in ``extraction_jobs.warnings``.
@@ -24,26 +27,26 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
-from decimal import Decimal
+from dataclasses import asdict
+from decimal import Decimal, localcontext
 
-from invoice_pipeline.extraction.base import ExtractedInvoice
+from invoice_pipeline.extraction.base import ExtractedInvoice, ValidationWarning
 from invoice_pipeline.money import currency_decimals, quantum, round_money
+from invoice_pipeline.numbers import MAX_FRACTION_DIGITS, MAX_WHOLE_DIGITS
 
-
-@dataclass(frozen=True)
-class ValidationWarning:
-    code: str
-    invoice_index: int
-    line_no: int | None  # from 1; None for a warning about the whole invoice
-    message: str
-
-    def __str__(self) -> str:
-        return self.message
+# Exact arithmetic for the largest numbers the normaliser lets through: a product of two of them, and sums.
+ARITHMETIC_PRECISION = 2 * (MAX_WHOLE_DIGITS + MAX_FRACTION_DIGITS) + 10
 
 
 def check(invoice: ExtractedInvoice) -> list[ValidationWarning]:
-    """Every arithmetic warning of ``invoice``, in line order, invoice-wide ones last."""
+    """Every warning of ``invoice``: what normalising the model's answer changed or dropped, then the arithmetic
+    ones in line order, invoice-wide ones last."""
+    with localcontext() as context:
+        context.prec = ARITHMETIC_PRECISION
+        return [*invoice.warnings, *_arithmetic(invoice)]
+
+
+def _arithmetic(invoice: ExtractedInvoice) -> list[ValidationWarning]:
     places = currency_decimals(invoice.currency)
     unit = quantum(places)
     money_label = f"{invoice.currency or 'unknown currency'}, {places} decimals"

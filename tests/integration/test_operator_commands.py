@@ -199,3 +199,26 @@ def test_consume_runs_a_handler_until_the_queue_is_idle(
 def test_consume_refuses_a_bad_handler_spec(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["consume", "--handler", "no-colon"]) == 2
     assert "module:function" in capsys.readouterr().err
+
+
+def test_status_and_report_count_done_orders_with_validation_warnings_per_model(
+    ledger: pg8000.native.Connection, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warning = [{"code": "total_mismatch", "invoice_index": 0, "line_no": None, "message": "invoice 0: ..."}]
+    set_warnings = "UPDATE benchmarking.extraction_jobs SET warnings = CAST(:w AS jsonb) WHERE order_id = :o"
+    ledger.run(set_warnings, w=json.dumps(warning), o=1)
+    ledger.run(set_warnings, w="[]", o=2)  # validated, nothing found
+    add_job(ledger, 8, "ocr-table-v1", "done", invoices=1, items=1)  # written before warnings were stored: NULL
+    monkeypatch.delenv("QUEUE_URL", raising=False)
+
+    code, out = run_cli(capsys, "status", "--json")
+    assert code == 0 and json.loads(out)["done_with_warnings"] == {"gpt-4o": 1}
+    code, out = run_cli(capsys, "status")
+    assert "done orders with validation warnings: gpt-4o 1" in out
+
+    code, out = run_cli(capsys, "report", "--format", "json")
+    assert {row["llm"]: row["orders_with_warnings"] for row in json.loads(out)} == {"gpt-4o": 1, "ocr-table-v1": 0}
+    code, out = run_cli(capsys, "report", "--format", "csv")
+    assert [row["orders_with_warnings"] for row in csv.DictReader(io.StringIO(out))] == ["1", "0"]
+    code, out = run_cli(capsys, "report", "--llm", "gpt-4o")
+    assert "orders: 2 done, 3 failed, 1 pending, 1 done with validation warnings" in out

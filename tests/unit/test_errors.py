@@ -1,5 +1,6 @@
 import httpx2 as httpx
 import openai
+import pg8000.exceptions
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
@@ -12,6 +13,7 @@ from invoice_pipeline.errors import (
     OrderNotFound,
     QuotaExhausted,
     Throttled,
+    TooManyItems,
     TransientError,
     classify,
     describe,
@@ -105,3 +107,24 @@ def test_last_error_is_readable_and_bounded():
     assert describe(OrderNotFound()) == "order not found"
     assert describe(ValueError("bad\nthing")) == "ValueError: bad thing"
     assert len(describe(ImageRejected("x" * 5000))) == 1000
+
+
+def postgres_error(sqlstate: str) -> pg8000.exceptions.DatabaseError:
+    """What pg8000 raises for a server error: one dict of the ErrorResponse fields."""
+    return pg8000.exceptions.DatabaseError({"S": "ERROR", "V": "ERROR", "C": sqlstate, "M": "m"})
+
+
+@pytest.mark.parametrize("sqlstate", ["22021", "22003", "22P02", "22001"])
+def test_a_data_exception_from_postgres_is_permanent(sqlstate):
+    # the same values fail the same way on every retry: invalid encoding, numeric overflow, bad text, too long
+    assert classify(postgres_error(sqlstate)) == "permanent"
+
+
+@pytest.mark.parametrize("sqlstate", ["40001", "40P01", "57014", "08006", "53300"])
+def test_other_database_errors_stay_transient(sqlstate):
+    assert classify(postgres_error(sqlstate)) == "transient"
+    assert classify(pg8000.exceptions.DatabaseError("no fields")) == "transient"
+
+
+def test_too_many_items_is_permanent():
+    assert classify(TooManyItems("invoice 0 has 501 lines")) == "permanent"

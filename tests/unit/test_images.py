@@ -1,4 +1,6 @@
 import io
+import struct
+import zlib
 
 import pypdfium2
 import pytest
@@ -169,3 +171,69 @@ def test_a_lying_length_still_cannot_exceed_the_limit():
     with pytest.raises(ImageRejected):
         images.fetch_invoice_image(images.S3Location("b", "k"), max_bytes=1000, client=s3)
     assert s3.body.read_sizes == [1001]
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` but whose pixel data is garbage: only a header can be read."""
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
+    return b"\x89PNG\r\n\x1a\n" + chunk + b"\x00\x00\x00\x10IDATgarbage"
+
+
+def test_a_tall_strip_is_refused_from_its_header_before_anything_is_decoded():
+    # Decoding this would fail ("cannot be decoded"): the refusal proves nothing was decoded or cropped.
+    with pytest.raises(ImageRejected, match=r"s3://b/tall.png is 1x2000000 pixels: it makes 1999999 segments"):
+        prepare_invoice(png_header_only(1, 2_000_000), source="s3://b/tall.png")
+
+
+def test_a_wide_strip_is_refused_from_its_header():
+    with pytest.raises(ImageRejected, match=r"s3://b/wide.png is 2000000x1 pixels, wider than 10:1"):
+        prepare_invoice(png_header_only(2_000_000, 1), source="s3://b/wide.png")
+    assert len(prepare_invoice(encoded(page(3000, 300, stamp=None), "PNG"), source="s3://b/ok.png")) == 1
+
+
+def test_too_many_pixels_are_refused_from_the_header_naming_the_size():
+    with pytest.raises(ImageRejected, match=r"s3://b/big.png is 8000x6000 pixels, more than 40000000"):
+        prepare_invoice(png_header_only(8000, 6000), source="s3://b/big.png")
+
+
+def test_orientation_is_applied_before_the_shape_is_judged():
+    # Stored 20000 x 1000 (wider than 10:1) but turned upright it is a 1000 x 20000 receipt of 11 segments.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encoded(Image.new("L", (20_000, 1000), 255), "JPEG", exif=exif, quality=50)
+    assert len(prepare_invoice(data, source="s3://b/sideways.jpg")) == 11
+
+
+def test_a_large_jpeg_is_decoded_at_a_smaller_scale_and_prepared_as_before():
+    photo = page(4000, 3000, stamp=515)
+    (segment,) = prepare_invoice(encoded(photo, "JPEG", quality=90), source="s3://b/photo.jpg")
+    assert (segment.width, segment.height) == scaled_size(4000, 3000)
+    assert read_stamp(Image.open(io.BytesIO(segment.data))) == 515
+    opened = Image.open(io.BytesIO(encoded(photo, "JPEG")))
+    images._decode_smaller(opened, opened.size)
+    assert opened.size == (2000, 1500)  # half scale still covers the 1024 x 768 the model keeps
+
+
+def test_a_tall_jpeg_receipt_keeps_its_segments_legible_when_decoded_smaller():
+    receipt = page(3000, 12_000, stamp=616)
+    segments = prepare_invoice(encoded(receipt, "JPEG", quality=90), source="s3://b/receipt.jpg")
+    assert [(segment.width, segment.height) for segment in segments] == [(768, 1536)] * 3
+    assert read_stamp(Image.open(io.BytesIO(segments[0].data))) == 616
+
+
+def test_a_pdf_page_of_an_absurd_shape_is_refused_before_any_page_is_rendered():
+    document = pypdfium2.PdfDocument.new()
+    document.new_page(595, 842)
+    document.new_page(14_400, 10)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    with pytest.raises(ImageRejected, match=r"s3://b/strip.pdf page 2 is 2048x1 pixels, wider than 10:1"):
+        prepare_invoice(buffer.getvalue(), source="s3://b/strip.pdf")
+
+
+def test_the_pages_of_a_pdf_share_the_segment_budget(monkeypatch):
+    monkeypatch.setattr(images, "MAX_SEGMENTS", 2)
+    data = pdf_of(*(page(200, 300, stamp=None) for _ in range(3)))
+    with pytest.raises(ImageRejected, match="s3://b/three.pdf makes 3 segments, at most 2 are sent"):
+        prepare_invoice(data, source="s3://b/three.pdf")

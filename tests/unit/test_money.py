@@ -4,7 +4,16 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.money import ascii_digits, currency_decimals, parse_amount, round_money
+from invoice_pipeline.money import (
+    ISO_4217_CODES,
+    THREE_DECIMAL_CURRENCIES,
+    ZERO_DECIMAL_CURRENCIES,
+    ascii_digits,
+    currency_code,
+    currency_decimals,
+    parse_amount,
+    round_money,
+)
 
 
 @pytest.mark.parametrize(
@@ -57,3 +66,17 @@ def test_parse_amount(text, value):
 
 def test_ascii_digits_keeps_other_text():
     assert ascii_digits("Total ١٬٢٥٠٫٥ KWD") == "Total 1,250.5 KWD"
+
+
+@pytest.mark.parametrize(("text", "code"), [("KWD", "KWD"), (" kwd ", "KWD"), ("usd", "USD"), ("EUR", "EUR")])
+def test_iso_4217_codes_are_recognised(text, code):
+    assert currency_code(text) == code
+
+
+@pytest.mark.parametrize("text", [None, "", "KD", "US$", "XXX", "XAU", "ABC", "K" * 300, "KWD KWD"])
+def test_anything_else_is_not_a_currency_code(text):
+    assert currency_code(text) is None
+
+
+def test_every_currency_with_special_decimals_is_an_iso_code():
+    assert THREE_DECIMAL_CURRENCIES <= ISO_4217_CODES and ZERO_DECIMAL_CURRENCIES <= ISO_4217_CODES

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.numbers import parse_decimal
+from invoice_pipeline.numbers import NumberReading, parse_decimal, read_number
 
 
 @pytest.mark.parametrize(
@@ -42,3 +42,39 @@ def test_empty_or_garbage_is_none_not_a_crash(text):
 
 def test_scale_of_printed_decimals_is_kept():
     assert str(parse_decimal("3.500")) == "3.500"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("1e308", "has an exponent"),
+        ("1E+5", "has an exponent"),
+        ("2.5e-3", "has an exponent"),
+        ("0x10", "is hexadecimal"),
+        ("-0XFF", "is hexadecimal"),
+        ("NaN", "is not a finite number"),
+        ("-inf", "is not a finite number"),
+        ("Infinity", "is not a finite number"),
+        ("1" * 16, "is out of range"),
+        ("0.00000000001", "is out of range"),
+        ("9" * 200_000, "is 200000 characters long"),
+        ("." * 50_000 + "1", "is 50001 characters long"),
+        ("1,2,3", "is not a plain decimal"),
+    ],
+)
+def test_a_number_that_is_not_a_plain_decimal_is_none_with_the_reason_never_a_wrong_value(text, problem):
+    reading = read_number(text)
+    assert reading.value is None and reading.problem is not None and reading.problem.startswith(problem)
+    assert parse_decimal(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("1" * 15, "1" * 15), ("0.0000000001", "0.0000000001"), ("10x12", "10")]
+)
+def test_plain_decimals_at_the_edge_of_the_range_are_read(text, expected):
+    assert read_number(text) == NumberReading(Decimal(expected))
+
+
+@pytest.mark.parametrize("text", [None, "", "-", "n/a", "Infant formula"])
+def test_text_without_a_number_is_none_without_a_problem(text):
+    assert read_number(text) == NumberReading(None)

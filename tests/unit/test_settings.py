@@ -99,3 +99,12 @@ def test_secrets_do_not_show_in_repr():
     settings = consumer_settings_from({**CONSUMER_ENV, "OPENAI_API_KEY": "sk-test-do-not-print"})
     assert "sk-test-do-not-print" not in repr(settings)
     assert "app:secret" not in repr(settings.database)
+
+
+def test_max_items_per_invoice_defaults_to_500_and_is_validated():
+    assert consumer_settings_from(CONSUMER_ENV).max_items_per_invoice == 500
+    assert consumer_settings_from({**CONSUMER_ENV, "MAX_ITEMS_PER_INVOICE": "40"}).max_items_per_invoice == 40
+    with pytest.raises(ConfigError, match="MAX_ITEMS_PER_INVOICE must be >= 1"):
+        consumer_settings_from({**CONSUMER_ENV, "MAX_ITEMS_PER_INVOICE": "0"})
+    with pytest.raises(ConfigError, match="MAX_ITEMS_PER_INVOICE must be an integer"):
+        consumer_settings_from({**CONSUMER_ENV, "MAX_ITEMS_PER_INVOICE": "lots"})

@@ -1,9 +1,8 @@
 """What a language model is asked and what it answers, shared by every LLM provider (OpenAI, Bedrock).
 
 The instructions, the item schema (strict-compatible: every field required and nullable, no defaults, so it is
-valid both as OpenAI's structured-output format and as a Bedrock tool's input schema) and the normalisation of
-the answer (numbers as printed -> Decimal) live here once, so two providers asked the same question are
-compared on the same footing. Document services (Textract) and the offline OCR do not use it.
+valid both as OpenAI's structured-output format and as a Bedrock tool's input schema) live here once, so two
+providers asked the same question are compared on the same footing; :mod:`.normalise` reads every answer.
 """
 
 from __future__ import annotations
@@ -12,8 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem, InvoiceImages
-from invoice_pipeline.numbers import parse_decimal
+from invoice_pipeline.extraction.base import InvoiceImages
 
 PROMPT_VERSION = "2026-11-23.1"
 SYSTEM_PROMPT = """\
@@ -35,7 +33,7 @@ class ModelLineItem(BaseModel):
     """A line as the model returns it (every field required, nullable, no default).
 
     Numbers come back as strings exactly as printed (thousands separators, Arabic-Indic digits, 3 decimals);
-    :func:`normalise` turns them into Decimal.
+    :func:`invoice_pipeline.extraction.normalise.normalise` turns them into Decimal.
     """
 
     description: str | None
@@ -66,30 +64,3 @@ def user_text(invoice: InvoiceImages) -> str:
     return "Extract the line items of this invoice." + (
         f" It comes as {count} images, top to bottom." if count > 1 else ""
     )
-
-
-def normalise(answer: ModelInvoice, *, invoice_index: int) -> ExtractedInvoice:
-    items = tuple(
-        ExtractedItem(
-            description=_text(line.description),
-            quantity=parse_decimal(line.quantity),
-            unit=_text(line.unit),
-            unit_price=parse_decimal(line.unit_price),
-            line_total=parse_decimal(line.line_total),
-        )
-        for line in answer.items
-    )
-    currency = _text(answer.currency)
-    return ExtractedInvoice(
-        invoice_index=invoice_index,
-        currency=currency.upper() if currency else None,
-        printed_total=parse_decimal(answer.printed_total),
-        items=items,
-    )
-
-
-def _text(value: str | None) -> str | None:
-    if value is None:
-        return None
-    flat = " ".join(value.split())
-    return flat or None

@@ -34,6 +34,20 @@ class InvoiceImages:
 
 
 @dataclass(frozen=True)
+class ValidationWarning:
+    """A finding about an extracted invoice: a value the normaliser cleaned, capped or could not read, or an
+    arithmetic check that failed (:mod:`invoice_pipeline.validation`). Advisory: the order is still written."""
+
+    code: str
+    invoice_index: int
+    line_no: int | None  # from 1; None for a warning about the whole invoice
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
 class ExtractedItem:
     description: str | None
     quantity: Decimal | None
@@ -51,6 +65,7 @@ class ExtractedInvoice:
     input_tokens: int = 0  # 0 for extractors that report none (offline OCR)
     output_tokens: int = 0
     cost_usd: Decimal = field(default=Decimal(0))
+    warnings: tuple[ValidationWarning, ...] = ()  # what normalising the model's answer changed or dropped
 
 
 class Extractor(Protocol):

@@ -36,8 +36,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from invoice_pipeline import images
 from invoice_pipeline.errors import ConfigurationError, ModelRefusal, PermanentError, TransientError
 from invoice_pipeline.extraction import aws_sdk
-from invoice_pipeline.extraction.answer import SYSTEM_PROMPT, ModelInvoice, invoice_json_schema, normalise, user_text
+from invoice_pipeline.extraction.answer import SYSTEM_PROMPT, ModelInvoice, invoice_json_schema, user_text
 from invoice_pipeline.extraction.base import ExtractedInvoice, InvoiceImages, PreparedImage, request_budget
+from invoice_pipeline.extraction.normalise import normalise
 from invoice_pipeline.observability import logger
 from invoice_pipeline.settings import ConsumerSettings, env_int
 

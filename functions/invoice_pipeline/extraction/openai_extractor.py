@@ -2,10 +2,10 @@
 
 Chat Completions with structured outputs against OpenAI or any compatible endpoint (``OPENAI_BASE_URL``). All the
 segments of one invoice go in one request, as data URLs with ``detail: high``; the answer is parsed into
-:class:`~invoice_pipeline.extraction.answer.ModelInvoice` by the SDK (strict JSON schema) and normalised to
-Decimal. The SDK is imported on first use, not at cold start. Timeout and retries are sized so that every attempt
-the SDK may make fits before the invocation's deadline. The SDK's errors become the project's error types here
-(:func:`translate`); a refusal comes back as a normal answer and becomes :class:`ModelRefusal`.
+:class:`~invoice_pipeline.extraction.answer.ModelInvoice` by the SDK (strict JSON schema) and normalised by
+:mod:`.normalise`. The SDK is imported on first use, not at cold start. Timeout and retries are sized so that
+every attempt the SDK may make fits before the invocation's deadline. The SDK's errors become the project's error
+types here (:func:`translate`); a refusal comes back as a normal answer and becomes :class:`ModelRefusal`.
 
 Settings: ``OPENAI_API_KEY`` or ``OPENAI_SECRET_ARN`` (the bare key, or JSON with ``api_key``; read when first
 needed), ``OPENAI_BASE_URL``. Cost: per token, from :mod:`invoice_pipeline.pricing`.
@@ -14,6 +14,7 @@ needed), ``OPENAI_BASE_URL``. Cost: per token, from :mod:`invoice_pipeline.prici
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import threading
 import time
@@ -32,7 +33,7 @@ from invoice_pipeline.errors import (
     TransientError,
     classify,
 )
-from invoice_pipeline.extraction.answer import PROMPT_VERSION, SYSTEM_PROMPT, ModelInvoice, normalise, user_text
+from invoice_pipeline.extraction.answer import PROMPT_VERSION, SYSTEM_PROMPT, ModelInvoice, user_text
 from invoice_pipeline.extraction.base import (
     DEFAULT_TIMEOUT_SECONDS,
     MAX_RETRIES,
@@ -42,6 +43,7 @@ from invoice_pipeline.extraction.base import (
     PreparedImage,
     request_budget,
 )
+from invoice_pipeline.extraction.normalise import normalise
 from invoice_pipeline.pricing import cost_usd
 from invoice_pipeline.settings import ConfigError, ConsumerSettings, env_value
 
@@ -190,12 +192,8 @@ class OpenAIExtractor:
         usage = completion.usage
         input_tokens = usage.prompt_tokens if usage else 0
         output_tokens = usage.completion_tokens if usage else 0
-        extracted = normalise(message.parsed, invoice_index=invoice.invoice_index)
-        return ExtractedInvoice(
-            invoice_index=extracted.invoice_index,
-            currency=extracted.currency,
-            printed_total=extracted.printed_total,
-            items=extracted.items,
+        return dataclasses.replace(
+            normalise(message.parsed, invoice_index=invoice.invoice_index),
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cost_usd=cost_usd(self._api_model, input_tokens, output_tokens),

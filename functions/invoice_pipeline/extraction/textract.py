@@ -12,7 +12,8 @@ Mapping of each ``ExpenseDocument`` (pages in order, documents in ``ExpenseIndex
   as the line total. Textract has no unit-of-measure field: a unit printed after the quantity ("2 kg") is kept.
 - ``SummaryFields`` ``TOTAL`` (else ``AMOUNT_DUE``) -> the printed total; the ``Currency.Code`` Textract attaches
   to amounts -> the currency.
-Numbers go through the same normalisation as the model path (:func:`invoice_pipeline.numbers.parse_decimal`).
+The texts as printed go through the same normalisation as a model's answer (:mod:`.normalise`: numbers, caps,
+control characters, currency code, with the same validation warnings).
 
 Cost: per page, :data:`PRICE_PER_PAGE`. No tokens. Errors: ``ProvisionedThroughputExceededException``,
 ``ThrottlingException``, ``LimitExceededException`` throttled; ``InternalServerError`` transient;
@@ -26,6 +27,7 @@ and the saved responses of aws-samples/amazon-textract-textractor
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -35,6 +37,7 @@ from typing import Any
 from invoice_pipeline import images
 from invoice_pipeline.errors import ImageRejected, NotEnoughTime
 from invoice_pipeline.extraction import aws_sdk
+from invoice_pipeline.extraction.answer import ModelInvoice, ModelLineItem
 from invoice_pipeline.extraction.base import (
     ExtractedInvoice,
     ExtractedItem,
@@ -42,7 +45,7 @@ from invoice_pipeline.extraction.base import (
     PreparedImage,
     request_budget,
 )
-from invoice_pipeline.numbers import parse_decimal
+from invoice_pipeline.extraction.normalise import normalise
 from invoice_pipeline.settings import ConfigError, ConsumerSettings
 
 NAME = "textract"
@@ -96,7 +99,8 @@ def _value(field: Mapping[str, Any] | None) -> str | None:
     return text or None
 
 
-def line_item(fields: Iterable[Mapping[str, Any]]) -> ExtractedItem:
+def line_item(fields: Iterable[Mapping[str, Any]]) -> ModelLineItem:
+    """One line item's texts as printed, in the shape a model answers."""
     by_type = _fields(fields)
     description = next(
         (text for kind in ("ITEM", "DESCRIPTION", "EXPENSE_ROW") if (text := _value(by_type.get(kind)))), None
@@ -105,34 +109,40 @@ def line_item(fields: Iterable[Mapping[str, Any]]) -> ExtractedItem:
     match = _QUANTITY_UNIT.match(quantity or "")
     if match:
         quantity, unit = match.group(1), match.group(2)
-    return ExtractedItem(
+    return ModelLineItem(
         description=description,
-        quantity=parse_decimal(quantity),
+        quantity=quantity,
         unit=unit,
-        unit_price=parse_decimal(_value(by_type.get("UNIT_PRICE"))),
-        line_total=parse_decimal(_value(by_type.get("PRICE"))),
+        unit_price=_value(by_type.get("UNIT_PRICE")),
+        line_total=_value(by_type.get("PRICE")),
     )
 
 
-def read_response(response: Mapping[str, Any]) -> tuple[list[ExtractedItem], Decimal | None, str | None]:
-    """(items, printed total, currency) of one AnalyzeExpense response."""
-    items: list[ExtractedItem] = []
-    total: Decimal | None = None
+def read_answer(response: Mapping[str, Any]) -> ModelInvoice:
+    """One AnalyzeExpense response as the texts a model would answer: items, printed total, currency."""
+    lines: list[ModelLineItem] = []
+    total: str | None = None
     currency: str | None = None
     documents = sorted(response.get("ExpenseDocuments") or [], key=lambda d: int(d.get("ExpenseIndex") or 0))
     for document in documents:
         for group in document.get("LineItemGroups") or []:
             for line in group.get("LineItems") or []:
-                items.append(line_item(line.get("LineItemExpenseFields") or []))
+                lines.append(line_item(line.get("LineItemExpenseFields") or []))
         summary = _fields(document.get("SummaryFields") or [])
         field = summary.get("TOTAL") or summary.get("AMOUNT_DUE")
         if field is not None and total is None:
-            total = parse_decimal(_value(field))
+            total = _value(field)
         for candidate in (field, *summary.values()):
             code = str(((candidate or {}).get("Currency") or {}).get("Code") or "").strip().upper()
             if currency is None and re.fullmatch(r"[A-Z]{3}", code):
                 currency = code
-    return items, total, currency
+    return ModelInvoice(currency=currency, printed_total=total, items=lines)
+
+
+def read_response(response: Mapping[str, Any]) -> tuple[list[ExtractedItem], Decimal | None, str | None]:
+    """(items, printed total, currency) of one AnalyzeExpense response, normalised."""
+    invoice = normalise(read_answer(response), invoice_index=0)
+    return list(invoice.items), invoice.printed_total, invoice.currency
 
 
 class TextractExtractor:
@@ -148,8 +158,8 @@ class TextractExtractor:
         return pages
 
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
-        items: list[ExtractedItem] = []
-        total: Decimal | None = None
+        lines: list[ModelLineItem] = []
+        total: str | None = None
         currency: str | None = None
         for number, page in enumerate(invoice.segments, start=1):
             try:
@@ -164,14 +174,11 @@ class TextractExtractor:
                 if translated is error:
                     raise
                 raise translated from error
-            page_items, page_total, page_currency = read_response(response)
-            items.extend(page_items)
-            total = page_total if page_total is not None else total  # the last page carries the grand total
-            currency = currency or page_currency
-        return ExtractedInvoice(
-            invoice_index=invoice.invoice_index,
-            currency=currency,
-            printed_total=total,
-            items=tuple(items),
-            cost_usd=PRICE_PER_PAGE * len(invoice.segments),
+            read = read_answer(response)
+            lines.extend(read.items)
+            total = read.printed_total if read.printed_total is not None else total  # the last page has the total
+            currency = currency or read.currency
+        answer = ModelInvoice(currency=currency, printed_total=total, items=lines)
+        return dataclasses.replace(
+            normalise(answer, invoice_index=invoice.invoice_index), cost_usd=PRICE_PER_PAGE * len(invoice.segments)
         )
