@@ -157,6 +157,10 @@ def parse_database(env: Mapping[str, str]) -> DatabaseSettings:
     secret_arn = _get(env, "DB_SECRET_ARN")
     if url is None and secret_arn is None:
         raise ConfigError("DATABASE_URL or DB_SECRET_ARN must be set")
+    if url is not None:
+        from invoice_pipeline.db import params_from_url  # db imports this module
+
+        params_from_url(url)  # a malformed DSN fails here, at load, with a message that never quotes it
     sslmode = _get(env, "DB_SSLMODE") or "verify-full"
     if sslmode not in ("verify-full", "require", "disable"):
         raise ConfigError(f"DB_SSLMODE must be verify-full, require or disable, got {sslmode!r}")
