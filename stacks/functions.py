@@ -76,6 +76,7 @@ class PipelineFunctions(Construct):
                 "RESTAURANT_IDS": ",".join(config.restaurant_ids),
                 "MAX_ORDERS_PER_RUN": str(config.max_orders_per_run),
                 "REQUEUE_LEASE_SECONDS": str(config.requeue_lease_seconds),
+                "PROCESSING_LEASE_SECONDS": str(config.processing_lease_seconds),
                 **_optional("ORDERS_SINCE", config.orders_since),
                 **_optional("MAX_QUEUE_DEPTH", config.max_queue_depth),
             },

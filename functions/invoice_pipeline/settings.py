@@ -20,6 +20,7 @@ DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_RECEIVE_COUNT = 5
 # SQS default retention (4 days): an older `queued` row cannot have a live message any more.
 DEFAULT_REQUEUE_LEASE_SECONDS = 4 * 24 * 3600
+DEFAULT_PROCESSING_LEASE_SECONDS = 1800
 SERVICE_NAME = "invoice-pipeline"
 METRICS_NAMESPACE = "InvoicePipeline"
 
@@ -52,6 +53,8 @@ class ProducerSettings(BaseModel):
     page_size: int
     requeue_lease_seconds: int
     max_queue_depth: int | None  # backpressure threshold; None disables it
+    # The consumer's claim lease: a `processing` job older than it plus the re-enqueue lease is sent again.
+    processing_lease_seconds: int = DEFAULT_PROCESSING_LEASE_SECONDS
     time_margin_seconds: int = 30  # stop starting pages when the Lambda has less time left than this
 
 
@@ -81,6 +84,9 @@ class OperatorSettings(BaseModel):
     queue_url: str | None
     llm_models: tuple[str, ...]
     aws_endpoint_url: str | None  # set for the local stack (moto); the local redrive is chosen from it
+    # The functions' leases, so `status` can tell which `processing` jobs are stale and when they are re-sent.
+    processing_lease_seconds: int = DEFAULT_PROCESSING_LEASE_SECONDS
+    requeue_lease_seconds: int = DEFAULT_REQUEUE_LEASE_SECONDS
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -186,6 +192,7 @@ def producer_settings_from(env: Mapping[str, str]) -> ProducerSettings:
         requeue_lease_seconds=_int(env, "REQUEUE_LEASE_SECONDS", DEFAULT_REQUEUE_LEASE_SECONDS, minimum=60),
         max_queue_depth=None if depth is None else _int(env, "MAX_QUEUE_DEPTH", None, minimum=1),
         time_margin_seconds=_int(env, "PRODUCER_TIME_MARGIN_SECONDS", 30, minimum=0),
+        processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", DEFAULT_PROCESSING_LEASE_SECONDS, minimum=60),
     )
 
 
@@ -203,7 +210,7 @@ def consumer_settings_from(env: Mapping[str, str]) -> ConsumerSettings:
         openai_api_key=SecretStr(key) if key else None,
         openai_secret_arn=None if key else _get(env, "OPENAI_SECRET_ARN"),
         openai_base_url=_get(env, "OPENAI_BASE_URL"),
-        processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", 1800, minimum=60),
+        processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", DEFAULT_PROCESSING_LEASE_SECONDS, minimum=60),
         retry_backoff_base_seconds=_int(env, "RETRY_BACKOFF_BASE_SECONDS", 30, minimum=1),
         model_timeout_seconds=float(_int(env, "MODEL_TIMEOUT_SECONDS", 120, minimum=1)),
     )
@@ -214,6 +221,8 @@ def operator_settings_from(env: Mapping[str, str]) -> OperatorSettings:
         queue_url=_get(env, "QUEUE_URL"),
         llm_models=parse_llm_models(env),
         aws_endpoint_url=_get(env, "AWS_ENDPOINT_URL_SQS") or _get(env, "AWS_ENDPOINT_URL"),
+        processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", DEFAULT_PROCESSING_LEASE_SECONDS, minimum=60),
+        requeue_lease_seconds=_int(env, "REQUEUE_LEASE_SECONDS", DEFAULT_REQUEUE_LEASE_SECONDS, minimum=60),
     )
 
 

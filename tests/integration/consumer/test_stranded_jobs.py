@@ -1,0 +1,71 @@
+"""Jobs that must never be stranded (issue 12): a crash on the last receive, a record that runs out of time,
+and a model key that is rejected. Real handler, real Postgres, moto SQS, the model emulator."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from invoice_pipeline import jobs
+from invoice_pipeline.enqueue import STALE_PROCESSING_ERROR, enqueue_orders
+from invoice_pipeline.settings import producer_settings_from
+from tests.conftest import connect
+from tests.events.builders import sqs_record
+from tests.integration.consumer.conftest import MODEL, Pipeline, answer
+
+TOMATO = ("Tomato paste", "2", "ctn", "1.250", "2.500")
+LEASE = 3600  # both leases in these tests: PROCESSING_LEASE_SECONDS and REQUEUE_LEASE_SECONDS
+
+
+def produce(database: str) -> list[dict[str, object]]:
+    """One producer run into a fresh queue; returns the bodies it sent."""
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="invoice-jobs")["QueueUrl"]
+    settings = producer_settings_from(
+        {
+            "DATABASE_URL": database,
+            "DB_SSLMODE": "disable",
+            "QUEUE_URL": queue_url,
+            "LLM_MODELS": MODEL,
+            "RESTAURANT_IDS": "*",
+            "REQUEUE_LEASE_SECONDS": str(LEASE),
+            "PROCESSING_LEASE_SECONDS": str(LEASE),
+        }
+    )
+    connection = connect(database)
+    try:
+        enqueue_orders(connection, sqs, settings)
+    finally:
+        connection.close()
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(message["Body"]) for message in messages]
+
+
+def test_a_job_left_processing_by_a_crash_on_the_last_receive_is_reenqueued_and_done_once(
+    pipeline: Pipeline, database: str
+):
+    pipeline.add_invoice_order(8001, [(81, answer(TOMATO))])
+    pipeline.add_invoice_order(8002, [(82, answer(TOMATO))])
+    last = sqs_record({"order_id": 8001, "llm": MODEL}, receive_count=5)
+    # The last delivery claimed the job, then its invocation was killed (timeout, out of memory): no failure was
+    # recorded and SQS moved the message to the DLQ. Job 8002 crashed too, but its lease ended only recently.
+    jobs.claim_job(pipeline.sql, 8001, MODEL, message_id=last["messageId"], lease_seconds=LEASE)
+    jobs.claim_job(pipeline.sql, 8002, MODEL, message_id="another", lease_seconds=LEASE)
+    pipeline.sql.run("UPDATE benchmarking.extraction_jobs SET started_at = now() - interval '2 hours 1 minute'")
+    pipeline.sql.run(
+        "UPDATE benchmarking.extraction_jobs SET started_at = now() - interval '90 minutes' WHERE order_id = 8002"
+    )
+
+    assert produce(database) == [{"order_id": 8001, "llm": MODEL}]
+    assert pipeline.job(8001)["status"] == "queued" and pipeline.job(8001)["last_error"] == STALE_PROCESSING_ERROR
+    assert pipeline.job(8002)["status"] == "processing"
+    assert produce(database) == []  # sent once: the claim put it back to `queued` with a fresh enqueued_at
+
+    assert pipeline.run(sqs_record({"order_id": 8001, "llm": MODEL})) == []
+    assert pipeline.job(8001)["status"] == "done" and len(pipeline.items(8001)) == 1
+
+    # The operator redrives the DLQ later: the old message (new id) writes nothing and calls no model.
+    requests = pipeline.model.requests
+    assert pipeline.run(sqs_record({"order_id": 8001, "llm": MODEL}, receive_count=1)) == []
+    assert pipeline.model.requests == requests and len(pipeline.items(8001)) == 1
