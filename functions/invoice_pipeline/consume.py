@@ -91,6 +91,8 @@ class Record(Protocol):
 class Visibility(Protocol):
     def change(self, record: Any, seconds: int) -> None: ...
 
+    def send_again(self, record: Any, *, delay_seconds: int) -> None: ...
+
 
 def _default_extractor_for(model: str, settings: ConsumerSettings) -> Extractor:
     from invoice_pipeline.extraction.registry import extractor_for
@@ -179,7 +181,8 @@ def _process_job(
     try:
         item_count = _extract_and_write(job, deadline, deps)
     except Exception as error:
-        _record_failure(job, error, record, deps)
+        if _record_failure(job, error, record, deps):
+            return "handed_back"  # a fresh message carries the job on; this record is acknowledged
         raise
     metrics.add_metric(name="OrdersDone", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ItemsWritten", unit=MetricUnit.Count, value=item_count)
@@ -232,9 +235,12 @@ def _require_time(deadline: float, needed: float, what: str) -> None:
         raise NotEnoughTime(f"only {max(left, 0):.0f} s left before the deadline: not {what}")
 
 
-def _record_failure(job: Job, error: Exception, record: Record, deps: ConsumerDeps) -> None:
-    """The §5 failure transitions; the record itself fails either way (the caller re-raises)."""
+def _record_failure(job: Job, error: Exception, record: Record, deps: ConsumerDeps) -> bool:
+    """The §5 and §10 failure transitions. True when the record was handed back through a fresh message (the
+    caller then acknowledges it); otherwise the record fails (the caller re-raises)."""
     kind = classify(error)
+    if kind == "configuration":
+        return _record_configuration_error(job, error, record, deps)
     last_error = describe(error)
     last_receive = job.receive_count >= deps.settings.max_receive_count
     try:
@@ -258,6 +264,33 @@ def _record_failure(job: Job, error: Exception, record: Record, deps: ConsumerDe
     # Permanent, or the last receive: visible again at once so SQS moves it to the DLQ within seconds.
     backoff = backoff_seconds(job.receive_count, deps.settings.retry_backoff_base_seconds)
     deps.visibility.change(record, 0 if failed_for_good else backoff)
+    return False
+
+
+def _record_configuration_error(job: Job, error: Exception, record: Record, deps: ConsumerDeps) -> bool:
+    """DESIGN §10: the deployment is wrong (key rejected, model not enabled), not the order, so the job is never
+    `failed` for it: it goes back to `queued` with the reason and the record returns after
+    CONFIG_ERROR_BACKOFF_SECONDS. On the last receive SQS would move the message to the DLQ, so the job is
+    handed back through a fresh message on the same queue instead; only if that send fails does the message
+    reach the DLQ, and the producer then re-enqueues the `queued` job after REQUEUE_LEASE_SECONDS."""
+    last_error = describe(error)
+    backoff = deps.settings.config_error_backoff_seconds
+    try:
+        with deps.pool.connection() as connection:
+            jobs.requeue_job(connection, job.order_id, job.llm, attempt=job.attempt, last_error=last_error)
+    except Exception:
+        logger.exception("could not record the failure in the ledger", extra={"error": last_error})
+    metrics.add_metric(name="ModelCredentialsRejected", unit=MetricUnit.Count, value=1)
+    logger.error("model credentials rejected", extra={"error": last_error, "job_failed": False})
+    if job.receive_count >= deps.settings.max_receive_count:
+        try:
+            deps.visibility.send_again(record, delay_seconds=backoff)
+            logger.warning("last receive: job handed back through a fresh message", extra={"delay_seconds": backoff})
+            return True
+        except Exception:
+            logger.exception("could not hand the job back: the message goes to the DLQ, the job stays queued")
+    deps.visibility.change(record, min(backoff, MAX_VISIBILITY_SECONDS))
+    return False
 
 
 def record_handler(deadline: float, deps: ConsumerDeps | None = None) -> Callable[[Record], str]:

@@ -21,6 +21,8 @@ DEFAULT_MAX_RECEIVE_COUNT = 5
 # SQS default retention (4 days): an older `queued` row cannot have a live message any more.
 DEFAULT_REQUEUE_LEASE_SECONDS = 4 * 24 * 3600
 DEFAULT_PROCESSING_LEASE_SECONDS = 1800
+DEFAULT_CONFIG_ERROR_BACKOFF_SECONDS = 900
+MAX_VISIBILITY_SECONDS = 12 * 3600  # the most ChangeMessageVisibility accepts
 SERVICE_NAME = "invoice-pipeline"
 METRICS_NAMESPACE = "InvoicePipeline"
 
@@ -74,6 +76,8 @@ class ConsumerSettings(BaseModel):
     retry_backoff_base_seconds: int = 30
     # Upper bound of one model request; the invocation's remaining time may make it shorter.
     model_timeout_seconds: float = 120.0
+    # How long a record waits after a configuration error (key rejected, model not enabled): a human must act.
+    config_error_backoff_seconds: int = DEFAULT_CONFIG_ERROR_BACKOFF_SECONDS
 
 
 class OperatorSettings(BaseModel):
@@ -213,7 +217,15 @@ def consumer_settings_from(env: Mapping[str, str]) -> ConsumerSettings:
         processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", DEFAULT_PROCESSING_LEASE_SECONDS, minimum=60),
         retry_backoff_base_seconds=_int(env, "RETRY_BACKOFF_BASE_SECONDS", 30, minimum=1),
         model_timeout_seconds=float(_int(env, "MODEL_TIMEOUT_SECONDS", 120, minimum=1)),
+        config_error_backoff_seconds=_config_error_backoff(env),
     )
+
+
+def _config_error_backoff(env: Mapping[str, str]) -> int:
+    seconds = _int(env, "CONFIG_ERROR_BACKOFF_SECONDS", DEFAULT_CONFIG_ERROR_BACKOFF_SECONDS, minimum=1)
+    if seconds > MAX_VISIBILITY_SECONDS:
+        raise ConfigError(f"CONFIG_ERROR_BACKOFF_SECONDS must be <= {MAX_VISIBILITY_SECONDS} (12 h), got {seconds}")
+    return seconds
 
 
 def operator_settings_from(env: Mapping[str, str]) -> OperatorSettings:

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from invoice_pipeline.errors import ModelRefusal, NotEnoughTime, TransientError
+from invoice_pipeline.errors import ConfigurationError, ModelRefusal, NotEnoughTime, TransientError, describe
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem, InvoiceImages, ModelInvoice
 from invoice_pipeline.numbers import parse_decimal
 from invoice_pipeline.pricing import cost_usd
@@ -136,7 +136,11 @@ class OpenAIExtractor:
 
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
         timeout, retries = request_budget(deadline - time.monotonic(), self._settings.model_timeout_seconds)
-        client = _client(self._settings.openai_base_url, api_key_from(self._settings))
+        try:
+            api_key = api_key_from(self._settings)
+        except Exception as error:  # no key set, secret missing or unreadable: a human must fix the deployment
+            raise ConfigurationError(f"model credentials unavailable: {describe(error)}") from error
+        client = _client(self._settings.openai_base_url, api_key)
         completion = client.with_options(timeout=timeout, max_retries=retries).chat.completions.parse(
             model=self.model, messages=build_messages(invoice), response_format=ModelInvoice
         )

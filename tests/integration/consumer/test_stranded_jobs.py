@@ -69,3 +69,72 @@ def test_a_job_left_processing_by_a_crash_on_the_last_receive_is_reenqueued_and_
     requests = pipeline.model.requests
     assert pipeline.run(sqs_record({"order_id": 8001, "llm": MODEL}, receive_count=1)) == []
     assert pipeline.model.requests == requests and len(pipeline.items(8001)) == 1
+
+
+def queued_record(body: dict[str, object], receive_count: int) -> tuple[str, dict[str, object]]:
+    """A real message on a moto queue, received, as the record the event source would deliver."""
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="invoice-extraction")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+    received = sqs.receive_message(QueueUrl=queue_url, VisibilityTimeout=1)["Messages"][0]
+    record = sqs_record(
+        received["Body"],
+        message_id=received["MessageId"],
+        queue_arn=arn,
+        receipt_handle=received["ReceiptHandle"],
+        receive_count=receive_count,
+    )
+    return queue_url, record
+
+
+def depth(queue_url: str) -> tuple[int, int, int]:
+    """(visible, in flight, delayed)"""
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]),
+        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        int(attributes["ApproximateNumberOfMessagesDelayed"]),
+    )
+
+
+def test_a_rejected_model_key_never_fails_the_job_and_never_sends_it_to_the_dlq(pipeline: Pipeline, capsys, caplog):
+    pipeline.add_invoice_order(8101, [(91, answer(TOMATO))])
+    pipeline.model.inject("invalid_api_key")  # every request: the key in the secret is the placeholder
+    body = {"order_id": 8101, "llm": MODEL}
+
+    for receive_count in range(1, 5):
+        record = sqs_record(body, receive_count=receive_count)
+        assert pipeline.run(record) == [record["messageId"]]
+        job = pipeline.job(8101)
+        assert (job["status"], job["attempts"]) == ("queued", receive_count)
+        assert job["last_error"].startswith("AuthenticationError: Error code: 401")
+
+    # Not the last receive: the record fails and stays away for CONFIG_ERROR_BACKOFF_SECONDS (900 s by default).
+    queue_url, record = queued_record(body, receive_count=4)
+    assert pipeline.run(record) == [record["messageId"]]
+    pipeline.sql.run("SELECT pg_sleep(1.5)")  # longer than the 1 s visibility it was received with
+    assert depth(queue_url) == (0, 1, 0)
+    assert '"ModelCredentialsRejected":[1.0]' in capsys.readouterr().out  # the EMF metric the alarm watches
+    assert "model credentials rejected" in [entry.message for entry in caplog.records if entry.levelname == "ERROR"]
+
+    # The last receive: the job is handed back through a fresh, delayed message and this record is acknowledged,
+    # so SQS deletes it instead of moving it to the DLQ.
+    boto3.client("sqs").delete_queue(QueueUrl=queue_url)
+    queue_url, record = queued_record(body, receive_count=5)
+    assert pipeline.run(record) == []
+    assert depth(queue_url) == (0, 1, 1)  # the received original (acknowledged by the event source) + the fresh one
+    assert pipeline.job(8101)["status"] == "queued"
+    assert pipeline.model.requests == 6 and pipeline.items(8101) == []
+
+    # The operator puts the right key: the fresh message's delivery does the job.
+    pipeline.model.clear_faults()
+    assert pipeline.run(sqs_record(body)) == []
+    assert pipeline.job(8101)["status"] == "done" and len(pipeline.items(8101)) == 1
