@@ -94,6 +94,7 @@ class PipelineFunctions(Construct):
                 "MAX_IMAGE_BYTES": str(config.max_image_bytes),
                 "MAX_RECEIVE_COUNT": str(config.max_receive_count),
                 "PROCESSING_LEASE_SECONDS": str(config.processing_lease_seconds),
+                "MODEL_TIMEOUT_SECONDS": str(config.model_timeout_seconds),
                 "OPENAI_SECRET_ARN": secrets.openai.secret_arn,
                 **_optional("OPENAI_BASE_URL", config.openai_base_url),
             },

@@ -40,6 +40,11 @@ from invoice_pipeline.visibility import backoff_seconds, visibility
 WRITE_RESERVE_SECONDS = 15.0
 # Fetching and preparing one image rarely takes 2 s; do not start one with less than this left.
 MIN_SECONDS_PER_IMAGE = 5.0
+# A record is not claimed with less than one image and one model attempt ahead (the extractor makes no attempt
+# shorter than this): it would certainly run out after its claim, costing an attempt for nothing. The stack's
+# config refuses a batch whose records cannot all get images and a full model call (stacks/config.py).
+MIN_SECONDS_PER_MODEL_CALL = 10.0
+MIN_SECONDS_TO_START = MIN_SECONDS_PER_IMAGE + MIN_SECONDS_PER_MODEL_CALL
 _BIGINT_MAX = 2**63 - 1
 MAX_VISIBILITY_SECONDS = 12 * 3600  # the most ChangeMessageVisibility accepts
 
@@ -147,6 +152,9 @@ def process_record(record: Record, *, deadline: float, deps: ConsumerDeps | None
 def _process_job(
     record: Record, order_id: int, llm: str, receive_count: int, deadline: float, deps: ConsumerDeps
 ) -> str:
+    left = deadline - time.monotonic()
+    if left < MIN_SECONDS_TO_START:
+        return _hand_back_untouched(record, left, receive_count, deps)
     try:
         with deps.pool.connection() as connection:
             claim = jobs.claim_job(
@@ -187,6 +195,21 @@ def _process_job(
     metrics.add_metric(name="OrdersDone", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ItemsWritten", unit=MetricUnit.Count, value=item_count)
     return "done"
+
+
+def _hand_back_untouched(record: Record, left: float, receive_count: int, deps: ConsumerDeps) -> str:
+    """DESIGN §10: a record that cannot start before the deadline is not claimed (no attempt, the ledger untouched)
+    and returns at once, for an invocation with time to spare. On the last receive it is handed back through a
+    fresh message instead, so a record never reaches the DLQ without having been tried."""
+    logger.info("not enough time left to start: record handed back untouched", extra={"seconds_left": round(left)})
+    if receive_count >= deps.settings.max_receive_count:
+        try:
+            deps.visibility.send_again(record, delay_seconds=0)
+            return "handed_back"
+        except Exception:
+            logger.exception("could not hand the record back through a fresh message")
+    deps.visibility.change(record, 0)
+    raise NotEnoughTime(f"only {max(left, 0):.0f} s left before the deadline: record not started")
 
 
 def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:

@@ -138,3 +138,30 @@ def test_a_rejected_model_key_never_fails_the_job_and_never_sends_it_to_the_dlq(
     pipeline.model.clear_faults()
     assert pipeline.run(sqs_record(body)) == []
     assert pipeline.job(8101)["status"] == "done" and len(pipeline.items(8101)) == 1
+
+
+def test_late_records_of_a_slow_batch_are_handed_back_untouched(pipeline: Pipeline):
+    for order_id, stamp in ((8201, 101), (8202, 102), (8203, 103)):
+        pipeline.add_invoice_order(order_id, [(stamp, answer(TOMATO))])
+        # Earlier deliveries already tried each job twice.
+        pipeline.sql.run(
+            "INSERT INTO benchmarking.extraction_jobs (order_id, llm, status, attempts, enqueued_at, last_error)"
+            " VALUES (:o, :l, 'queued', 2, now(), 'earlier error')",
+            o=order_id,
+            l=MODEL,
+        )
+    pipeline.model.inject("latency", seconds=6, stamp=101)  # the first record eats the batch's time
+    records = [
+        sqs_record({"order_id": 8201, "llm": MODEL}),
+        sqs_record({"order_id": 8202, "llm": MODEL}, receive_count=2),
+        sqs_record({"order_id": 8203, "llm": MODEL}, receive_count=5),  # its last receive
+    ]
+
+    # 33 s: 15 s write reserve + 15 s to start a record (an image and a model attempt) + 3 s to spare.
+    assert pipeline.run(*records, remaining_ms=33_000) == [records[1]["messageId"], records[2]["messageId"]]
+
+    assert pipeline.job(8201)["status"] == "done"
+    for order_id in (8202, 8203):
+        job = pipeline.job(order_id)
+        assert (job["status"], job["attempts"], job["last_error"]) == ("queued", 2, "earlier error")
+    assert pipeline.model.requests == 1
