@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS benchmarking.schema_migrations (
 );
 """
 SELECT_APPLIED = "SELECT version FROM benchmarking.schema_migrations"
+VERSION_TABLE_EXISTS = "SELECT to_regclass('benchmarking.schema_migrations') IS NOT NULL"
 INSERT_APPLIED = "INSERT INTO benchmarking.schema_migrations (version, name) VALUES (:version, :name)"
 
 
@@ -79,3 +80,11 @@ def migrate(connection: Connection) -> list[str]:
     finally:
         with suppress(Exception):  # a broken session releases its advisory locks itself
             connection.run("SELECT pg_advisory_unlock(:key)", key=ADVISORY_LOCK_KEY)
+
+
+def pending_migrations(connection: Connection) -> list[str]:
+    """The migrations not applied to this database yet (``invoices doctor``); reads only, takes no lock."""
+    applied: set[int] = set()
+    if connection.run(VERSION_TABLE_EXISTS)[0][0]:
+        applied = {row[0] for row in connection.run(SELECT_APPLIED)}
+    return [f"{m.version:04d}_{m.name}" for m in available_migrations() if m.version not in applied]

@@ -91,6 +91,9 @@ class OperatorSettings(BaseModel):
     # The functions' leases, so `status` can tell which `processing` jobs are stale and when they are re-sent.
     processing_lease_seconds: int = DEFAULT_PROCESSING_LEASE_SECONDS
     requeue_lease_seconds: int = DEFAULT_REQUEUE_LEASE_SECONDS
+    # The producer's EventBridge Scheduler schedule (stack output ScheduleName), for `invoices doctor`.
+    schedule_name: str | None = None
+    schedule_group: str = "default"
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -235,6 +238,8 @@ def operator_settings_from(env: Mapping[str, str]) -> OperatorSettings:
         aws_endpoint_url=_get(env, "AWS_ENDPOINT_URL_SQS") or _get(env, "AWS_ENDPOINT_URL"),
         processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", DEFAULT_PROCESSING_LEASE_SECONDS, minimum=60),
         requeue_lease_seconds=_int(env, "REQUEUE_LEASE_SECONDS", DEFAULT_REQUEUE_LEASE_SECONDS, minimum=60),
+        schedule_name=_get(env, "SCHEDULE_NAME"),
+        schedule_group=_get(env, "SCHEDULE_GROUP") or "default",
     )
 
 
