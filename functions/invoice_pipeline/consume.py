@@ -32,6 +32,7 @@ from invoice_pipeline.errors import (
     describe,
 )
 from invoice_pipeline.extraction.base import ExtractedInvoice, Extractor, InvoiceImages
+from invoice_pipeline.extraction.openai_extractor import MIN_ATTEMPT_SECONDS
 from invoice_pipeline.observability import logger, metrics
 from invoice_pipeline.settings import ConsumerSettings, consumer_settings
 from invoice_pipeline.visibility import backoff_seconds, visibility
@@ -40,11 +41,10 @@ from invoice_pipeline.visibility import backoff_seconds, visibility
 WRITE_RESERVE_SECONDS = 15.0
 # Fetching and preparing one image rarely takes 2 s; do not start one with less than this left.
 MIN_SECONDS_PER_IMAGE = 5.0
-# A record is not claimed with less than one image and one model attempt ahead (the extractor makes no attempt
-# shorter than this): it would certainly run out after its claim, costing an attempt for nothing. The stack's
-# config refuses a batch whose records cannot all get images and a full model call (stacks/config.py).
-MIN_SECONDS_PER_MODEL_CALL = 10.0
-MIN_SECONDS_TO_START = MIN_SECONDS_PER_IMAGE + MIN_SECONDS_PER_MODEL_CALL
+# A record is not claimed with less than one image and one model attempt ahead (the extractor makes no shorter
+# attempt): it would certainly run out after its claim, costing an attempt for nothing. The stack's config refuses
+# a batch whose records cannot all get images and a full model call (stacks/config.py).
+MIN_SECONDS_TO_START = MIN_SECONDS_PER_IMAGE + MIN_ATTEMPT_SECONDS
 _BIGINT_MAX = 2**63 - 1
 MAX_VISIBILITY_SECONDS = 12 * 3600  # the most ChangeMessageVisibility accepts
 
