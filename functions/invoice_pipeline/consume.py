@@ -308,10 +308,16 @@ def _record_configuration_error(job: Job, error: Exception, record: Record, deps
     if job.receive_count >= deps.settings.max_receive_count:
         try:
             deps.visibility.send_again(record, delay_seconds=backoff)
-            logger.warning("last receive: job handed back through a fresh message", extra={"delay_seconds": backoff})
-            return True
         except Exception:
             logger.exception("could not hand the job back: the message goes to the DLQ, the job stays queued")
+        else:
+            logger.warning("last receive: job handed back through a fresh message", extra={"delay_seconds": backoff})
+            try:
+                with deps.pool.connection() as connection:
+                    jobs.mark_resent(connection, job.order_id, job.llm)
+            except Exception:  # the producer may then send one message more: harmless, claims are idempotent
+                logger.exception("could not record the fresh message in the ledger")
+            return True
     deps.visibility.change(record, min(backoff, MAX_VISIBILITY_SECONDS))
     return False
 

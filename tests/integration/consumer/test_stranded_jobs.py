@@ -129,7 +129,13 @@ def test_a_rejected_model_key_never_fails_the_job_and_never_sends_it_to_the_dlq(
     # so SQS deletes it instead of moving it to the DLQ.
     boto3.client("sqs").delete_queue(QueueUrl=queue_url)
     queue_url, record = queued_record(body, receive_count=5)
+    pipeline.sql.run("UPDATE benchmarking.extraction_jobs SET enqueued_at = now() - interval '3 days'")
     assert pipeline.run(record) == []
+    # The fresh message's retention starts now: the producer's stale-queued rule must not send a second one.
+    [[enqueued_seconds_ago]] = pipeline.sql.run(
+        "SELECT extract(epoch FROM now() - enqueued_at)::float8 FROM benchmarking.extraction_jobs WHERE order_id = 8101"
+    )
+    assert enqueued_seconds_ago < 60
     assert depth(queue_url) == (0, 1, 1)  # the received original (acknowledged by the event source) + the fresh one
     assert pipeline.job(8101)["status"] == "queued"
     assert pipeline.model.requests == 6 and pipeline.items(8101) == []
