@@ -42,6 +42,7 @@ from invoice_pipeline.enqueue import (
     ORDER_HAS_IMAGE,
     PAGE_AND_CLAIM_ALL_RESTAURANTS,
     PAGE_AND_CLAIM_LISTED_RESTAURANTS,
+    STALE_PROCESSING_ERROR,
     create_orders_index,
     enqueue_orders,
 )
@@ -142,6 +143,8 @@ def page_params(key: tuple[Any, ...], page_size: int) -> dict[str, Any]:
         "page_size": page_size,
         "llms": [MODEL],
         "lease_seconds": 4 * 24 * 3600,
+        "processing_lease_seconds": 1800,
+        "stale_processing_error": STALE_PROCESSING_ERROR,
         "max_claims": page_size,
     }
 

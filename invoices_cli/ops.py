@@ -17,6 +17,7 @@ import io
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -62,18 +63,25 @@ def _age(seconds: float | None) -> str:
 
 
 def collect_status(*, sqs: Any = None) -> dict[str, Any]:
+    settings = operator_settings()
     with pool.connection() as connection:
-        ledger = ledger_status(connection)
+        ledger = ledger_status(
+            connection,
+            processing_lease_seconds=settings.processing_lease_seconds,
+            requeue_lease_seconds=settings.requeue_lease_seconds,
+        )
     status: dict[str, Any] = {
         "jobs": ledger.counts,
         "totals": ledger.totals(),
         "oldest_queued_seconds": ledger.oldest_queued_seconds,
         "oldest_processing_seconds": ledger.oldest_processing_seconds,
         "done_with_warnings": ledger.done_with_warnings,
+        "stale_processing": [asdict(job) for job in ledger.stale_processing],
+        "stale_processing_total": ledger.stale_processing_total,
         "queue": None,
         "dlq": None,
     }
-    queue_url = operator_settings().queue_url
+    queue_url = settings.queue_url
     if queue_url is not None:
         sqs = sqs or _sqs()
         source, dlq = source_and_dlq(sqs, queue_url)
@@ -98,6 +106,7 @@ def format_status(status: dict[str, Any]) -> str:
         f"oldest queued: {_age(status['oldest_queued_seconds'])}   "
         f"oldest processing: {_age(status['oldest_processing_seconds'])}"
     )
+    lines += _format_stale_processing(status)
     for name in ("queue", "dlq"):
         depth = status[name]
         if depth is None:
@@ -108,6 +117,23 @@ def format_status(status: dict[str, Any]) -> str:
                 f"  ({depth['url']})"
             )
     return "\n".join(lines)
+
+
+def _format_stale_processing(status: dict[str, Any]) -> list[str]:
+    total = status["stale_processing_total"]
+    if not total:
+        return ["stale processing: none"]
+    lines = [f"stale processing: {total} job(s) past their lease, no delivery is working on them (runbook: DLQ)"]
+    for job in status["stale_processing"]:
+        due = job["requeued_in_seconds"]
+        when = "next producer run" if due <= 0 else f"in {_age(due)}"
+        lines.append(
+            f"  order {job['order_id']} {job['llm']}: started {_age(job['started_seconds_ago'])} ago, "
+            f"attempts {job['attempts']}, re-enqueued {when}; last error: {job['last_error'] or '-'}"
+        )
+    if total > len(status["stale_processing"]):
+        lines.append(f"  ... and {total - len(status['stale_processing'])} more")
+    return lines
 
 
 def cmd_status(args: argparse.Namespace) -> int:

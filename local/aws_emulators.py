@@ -247,6 +247,8 @@ class BedrockEmulator(_AwsEmulator):
         pictures, characters = self._content(request)
         if pictures is None:
             return self._validation("an image block is not a readable image of its format")
+        if "toolConfig" not in request:  # a plain chat turn (`invoices doctor` checks access with one)
+            return self._text_reply(request, characters)
         tool = self._forced_tool(request)
         if isinstance(tool, tuple):
             return tool
@@ -277,6 +279,20 @@ class BedrockEmulator(_AwsEmulator):
                 "outputTokens": output_tokens,
                 "totalTokens": input_tokens + output_tokens,
             },
+            "metrics": {"latencyMs": 5},
+        }
+        return 200, {"Content-Type": "application/json"}, reply
+
+    def _text_reply(self, request: dict[str, Any], characters: int) -> Reply:
+        _, _, fault = self._seen(None)
+        if fault is not None and fault.kind in self.FAULTS:
+            return self.error(fault.kind)
+        max_tokens = int((request.get("inferenceConfig") or {}).get("maxTokens") or 0)
+        input_tokens = characters // 4 + 1
+        reply = {
+            "output": {"message": {"role": "assistant", "content": [{"text": "OK"}]}},
+            "stopReason": "max_tokens" if max_tokens == 1 else "end_turn",
+            "usage": {"inputTokens": input_tokens, "outputTokens": 1, "totalTokens": input_tokens + 1},
             "metrics": {"latencyMs": 5},
         }
         return 200, {"Content-Type": "application/json"}, reply

@@ -22,6 +22,7 @@ import math
 import random
 import threading
 import time
+import urllib.parse
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ FAULT_KINDS = (
     "malformed_json",
     "refusal",
     "insufficient_quota",
+    "invalid_api_key",
 )
 EMPTY_ANSWER: dict[str, Any] = {"currency": None, "printed_total": None, "items": []}
 
@@ -72,7 +74,8 @@ def image_tokens(width: int, height: int) -> int:
 
 
 class ModelEmulator:
-    def __init__(self, port: int | None = None, *, seed: int = 0) -> None:
+    def __init__(self, port: int | None = None, *, seed: int = 0, api_key: str | None = None) -> None:
+        self._api_key = api_key  # when set, a request with another bearer key gets OpenAI's 401
         self._answers: dict[int, dict[str, Any]] = {}
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
@@ -197,6 +200,8 @@ class ModelEmulator:
             elif fault.kind == "insufficient_quota":
                 message = "You exceeded your current quota (emulated)"
                 return 429, retry, _error(message, "insufficient_quota", "insufficient_quota")
+            elif fault.kind == "invalid_api_key":
+                return 401, {}, _invalid_key_error()
             elif fault.kind == "server_error":
                 return 500, retry, _error("The server had an error (emulated)", "server_error", None)
             elif fault.kind == "malformed_json":
@@ -234,7 +239,25 @@ class ModelEmulator:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def _authorized(self) -> bool:
+                if emulator._api_key is None or self.headers.get("Authorization") == f"Bearer {emulator._api_key}":
+                    return True
+                self._send(401, {}, _invalid_key_error())
+                return False
+
+            def do_GET(self) -> None:
+                # models.retrieve: what `invoices doctor` asks to check the key without paying for a completion.
+                prefix = "/v1/models/" if self.path.startswith("/v1/") else "/models/"
+                if not self.path.startswith(prefix) or len(self.path) == len(prefix):
+                    self._send(404, {}, _error(f"no route {self.path}", "invalid_request_error", None))
+                    return
+                if self._authorized():
+                    model = urllib.parse.unquote(self.path[len(prefix) :])
+                    self._send(200, {}, {"id": model, "object": "model", "created": 0, "owned_by": "emulator"})
+
             def do_POST(self) -> None:
+                if not self._authorized():
+                    return
                 if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
                     self._send(404, {}, _error(f"no route {self.path}", "invalid_request_error", None))
                     return
@@ -271,6 +294,10 @@ class ModelEmulator:
 
 def _error(message: str, type_: str, code: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
+def _invalid_key_error() -> dict[str, Any]:
+    return _error("Incorrect API key provided (emulated).", "invalid_request_error", "invalid_api_key")
 
 
 def _images_of(request: dict[str, Any]) -> list[Image.Image]:

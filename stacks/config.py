@@ -32,6 +32,15 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SSL_MODES = ("verify-full", "require", "disable")
 
+# The consumer's time per record (functions/invoice_pipeline/consume.py): records of a batch run one after another,
+# each needs its images fetched and at least one model call of MODEL_TIMEOUT_SECONDS, and the invocation keeps a
+# reserve for the last write. A record that cannot start in time is handed back untouched, so a batch that cannot
+# fit would keep handing back its last records.
+CONSUMER_SECONDS_FOR_IMAGES = 5  # consume.MIN_SECONDS_PER_IMAGE
+CONSUMER_WRITE_RESERVE_SECONDS = 15  # consume.WRITE_RESERVE_SECONDS
+DEFAULT_MODEL_TIMEOUT_SECONDS = 120  # the consumer's MODEL_TIMEOUT_SECONDS default
+MIN_MODEL_TIMEOUT_SECONDS = 10  # openai_extractor.MIN_ATTEMPT_SECONDS: a shorter attempt is never made
+
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 _COMPLETE_SECRET_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -96,6 +105,7 @@ class PipelineConfig:
     max_batching_window_seconds: int
     consumer_timeout_seconds: int
     consumer_memory_mb: int
+    model_timeout_seconds: int  # the consumer's MODEL_TIMEOUT_SECONDS: one model request at most
     openai_secret_arn: str | None  # None: the stack creates the secret and the operator fills in the key
     openai_base_url: str | None
     # regions a cross-region Bedrock inference profile routes to (its foundation model is granted in each)
@@ -158,6 +168,11 @@ class PipelineConfig:
                 f"consumerMaxConcurrency ({max_concurrency}) must be <= consumerReservedConcurrency ({reserved}):"
                 " above it Lambda throttles the poller and healthy messages reach the dead-letter queue"
             )
+        batch_size = ctx.integer("batchSize", default=2, minimum=1, maximum=10)
+        model_timeout = ctx.integer(
+            "modelTimeoutSeconds", default=DEFAULT_MODEL_TIMEOUT_SECONDS, minimum=MIN_MODEL_TIMEOUT_SECONDS, maximum=900
+        )
+        check_batch_fits_consumer_timeout(batch_size, model_timeout, consumer_timeout)
         retention_days = ctx.integer("queueRetentionDays", default=4, minimum=1, maximum=DLQ_RETENTION_DAYS - 1)
         openai_secret_arn = ctx.optional_matching("openaiSecretArn", _SECRET_ARN)
         llm_models = _llm_models(ctx)
@@ -184,10 +199,11 @@ class PipelineConfig:
             max_image_bytes=ctx.integer("maxImageBytes", default=DEFAULT_MAX_IMAGE_BYTES, minimum=1),
             consumer_reserved_concurrency=reserved,
             consumer_max_concurrency=max_concurrency,
-            batch_size=ctx.integer("batchSize", default=5, minimum=1, maximum=10),
+            batch_size=batch_size,
             max_batching_window_seconds=ctx.integer("maxBatchingWindowSeconds", default=0, minimum=0, maximum=300),
             consumer_timeout_seconds=consumer_timeout,
             consumer_memory_mb=ctx.integer("consumerMemoryMb", default=1024, minimum=128, maximum=10240),
+            model_timeout_seconds=model_timeout,
             openai_secret_arn=openai_secret_arn,
             openai_base_url=ctx.optional_matching("openaiBaseUrl", re.compile(r"^https://\S+$")),
             bedrock_profile_regions=_bedrock_profile_regions(ctx, llm_models),
@@ -204,6 +220,22 @@ class PipelineConfig:
     @classmethod
     def from_mapping(cls, context: Mapping[str, Any]) -> PipelineConfig:
         return cls.from_context(context.get)
+
+
+def check_batch_fits_consumer_timeout(
+    batch_size: int, model_timeout_seconds: int, consumer_timeout_seconds: int
+) -> None:
+    """Refuse a batch whose records cannot all get their images and one model call before the function times out."""
+    per_record = CONSUMER_SECONDS_FOR_IMAGES + model_timeout_seconds
+    needed = batch_size * per_record + CONSUMER_WRITE_RESERVE_SECONDS
+    if needed > consumer_timeout_seconds:
+        fitting = max(0, (consumer_timeout_seconds - CONSUMER_WRITE_RESERVE_SECONDS) // per_record)
+        raise ContextError(
+            f"batchSize {batch_size} x ({model_timeout_seconds} s modelTimeoutSeconds + {CONSUMER_SECONDS_FOR_IMAGES} s"
+            f" for images) + {CONSUMER_WRITE_RESERVE_SECONDS} s reserve = {needed} s does not fit"
+            f" consumerTimeoutSeconds {consumer_timeout_seconds}: the batch's last records would never start."
+            f" Lower batchSize (at most {fitting} fits) or modelTimeoutSeconds, or raise consumerTimeoutSeconds"
+        )
 
 
 def _aws_id(prefix: str) -> re.Pattern[str]:

@@ -87,6 +87,7 @@ class PipelineFunctions(Construct):
                 "RESTAURANT_IDS": ",".join(config.restaurant_ids),
                 "MAX_ORDERS_PER_RUN": str(config.max_orders_per_run),
                 "REQUEUE_LEASE_SECONDS": str(config.requeue_lease_seconds),
+                "PROCESSING_LEASE_SECONDS": str(config.processing_lease_seconds),
                 **_optional("ORDERS_SINCE", config.orders_since),
                 **_optional("MAX_QUEUE_DEPTH", config.max_queue_depth),
             },
@@ -104,6 +105,7 @@ class PipelineFunctions(Construct):
                 "MAX_IMAGE_BYTES": str(config.max_image_bytes),
                 "MAX_RECEIVE_COUNT": str(config.max_receive_count),
                 "PROCESSING_LEASE_SECONDS": str(config.processing_lease_seconds),
+                "MODEL_TIMEOUT_SECONDS": str(config.model_timeout_seconds),
                 **_optional("OPENAI_SECRET_ARN", secrets.openai.secret_arn if secrets.openai else None),
                 **_optional("OPENAI_BASE_URL", config.openai_base_url if secrets.openai else None),
             },
@@ -141,6 +143,9 @@ class PipelineFunctions(Construct):
         queues.queue.grant_send_messages(self.producer)
         queues.queue.grant(self.producer, "sqs:GetQueueAttributes")  # queue-depth backpressure
         queues.queue.grant_consume_messages(self.consumer)
+        # A configuration error on the last receive hands the job back as a fresh message (consume.py), so it
+        # never reaches the DLQ for a wrong key.
+        queues.queue.grant_send_messages(self.consumer)
         bucket_objects = [f"arn:{Aws.PARTITION}:s3:::{bucket}/*" for bucket in self._config.allowed_buckets]
         self.consumer.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=bucket_objects))
         for resource in bucket_objects:

@@ -41,6 +41,9 @@ CUSTOM_METRICS = (
     CustomMetric("OutputTokens", "Count", "model output tokens"),
     CustomMetric("CostUSD", "None", "estimated model cost in US dollars"),
     CustomMetric("ModelLatency", "Milliseconds", "time of one model call"),
+    CustomMetric(
+        "ModelCredentialsRejected", "Count", "records whose model call was refused for the deployment (key, access)"
+    ),
 )
 
 
@@ -151,6 +154,19 @@ class PipelineMonitoring(Construct):
                 "reserved concurrency.",
                 at_least_one,
             ),
+            # Partial batch failures are not function errors: ConsumerErrors never sees a rejected key.
+            "ModelCredentialsRejected": (
+                cloudwatch.Metric(  # no label: a labelled metric makes the alarm a metric-math alarm
+                    namespace=METRICS_NAMESPACE,
+                    metric_name="ModelCredentialsRejected",
+                    dimensions_map={"service": SERVICE_NAME},
+                    statistic="Sum",
+                    period=FIVE_MINUTES,
+                ),
+                "Model credentials rejected (401/403, model not enabled, key secret missing): no job is failed for "
+                "it, every job waits. Put the right key in the OpenAI secret, then run `invoices doctor`.",
+                at_least_one,
+            ),
             "ProducerErrors": (
                 r.producer.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
                 "A producer run failed: see its logs (database reachable? queue reachable?).",
@@ -185,7 +201,15 @@ class PipelineMonitoring(Construct):
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{config.stack_name}-operations")
         functions = {"producer": r.producer, "consumer": r.consumer, "migrate": r.migrate}
         dashboard.add_widgets(
-            _graph("Throughput (orders)", [_custom("Enqueued"), _custom("OrdersDone"), _custom("OrdersFailed")]),
+            _graph(
+                "Throughput (orders)",
+                [
+                    _custom("Enqueued"),
+                    _custom("OrdersDone"),
+                    _custom("OrdersFailed"),
+                    _custom("ModelCredentialsRejected", label="credentials rejected"),
+                ],
+            ),
             _graph(
                 "Queue depth",
                 [

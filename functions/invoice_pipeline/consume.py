@@ -33,6 +33,7 @@ from invoice_pipeline.errors import (
     describe,
 )
 from invoice_pipeline.extraction.base import ExtractedInvoice, Extractor, InvoiceImages
+from invoice_pipeline.extraction.openai_extractor import MIN_ATTEMPT_SECONDS
 from invoice_pipeline.observability import logger, metrics
 from invoice_pipeline.settings import ConsumerSettings, consumer_settings
 from invoice_pipeline.visibility import backoff_seconds, visibility
@@ -41,6 +42,10 @@ from invoice_pipeline.visibility import backoff_seconds, visibility
 WRITE_RESERVE_SECONDS = 15.0
 # Fetching and preparing one image rarely takes 2 s; do not start one with less than this left.
 MIN_SECONDS_PER_IMAGE = 5.0
+# A record is not claimed with less than one image and one model attempt ahead (the extractor makes no shorter
+# attempt): it would certainly run out after its claim, costing an attempt for nothing. The stack's config refuses
+# a batch whose records cannot all get images and a full model call (stacks/config.py).
+MIN_SECONDS_TO_START = MIN_SECONDS_PER_IMAGE + MIN_ATTEMPT_SECONDS
 _BIGINT_MAX = 2**63 - 1
 MAX_VISIBILITY_SECONDS = 12 * 3600  # the most ChangeMessageVisibility accepts
 
@@ -91,6 +96,8 @@ class Record(Protocol):
 
 class Visibility(Protocol):
     def change(self, record: Any, seconds: int) -> None: ...
+
+    def send_again(self, record: Any, *, delay_seconds: int) -> None: ...
 
 
 def _default_extractor_for(model: str, settings: ConsumerSettings) -> Extractor:
@@ -146,6 +153,9 @@ def process_record(record: Record, *, deadline: float, deps: ConsumerDeps | None
 def _process_job(
     record: Record, order_id: int, llm: str, receive_count: int, deadline: float, deps: ConsumerDeps
 ) -> str:
+    left = deadline - time.monotonic()
+    if left < MIN_SECONDS_TO_START:
+        return _hand_back_untouched(record, left, receive_count, deps)
     try:
         with deps.pool.connection() as connection:
             claim = jobs.claim_job(
@@ -180,11 +190,27 @@ def _process_job(
     try:
         item_count = _extract_and_write(job, deadline, deps)
     except Exception as error:
-        _record_failure(job, error, record, deps)
+        if _record_failure(job, error, record, deps):
+            return "handed_back"  # a fresh message carries the job on; this record is acknowledged
         raise
     metrics.add_metric(name="OrdersDone", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ItemsWritten", unit=MetricUnit.Count, value=item_count)
     return "done"
+
+
+def _hand_back_untouched(record: Record, left: float, receive_count: int, deps: ConsumerDeps) -> str:
+    """DESIGN §10: a record that cannot start before the deadline is not claimed (no attempt, the ledger untouched)
+    and returns at once, for an invocation with time to spare. On the last receive it is handed back through a
+    fresh message instead, so a record never reaches the DLQ without having been tried."""
+    logger.info("not enough time left to start: record handed back untouched", extra={"seconds_left": round(left)})
+    if receive_count >= deps.settings.max_receive_count:
+        try:
+            deps.visibility.send_again(record, delay_seconds=0)
+            return "handed_back"
+        except Exception:
+            logger.exception("could not hand the record back through a fresh message")
+    deps.visibility.change(record, 0)
+    raise NotEnoughTime(f"only {max(left, 0):.0f} s left before the deadline: record not started")
 
 
 def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
@@ -239,9 +265,12 @@ def _require_time(deadline: float, needed: float, what: str) -> None:
         raise NotEnoughTime(f"only {max(left, 0):.0f} s left before the deadline: not {what}")
 
 
-def _record_failure(job: Job, error: Exception, record: Record, deps: ConsumerDeps) -> None:
-    """The §5 failure transitions; the record itself fails either way (the caller re-raises)."""
+def _record_failure(job: Job, error: Exception, record: Record, deps: ConsumerDeps) -> bool:
+    """The §5 and §10 failure transitions. True when the record was handed back through a fresh message (the
+    caller then acknowledges it); otherwise the record fails (the caller re-raises)."""
     kind = classify(error)
+    if kind == "configuration":
+        return _record_configuration_error(job, error, record, deps)
     last_error = describe(error)
     last_receive = job.receive_count >= deps.settings.max_receive_count
     try:
@@ -265,6 +294,39 @@ def _record_failure(job: Job, error: Exception, record: Record, deps: ConsumerDe
     # Permanent, or the last receive: visible again at once so SQS moves it to the DLQ within seconds.
     backoff = backoff_seconds(job.receive_count, deps.settings.retry_backoff_base_seconds)
     deps.visibility.change(record, 0 if failed_for_good else backoff)
+    return False
+
+
+def _record_configuration_error(job: Job, error: Exception, record: Record, deps: ConsumerDeps) -> bool:
+    """DESIGN §10: the deployment is wrong (key rejected, model not enabled), not the order, so the job is never
+    `failed` for it: it goes back to `queued` with the reason and the record returns after
+    CONFIG_ERROR_BACKOFF_SECONDS. On the last receive SQS would move the message to the DLQ, so the job is
+    handed back through a fresh message on the same queue instead; only if that send fails does the message
+    reach the DLQ, and the producer then re-enqueues the `queued` job after REQUEUE_LEASE_SECONDS."""
+    last_error = describe(error)
+    backoff = deps.settings.config_error_backoff_seconds
+    try:
+        with deps.pool.connection() as connection:
+            jobs.requeue_job(connection, job.order_id, job.llm, attempt=job.attempt, last_error=last_error)
+    except Exception:
+        logger.exception("could not record the failure in the ledger", extra={"error": last_error})
+    metrics.add_metric(name="ModelCredentialsRejected", unit=MetricUnit.Count, value=1)
+    logger.error("model credentials rejected", extra={"error": last_error, "job_failed": False})
+    if job.receive_count >= deps.settings.max_receive_count:
+        try:
+            deps.visibility.send_again(record, delay_seconds=backoff)
+        except Exception:
+            logger.exception("could not hand the job back: the message goes to the DLQ, the job stays queued")
+        else:
+            logger.warning("last receive: job handed back through a fresh message", extra={"delay_seconds": backoff})
+            try:
+                with deps.pool.connection() as connection:
+                    jobs.mark_resent(connection, job.order_id, job.llm)
+            except Exception:  # the producer may then send one message more: harmless, claims are idempotent
+                logger.exception("could not record the fresh message in the ledger")
+            return True
+    deps.visibility.change(record, min(backoff, MAX_VISIBILITY_SECONDS))
+    return False
 
 
 def record_handler(deadline: float, deps: ConsumerDeps | None = None) -> Callable[[Record], str]:

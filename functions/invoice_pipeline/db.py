@@ -21,7 +21,7 @@ import pg8000.native
 from pg8000.native import Connection
 
 from invoice_pipeline.errors import DatabaseConnectError
-from invoice_pipeline.settings import DatabaseSettings
+from invoice_pipeline.settings import ConfigError, DatabaseSettings
 
 APPLICATION_NAME = "invoice-pipeline"
 # Socket timeout once connected: bounds a hung server without cutting off a long migration or report.
@@ -43,13 +43,29 @@ class ConnectionParams:
         return f"{self.user}@{self.host}:{self.port}/{self.database}"
 
 
+# Never the URL itself in the message: it holds the password, and the parse error would quote part of it.
+MALFORMED_DSN = (
+    "DATABASE_URL is not a valid postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL: percent-encode any of"
+    " / ? # @ : [ ] in the user name or password (# as %23, / as %2F, @ as %40)"
+)
+
+
 def params_from_url(url: str) -> ConnectionParams:
-    parts = urlsplit(url)
+    """The connection parameters of a DSN; a malformed one is a :class:`ConfigError` that never echoes it."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # e.g. "Port could not be cast to integer value as '<part of the password>'"
+        raise ConfigError(MALFORMED_DSN) from None
     if parts.scheme not in ("postgres", "postgresql"):
-        raise ValueError("DATABASE_URL must start with postgresql://")
+        raise ConfigError("DATABASE_URL must start with postgresql://")
+    # An unencoded / ? or # in the password ends the host part early: the rest of the password and the real host
+    # then sit in the path, query or fragment, and would be used as (and printed as) host, port and database.
+    if parts.fragment or "@" in parts.path or "@" in parts.query:
+        raise ConfigError(MALFORMED_DSN)
     return ConnectionParams(
         host=parts.hostname or "localhost",
-        port=parts.port or 5432,
+        port=port or 5432,
         user=unquote(parts.username or "postgres"),
         password=unquote(parts.password or ""),
         database=unquote(parts.path.lstrip("/")) or "postgres",

@@ -9,7 +9,8 @@ no OFFSET); a list is a filter checked on the index entries, so a page reads the
 restaurants between its matches. Without that index every page is a sequential scan: correct, only slower.
 
 Per page ONE statement reads the page, finds the ``(order_id, llm)`` pairs that have no ledger row (or a
-``queued`` row older than the re-enqueue lease) and claims them with ``INSERT ... ON CONFLICT DO UPDATE
+``queued`` row older than the re-enqueue lease, or a stale ``processing`` row: see ``STALE_PROCESSING``) and
+claims them with ``INSERT ... ON CONFLICT DO UPDATE
 ... WHERE ... RETURNING``; only returned pairs are sent. ``ON CONFLICT`` locks the conflicting row and
 re-checks the ``WHERE`` on its newest version, so a pair that an overlapping run has just claimed (fresh
 ``enqueued_at``) is never claimed twice. Pairs whose message could not be sent have their claim released
@@ -59,6 +60,15 @@ WHERE invoice_image ~ '{NOT_BLANK_PATTERN}'
 ORDERS_INDEX_IS_VALID = "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"
 DROP_INVALID_ORDERS_INDEX = f"DROP INDEX CONCURRENTLY IF EXISTS {ORDERS_INDEX_NAME}"
 
+# A `processing` job whose lease ended longer ago than the re-enqueue lease: the delivery that claimed it crashed
+# or timed out, and its message is gone (moved to the DLQ, expired) or it would have been claimed again by now.
+# Re-sent like a stale `queued` one; the claim puts it back to `queued`, so a zombie holder's write is refused
+# (its claim no longer matches) and the next run does not send it again.
+STALE_PROCESSING = """job.status = 'processing'
+           AND job.started_at < now() - (CAST(:processing_lease_seconds AS integer)
+                                         + CAST(:lease_seconds AS integer)) * interval '1 second'"""
+STALE_PROCESSING_ERROR = "processing lease ended without a result (crash or timeout): re-enqueued by the producer"
+
 # The page and its claims in one statement. {restaurant_filter} is one of the two fixed fragments below
 # (separate statements so each gets its own plan); every value is a bound parameter. Orders without a
 # restaurant belong to none: `*` does not select them either.
@@ -82,6 +92,7 @@ candidates AS (
     WHERE job.order_id IS NULL
        OR (job.status = 'queued'
            AND coalesce(job.enqueued_at, '-infinity') < now() - CAST(:lease_seconds AS integer) * interval '1 second')
+       OR ({stale_processing})
 ),
 chosen AS (
     SELECT * FROM candidates ORDER BY position LIMIT CAST(:max_claims AS integer)
@@ -90,9 +101,11 @@ claimed AS (
     -- Rows go in (order_id, llm) order so overlapping runs lock them in the same order (no deadlock).
     INSERT INTO benchmarking.extraction_jobs AS job (order_id, llm, status, attempts, enqueued_at, updated_at)
     SELECT order_id, llm, 'queued', 0, now(), now() FROM chosen ORDER BY order_id, llm
-    ON CONFLICT (order_id, llm) DO UPDATE SET enqueued_at = now(), updated_at = now()
-    WHERE job.status = 'queued'
-      AND coalesce(job.enqueued_at, '-infinity') < now() - CAST(:lease_seconds AS integer) * interval '1 second'
+    ON CONFLICT (order_id, llm) DO UPDATE SET enqueued_at = now(), updated_at = now(), status = 'queued',
+        last_error = CASE WHEN job.status = 'processing' THEN :stale_processing_error ELSE job.last_error END
+    WHERE (job.status = 'queued'
+           AND coalesce(job.enqueued_at, '-infinity') < now() - CAST(:lease_seconds AS integer) * interval '1 second')
+       OR ({stale_processing})
     RETURNING job.order_id, job.llm
 ),
 won AS (
@@ -115,10 +128,12 @@ LEFT JOIN LATERAL (
 """
 
 PAGE_AND_CLAIM_ALL_RESTAURANTS = _PAGE_AND_CLAIM.format(
-    restaurant_filter="o.restaurant_id IS NOT NULL", order_has_image=ORDER_HAS_IMAGE
+    restaurant_filter="o.restaurant_id IS NOT NULL", order_has_image=ORDER_HAS_IMAGE, stale_processing=STALE_PROCESSING
 )
 PAGE_AND_CLAIM_LISTED_RESTAURANTS = _PAGE_AND_CLAIM.format(
-    restaurant_filter="o.restaurant_id = ANY(CAST(:restaurant_ids AS bigint[]))", order_has_image=ORDER_HAS_IMAGE
+    restaurant_filter="o.restaurant_id = ANY(CAST(:restaurant_ids AS bigint[]))",
+    order_has_image=ORDER_HAS_IMAGE,
+    stale_processing=STALE_PROCESSING,
 )
 
 # --- SQL on the ledger (claims this run could not turn into messages) ---------------------------------------
@@ -229,6 +244,8 @@ def fetch_and_claim_page(
         "page_size": settings.page_size,
         "llms": list(settings.llm_models),
         "lease_seconds": settings.requeue_lease_seconds,
+        "processing_lease_seconds": settings.processing_lease_seconds,
+        "stale_processing_error": STALE_PROCESSING_ERROR,
         "max_claims": max_claims,
     }
     if settings.restaurant_ids is None:

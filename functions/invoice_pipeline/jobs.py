@@ -47,6 +47,14 @@ SET status = 'queued', last_error = :last_error, updated_at = now()
 WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
 """
 
+# The job's message was replaced by a fresh one (handed back): its retention, and so the producer's re-enqueue
+# lease, starts again now.
+MARK_RESENT = """
+UPDATE benchmarking.extraction_jobs
+SET enqueued_at = now(), updated_at = now()
+WHERE order_id = :order_id AND llm = :llm AND status = 'queued'
+"""
+
 FAIL_JOB = """
 UPDATE benchmarking.extraction_jobs
 SET status = 'failed', last_error = :last_error, finished_at = now(), failed_message_id = :message_id,
@@ -87,4 +95,10 @@ def fail_job(
 ) -> bool:
     """Permanent failure (``message_id`` set: its re-deliveries fail fast) or transient on the last receive."""
     connection.run(FAIL_JOB, order_id=order_id, llm=llm, attempt=attempt, last_error=last_error, message_id=message_id)
+    return bool(connection.row_count)
+
+
+def mark_resent(connection: Connection, order_id: int, llm: str) -> bool:
+    """A `queued` job's message was handed back as a fresh message: the producer must not send a second one."""
+    connection.run(MARK_RESENT, order_id=order_id, llm=llm)
     return bool(connection.row_count)

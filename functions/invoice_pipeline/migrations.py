@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS benchmarking.schema_migrations (
 );
 """
 SELECT_APPLIED = "SELECT version FROM benchmarking.schema_migrations"
+VERSION_TABLE_EXISTS = "SELECT to_regclass('benchmarking.schema_migrations') IS NOT NULL"
 INSERT_APPLIED = "INSERT INTO benchmarking.schema_migrations (version, name) VALUES (:version, :name)"
 # set_config(..., true) is SET LOCAL with bound values: it ends with the migration's transaction.
 SET_TIMEOUTS = (
@@ -147,3 +148,11 @@ def _apply(connection: Connection, migration: Migration, label: str, limits: Mig
 def _sqlstate(error: DatabaseError) -> str | None:
     fields = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
     return fields.get("C")
+
+
+def pending_migrations(connection: Connection) -> list[str]:
+    """The migrations not applied to this database yet (``invoices doctor``); reads only, takes no lock."""
+    applied: set[int] = set()
+    if connection.run(VERSION_TABLE_EXISTS)[0][0]:
+        applied = {row[0] for row in connection.run(SELECT_APPLIED)}
+    return [f"{m.version:04d}_{m.name}" for m in available_migrations() if m.version not in applied]

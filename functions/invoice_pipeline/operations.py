@@ -14,6 +14,7 @@ from typing import Any
 from pg8000.native import Connection
 
 from invoice_pipeline.db import transaction
+from invoice_pipeline.settings import DEFAULT_PROCESSING_LEASE_SECONDS, DEFAULT_REQUEUE_LEASE_SECONDS
 
 JOB_COUNTS_SQL = """
 SELECT llm, status, count(*) AS jobs
@@ -38,6 +39,22 @@ SELECT llm, count(*) AS jobs
 FROM benchmarking.extraction_jobs
 WHERE status = 'done' AND warnings IS NOT NULL AND warnings <> CAST('[]' AS jsonb)
 GROUP BY llm
+"""
+
+# `processing` jobs whose claim lease ended: no delivery is working on them (it crashed or timed out). The producer
+# re-enqueues each once its lease ended longer ago than the re-enqueue lease (enqueue.STALE_PROCESSING).
+STALE_PROCESSING_SQL = """
+SELECT order_id, llm, attempts, last_error,
+       extract(epoch FROM now() - started_at)::float8 AS started_seconds_ago,
+       extract(epoch FROM started_at + (CAST(:processing_lease_seconds AS integer)
+                                        + CAST(:requeue_lease_seconds AS integer)) * interval '1 second'
+                          - now())::float8 AS requeued_in_seconds,
+       count(*) OVER () AS total
+FROM benchmarking.extraction_jobs
+WHERE status = 'processing'
+  AND started_at < now() - CAST(:processing_lease_seconds AS integer) * interval '1 second'
+ORDER BY started_at, order_id, llm
+LIMIT CAST(:limit AS integer)
 """
 
 MODEL_TOTALS_SQL = """
@@ -118,12 +135,29 @@ WHERE status = 'done' AND order_id IN (SELECT DISTINCT order_id FROM benchmarkin
 TOP_FAILURE_REASONS = 3
 
 
+STALE_PROCESSING_LISTED = 20
+
+
+@dataclass(frozen=True)
+class StaleJob:
+    """A `processing` job past its lease; ``requeued_in_seconds`` <= 0: the producer's next run re-enqueues it."""
+
+    order_id: int
+    llm: str
+    attempts: int
+    last_error: str | None
+    started_seconds_ago: float
+    requeued_in_seconds: float
+
+
 @dataclass
 class LedgerStatus:
     counts: dict[str, dict[str, int]]  # llm -> status -> jobs
     oldest_queued_seconds: float | None
     oldest_processing_seconds: float | None
     done_with_warnings: dict[str, int] = field(default_factory=dict)  # llm -> done orders with warnings
+    stale_processing: list[StaleJob] = field(default_factory=list)  # the oldest STALE_PROCESSING_LISTED
+    stale_processing_total: int = 0
 
     def totals(self) -> dict[str, int]:
         totals: dict[str, int] = defaultdict(int)
@@ -133,13 +167,33 @@ class LedgerStatus:
         return dict(totals)
 
 
-def ledger_status(connection: Connection) -> LedgerStatus:
+def ledger_status(
+    connection: Connection,
+    *,
+    processing_lease_seconds: int = DEFAULT_PROCESSING_LEASE_SECONDS,
+    requeue_lease_seconds: int = DEFAULT_REQUEUE_LEASE_SECONDS,
+) -> LedgerStatus:
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     for llm, status, jobs in connection.run(JOB_COUNTS_SQL):
         counts[llm][status] = int(jobs)
     oldest = {status: age for status, age in connection.run(OLDEST_PENDING_SQL)}
     warned = {llm: int(jobs) for llm, jobs in connection.run(DONE_WITH_WARNINGS_SQL)}
-    return LedgerStatus(dict(counts), oldest.get("queued"), oldest.get("processing"), warned)
+    rows = connection.run(
+        STALE_PROCESSING_SQL,
+        processing_lease_seconds=processing_lease_seconds,
+        requeue_lease_seconds=requeue_lease_seconds,
+        limit=STALE_PROCESSING_LISTED,
+    )
+    stale = [StaleJob(*row[:6]) for row in rows]
+    total = int(rows[0][6]) if rows else 0
+    return LedgerStatus(
+        dict(counts),
+        oldest.get("queued"),
+        oldest.get("processing"),
+        done_with_warnings=warned,
+        stale_processing=stale,
+        stale_processing_total=total,
+    )
 
 
 @dataclass

@@ -21,6 +21,9 @@ DEFAULT_MAX_RECEIVE_COUNT = 5
 DEFAULT_MAX_ITEMS_PER_INVOICE = 500
 # SQS default retention (4 days): an older `queued` row cannot have a live message any more.
 DEFAULT_REQUEUE_LEASE_SECONDS = 4 * 24 * 3600
+DEFAULT_PROCESSING_LEASE_SECONDS = 1800
+DEFAULT_CONFIG_ERROR_BACKOFF_SECONDS = 900
+MAX_VISIBILITY_SECONDS = 12 * 3600  # the most ChangeMessageVisibility accepts
 SERVICE_NAME = "invoice-pipeline"
 METRICS_NAMESPACE = "InvoicePipeline"
 
@@ -53,6 +56,8 @@ class ProducerSettings(BaseModel):
     page_size: int
     requeue_lease_seconds: int
     max_queue_depth: int | None  # backpressure threshold; None disables it
+    # The consumer's claim lease: a `processing` job older than it plus the re-enqueue lease is sent again.
+    processing_lease_seconds: int = DEFAULT_PROCESSING_LEASE_SECONDS
     time_margin_seconds: int = 30  # stop starting pages when the Lambda has less time left than this
 
 
@@ -81,6 +86,9 @@ class ConsumerSettings(BaseModel):
                 return settings  # type: ignore[no-any-return]
         raise ConfigError(f"no model of LLM_MODELS ({', '.join(self.llm_models)}) is served by {name}")
 
+    # How long a record waits after a configuration error (key rejected, model not enabled): a human must act.
+    config_error_backoff_seconds: int = DEFAULT_CONFIG_ERROR_BACKOFF_SECONDS
+
 
 class OperatorSettings(BaseModel):
     """What the ``invoices`` command needs besides the database: the queue (its DLQ comes from its RedrivePolicy)."""
@@ -90,6 +98,12 @@ class OperatorSettings(BaseModel):
     queue_url: str | None
     llm_models: tuple[str, ...]
     aws_endpoint_url: str | None  # set for the local stack (moto); the local redrive is chosen from it
+    # The functions' leases, so `status` can tell which `processing` jobs are stale and when they are re-sent.
+    processing_lease_seconds: int = DEFAULT_PROCESSING_LEASE_SECONDS
+    requeue_lease_seconds: int = DEFAULT_REQUEUE_LEASE_SECONDS
+    # The producer's EventBridge Scheduler schedule (stack output ScheduleName), for `invoices doctor`.
+    schedule_name: str | None = None
+    schedule_group: str = "default"
 
 
 def env_value(env: Mapping[str, str], name: str) -> str | None:
@@ -179,6 +193,10 @@ def parse_database(env: Mapping[str, str]) -> DatabaseSettings:
     secret_arn = _get(env, "DB_SECRET_ARN")
     if url is None and secret_arn is None:
         raise ConfigError("DATABASE_URL or DB_SECRET_ARN must be set")
+    if url is not None:
+        from invoice_pipeline.db import params_from_url  # db imports this module
+
+        params_from_url(url)  # a malformed DSN fails here, at load, with a message that never quotes it
     sslmode = _get(env, "DB_SSLMODE") or "verify-full"
     if sslmode not in ("verify-full", "require", "disable"):
         raise ConfigError(f"DB_SSLMODE must be verify-full, require or disable, got {sslmode!r}")
@@ -204,6 +222,7 @@ def producer_settings_from(env: Mapping[str, str]) -> ProducerSettings:
         requeue_lease_seconds=_int(env, "REQUEUE_LEASE_SECONDS", DEFAULT_REQUEUE_LEASE_SECONDS, minimum=60),
         max_queue_depth=None if depth is None else _int(env, "MAX_QUEUE_DEPTH", None, minimum=1),
         time_margin_seconds=_int(env, "PRODUCER_TIME_MARGIN_SECONDS", 30, minimum=0),
+        processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", DEFAULT_PROCESSING_LEASE_SECONDS, minimum=60),
     )
 
 
@@ -221,11 +240,19 @@ def consumer_settings_from(env: Mapping[str, str]) -> ConsumerSettings:
         max_image_bytes=_int(env, "MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, minimum=1),
         max_receive_count=_int(env, "MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT, minimum=1),
         providers=provider_settings(env, models),
-        processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", 1800, minimum=60),
+        processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", DEFAULT_PROCESSING_LEASE_SECONDS, minimum=60),
         retry_backoff_base_seconds=_int(env, "RETRY_BACKOFF_BASE_SECONDS", 30, minimum=1),
         model_timeout_seconds=float(_int(env, "MODEL_TIMEOUT_SECONDS", 120, minimum=1)),
         max_items_per_invoice=_int(env, "MAX_ITEMS_PER_INVOICE", DEFAULT_MAX_ITEMS_PER_INVOICE, minimum=1),
+        config_error_backoff_seconds=_config_error_backoff(env),
     )
+
+
+def _config_error_backoff(env: Mapping[str, str]) -> int:
+    seconds = _int(env, "CONFIG_ERROR_BACKOFF_SECONDS", DEFAULT_CONFIG_ERROR_BACKOFF_SECONDS, minimum=1)
+    if seconds > MAX_VISIBILITY_SECONDS:
+        raise ConfigError(f"CONFIG_ERROR_BACKOFF_SECONDS must be <= {MAX_VISIBILITY_SECONDS} (12 h), got {seconds}")
+    return seconds
 
 
 def operator_settings_from(env: Mapping[str, str]) -> OperatorSettings:
@@ -233,6 +260,10 @@ def operator_settings_from(env: Mapping[str, str]) -> OperatorSettings:
         queue_url=_get(env, "QUEUE_URL"),
         llm_models=parse_llm_models(env),
         aws_endpoint_url=_get(env, "AWS_ENDPOINT_URL_SQS") or _get(env, "AWS_ENDPOINT_URL"),
+        processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", DEFAULT_PROCESSING_LEASE_SECONDS, minimum=60),
+        requeue_lease_seconds=_int(env, "REQUEUE_LEASE_SECONDS", DEFAULT_REQUEUE_LEASE_SECONDS, minimum=60),
+        schedule_name=_get(env, "SCHEDULE_NAME"),
+        schedule_group=_get(env, "SCHEDULE_GROUP") or "default",
     )
 
 

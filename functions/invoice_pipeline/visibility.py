@@ -1,5 +1,8 @@
 """When SQS shows a failed record again: backoff for transient failures, at once for permanent ones.
 
+It also hands a record back as a fresh message (:meth:`SqsVisibility.send_again`) when the old one must not reach
+the DLQ: a configuration error on the last receive.
+
 A failed record would otherwise wait out the queue's whole visibility timeout (6x the function timeout).
 Transient failures back off exponentially on ``ApproximateReceiveCount``; permanent ones are made visible
 again at once so they use up their receives within seconds and reach the DLQ. Best effort: if the call
@@ -19,7 +22,13 @@ BACKOFF_MAX_SECONDS = 900
 JITTER = 0.2
 
 
+MAX_DELAY_SECONDS = 900  # the most SendMessage's DelaySeconds accepts
+
+
 class Record(Protocol):
+    @property
+    def body(self) -> str: ...
+
     @property
     def receipt_handle(self) -> str: ...
 
@@ -75,6 +84,15 @@ class SqsVisibility:
             )
         except Exception as error:  # best effort: SQS redelivers after the visibility timeout anyway
             logger.warning("could not change message visibility", extra={"error": str(error), "seconds": seconds})
+
+    def send_again(self, record: Record, *, delay_seconds: int) -> None:
+        """Put the record's body back on the queue it came from as a new message, visible after ``delay_seconds``
+        (at most 15 min). Unlike :meth:`change` it raises when SQS refuses: the caller must then keep the record."""
+        self._sqs().send_message(
+            QueueUrl=self._queue_url(record.event_source_arn),
+            MessageBody=record.body,
+            DelaySeconds=min(delay_seconds, MAX_DELAY_SECONDS),
+        )
 
     def reset(self) -> None:
         """Forget the client and URLs (tests point boto3 at another endpoint)."""

@@ -80,7 +80,9 @@ def test_a_vpc_needs_subnets_zones_and_a_security_group() -> None:
 
 
 def test_context_from_the_command_line_arrives_as_strings() -> None:
-    config = config_with(restaurantIds="*", llmModels="gpt-4o-2024-11-20, gpt-4.1", batchSize="10")
+    config = config_with(
+        restaurantIds="*", llmModels="gpt-4o-2024-11-20, gpt-4.1", batchSize="10", modelTimeoutSeconds="20"
+    )
     assert config.restaurant_ids == ("*",)
     assert config.llm_models == ("gpt-4o-2024-11-20", "gpt-4.1")
     assert config.batch_size == 10
@@ -133,3 +135,11 @@ def test_the_work_queue_is_named_after_the_stack_within_sqs_limits() -> None:
     longest = "S" + "x" * 74
     assert config_with(stackName=longest).work_queue_name == f"{longest}-work"
     assert len(config_with(stackName=longest).work_queue_name) == 80
+
+
+def test_a_batch_whose_model_calls_cannot_fit_the_consumer_timeout_is_refused() -> None:
+    # 5 records x (120 s model call + 5 s images) + 15 s reserve = 640 s: the last records would never start.
+    with pytest.raises(ContextError, match=r"batchSize 5 .* 640 s does not fit consumerTimeoutSeconds 300.*at most 2"):
+        config_with(batchSize=5, modelTimeoutSeconds=120, consumerTimeoutSeconds=300)
+    assert config_with(batchSize=5, modelTimeoutSeconds=120, consumerTimeoutSeconds=640).batch_size == 5
+    assert config_with(batchSize=5, modelTimeoutSeconds=50, consumerTimeoutSeconds=300).model_timeout_seconds == 50

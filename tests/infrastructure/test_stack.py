@@ -355,7 +355,10 @@ def test_producer_may_send_and_read_queue_attributes_and_consumer_may_consume(ex
     assert {"sqs:SendMessage", "sqs:GetQueueAttributes"} <= producer
     assert "sqs:ReceiveMessage" not in producer
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} <= consumer
-    assert "sqs:SendMessage" not in consumer
+    # The consumer sends only to its own queue: a job handed back after a configuration error (never to the DLQ).
+    assert "sqs:SendMessage" in consumer
+    dlq_arn = {"Fn::GetAtt": [queue_keys(example)[1], "Arn"]}
+    assert not [s for s in role_policy_statements(example, "consumer.handler") if dlq_arn in as_list(s["Resource"])]
 
 
 def test_function_roles_have_no_managed_policies_without_a_vpc(example: Synthesized) -> None:
@@ -377,8 +380,9 @@ def test_alarms_watch_dlqs_queue_age_and_function_errors_and_notify_the_topic(ex
         ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
         ("AWS/Lambda", "Errors"),
         ("AWS/Lambda", "Throttles"),
+        (settings.METRICS_NAMESPACE, "ModelCredentialsRejected"),
     }
-    assert len(alarms) == 6
+    assert len(alarms) == 7
     visible = [a for a in alarms if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"]
     watched_queues = {a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in visible}
     assert queue_keys(example)[1] in watched_queues and len(watched_queues) == 2
@@ -445,7 +449,7 @@ def test_dashboard_shows_the_custom_metrics_contract(example: Synthesized) -> No
     body = json.dumps(next(iter(dashboards.values()))["Properties"]["DashboardBody"])
     names = [metric.name for metric in CUSTOM_METRICS]
     assert names == ["Enqueued", "OrdersDone", "OrdersFailed", "ItemsWritten", "InputTokens", "OutputTokens",
-                     "CostUSD", "ModelLatency"]  # fmt: skip
+                     "CostUSD", "ModelLatency", "ModelCredentialsRejected"]  # fmt: skip
     for name in names:
         assert f'\\"{name}\\"' in body, name
     assert settings.METRICS_NAMESPACE in body and settings.SERVICE_NAME in body

@@ -99,6 +99,26 @@ def test_status_without_queue_url_shows_the_ledger(
     assert code == 0 and "queue: QUEUE_URL not set" in out
 
 
+def test_status_lists_processing_jobs_past_their_lease_and_when_the_producer_resends_them(
+    ledger: pg8000.native.Connection, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("QUEUE_URL", raising=False)
+    monkeypatch.setenv("PROCESSING_LEASE_SECONDS", "3600")
+    monkeypatch.setenv("REQUEUE_LEASE_SECONDS", "3600")
+    add_job(ledger, 8, "gpt-4o", "processing", age=3 * 3600, error="TimeoutError: timed out")  # due now
+    add_job(ledger, 9, "gpt-4o", "processing", age=90 * 60)  # lease ended, re-sent in about 30 min
+
+    code, out = run_cli(capsys, "status", "--json")
+
+    stale = json.loads(out)["stale_processing"]
+    assert code == 0 and [(job["order_id"], job["attempts"]) for job in stale] == [(8, 1), (9, 1)]
+    assert stale[0]["requeued_in_seconds"] < 0 < stale[1]["requeued_in_seconds"] <= 1800
+    code, table = run_cli(capsys, "status")
+    assert "stale processing: 2 job(s) past their lease" in table
+    assert "order 8 gpt-4o: started 3.0 h ago, attempts 1, re-enqueued next producer run" in table
+    assert "order 9 gpt-4o: started 90 min ago, attempts 1, re-enqueued in 30 min" in table
+
+
 def test_report_per_model_in_every_format(ledger: pg8000.native.Connection, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run_cli(capsys, "report", "--format", "json")
     assert code == 0

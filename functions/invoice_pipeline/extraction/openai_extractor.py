@@ -32,6 +32,7 @@ from invoice_pipeline.errors import (
     Throttled,
     TransientError,
     classify,
+    describe,
 )
 from invoice_pipeline.extraction.answer import PROMPT_VERSION, SYSTEM_PROMPT, ModelInvoice, user_text
 from invoice_pipeline.extraction.base import (
@@ -174,7 +175,11 @@ class OpenAIExtractor:
 
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
         timeout, retries = request_budget(deadline - time.monotonic(), self._timeout_seconds)
-        client = _client(self._settings.base_url, api_key_from(self._settings))
+        try:
+            api_key = api_key_from(self._settings)
+        except Exception as error:  # no key set, secret missing or unreadable: a human must fix the deployment
+            raise ConfigurationError(f"model credentials unavailable: {describe(error)}") from error
+        client = _client(self._settings.base_url, api_key)
         try:
             completion = client.with_options(timeout=timeout, max_retries=retries).chat.completions.parse(
                 model=self._api_model, messages=build_messages(invoice), response_format=ModelInvoice

@@ -50,6 +50,8 @@ def test_each_page_is_an_index_scan_of_the_orders_index(indexed_orders, statemen
         "page_size": 500,
         "llms": list(MODELS),
         "lease_seconds": 3600,
+        "processing_lease_seconds": 1800,
+        "stale_processing_error": "re-enqueued",
         "max_claims": 1000,
         **extra,
     }
