@@ -4,14 +4,19 @@ Every value the stack derives from (queue limits, timeouts, concurrency) lives h
 can never disagree: the queue's maxReceiveCount and the consumer's ``MAX_RECEIVE_COUNT`` come from the same
 field. Values from ``-c`` arrive as strings; lists accept JSON lists or comma-separated strings. A bad value
 raises :class:`ContextError` naming the context key.
+
+This module is the one parser of the deployment's numbers and imports no CDK: the local stack (``local/``) reads
+the same ``cdk.json`` through :meth:`PipelineConfig.from_cdk_json` and only scales its times down.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 # The names the functions use (functions/invoice_pipeline/settings.py); a test keeps the two equal.
@@ -39,6 +44,8 @@ _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,74}$")
 WORK_QUEUE_SUFFIX = "-work"
 # The offline OCR extractor's model names (DESIGN §9): the Lambda layer has no OCR runtime to run them.
 OCR_MODEL_PREFIX = "ocr-"
+# The CDK app's context file; `cdk synth` adds `-c` overrides and cdk.context.json, the local stack reads it alone.
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 
 def is_complete_secret_arn(arn: str) -> bool:
@@ -183,6 +190,19 @@ class PipelineConfig:
     @classmethod
     def from_mapping(cls, context: Mapping[str, Any]) -> PipelineConfig:
         return cls.from_context(context.get)
+
+    @classmethod
+    def from_cdk_json(cls, path: Path = CDK_JSON) -> PipelineConfig:
+        """Build from the ``context`` object of a ``cdk.json`` file (no ``-c`` overrides): the local stack's way in."""
+        try:
+            context = json.loads(path.read_text())["context"]
+        except FileNotFoundError:
+            raise ContextError(f"{path} not found") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise ContextError(f"{path} has no valid JSON 'context': {error!r}") from None
+        if not isinstance(context, dict):
+            raise ContextError(f"{path}: 'context' must be a JSON object, got {type(context).__name__}")
+        return cls.from_mapping(context)
 
 
 def _aws_id(prefix: str) -> re.Pattern[str]:
