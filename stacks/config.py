@@ -44,8 +44,6 @@ _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,74}$")
 WORK_QUEUE_SUFFIX = "-work"
 # The offline OCR extractor's model names (DESIGN §9): the Lambda layer has no OCR runtime to run them.
 OCR_MODEL_PREFIX = "ocr-"
-# The CDK app's context file; `cdk synth` adds `-c` overrides and cdk.context.json, the local stack reads it alone.
-CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 
 def is_complete_secret_arn(arn: str) -> bool:
@@ -55,6 +53,10 @@ def is_complete_secret_arn(arn: str) -> bool:
 
 class ContextError(ValueError):
     """A context value is missing or malformed; the message names the context key."""
+
+
+# The CDK app's context file; `cdk synth` adds `-c` overrides and cdk.context.json, the local stack reads it alone.
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 
 @dataclass(frozen=True)
@@ -188,10 +190,6 @@ class PipelineConfig:
         )
 
     @classmethod
-    def from_mapping(cls, context: Mapping[str, Any]) -> PipelineConfig:
-        return cls.from_context(context.get)
-
-    @classmethod
     def from_cdk_json(cls, path: Path = CDK_JSON) -> PipelineConfig:
         """Build from the ``context`` object of a ``cdk.json`` file (no ``-c`` overrides): the local stack's way in."""
         try:
@@ -203,6 +201,10 @@ class PipelineConfig:
         if not isinstance(context, dict):
             raise ContextError(f"{path}: 'context' must be a JSON object, got {type(context).__name__}")
         return cls.from_mapping(context)
+
+    @classmethod
+    def from_mapping(cls, context: Mapping[str, Any]) -> PipelineConfig:
+        return cls.from_context(context.get)
 
 
 def _aws_id(prefix: str) -> re.Pattern[str]:
