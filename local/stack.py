@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 
-from local.stack_config import MAIN_QUEUE_RETENTION_SECONDS, QueueSettings
+from local.stack_config import QueueSettings
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def create_local_stack(
         QueueName=queue_name,
         Attributes={
             "VisibilityTimeout": str(settings.visibility_timeout_seconds),
-            "MessageRetentionPeriod": str(MAIN_QUEUE_RETENTION_SECONDS),
+            "MessageRetentionPeriod": str(settings.queue_retention_seconds),
             "SqsManagedSseEnabled": "true",
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq, "maxReceiveCount": settings.max_receive_count}),
         },

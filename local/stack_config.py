@@ -1,64 +1,59 @@
-"""Queue settings for the local stack, read from the CDK app's context in ``cdk.json`` (one source of truth).
+"""Queue settings for the local stack: the deployed stack's own numbers, only with time scaled down.
 
-The deployed stack and the local demo use the same maxReceiveCount, batch size, batching window and
-concurrency. Only time is scaled for the local stack: in AWS the visibility timeout is 6x the consumer's
-timeout (12 minutes with the example context), and a record that fails without the consumer resetting its
-visibility (a crashed invocation) waits that long. Locally the emulated function timeout and the visibility
-timeout are both :data:`LOCAL_VISIBILITY_TIMEOUT_SECONDS` (ratio 1, not 6): the 6x margin in AWS covers
-Lambda's own retries of throttled invocations, which the emulator does not make, and a visibility of one
-function timeout still never hands a message out twice while it is processed. The timeout stays long enough
-for the consumer's time reserves (it refuses to start an image with less than ~20 s left). Failed records do
-not wait for it: the consumer makes them visible again itself (at once for permanent errors).
+:meth:`stacks.config.PipelineConfig.from_cdk_json` parses ``cdk.json`` exactly as ``cdk synth`` does (same
+defaults, bounds and error messages naming the key), so the local stack and the deployed one use the same
+maxReceiveCount, batch size, batching window, concurrency, queue retention and 14-day DLQ retention.
+
+Only time is scaled for the local stack: in AWS the visibility timeout is 6x the consumer's timeout (30 minutes
+with the committed context), and a record that fails without the consumer resetting its visibility (a crashed
+invocation) waits that long. Locally the emulated function timeout and the visibility timeout are both
+:data:`LOCAL_VISIBILITY_TIMEOUT_SECONDS` (ratio 1, not 6): the 6x margin in AWS covers Lambda's own retries of
+throttled invocations, which the emulator does not make, and a visibility of one function timeout still never
+hands a message out twice while it is processed. The timeout stays long enough for the consumer's time reserves
+(it refuses to start an image with less than ~20 s left). Failed records do not wait for it: the consumer makes
+them visible again itself (at once for permanent errors).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
-VISIBILITY_TO_TIMEOUT_RATIO = 6  # AWS guidance for SQS-triggered functions (FIELD_NOTES, DESIGN §7)
+from stacks.config import CDK_JSON, DLQ_RETENTION_DAYS, PipelineConfig
+
 LOCAL_VISIBILITY_TIMEOUT_SECONDS = 60
-MAIN_QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
-
-# cdk.json context key -> (QueueSettings field, default when the key is absent)
-CONTEXT_KEYS: dict[str, tuple[str, int]] = {
-    "consumerTimeoutSeconds": ("consumer_timeout_seconds", 120),
-    "maxReceiveCount": ("max_receive_count", 5),
-    "batchSize": ("batch_size", 5),
-    "maxBatchingWindowSeconds": ("max_batching_window_seconds", 0),
-    "consumerReservedConcurrency": ("reserved_concurrency", 10),
-    "consumerMaxConcurrency": ("max_concurrency", 10),
-    "dlqRetentionDays": ("dlq_retention_days", 14),
-}
-
-
-class StackConfigError(ValueError):
-    """cdk.json is missing, not JSON, or holds a value that is not a positive integer."""
 
 
 @dataclass(frozen=True)
 class QueueSettings:
+    """The queue and event-source numbers of :class:`PipelineConfig` the local stack builds and polls with."""
+
     consumer_timeout_seconds: int
+    visibility_timeout_seconds: int
     max_receive_count: int
     batch_size: int
     max_batching_window_seconds: int
     reserved_concurrency: int
     max_concurrency: int
-    dlq_retention_days: int
-    visibility_timeout_seconds: int = 0  # derived: 6x the consumer timeout unless scaled for the local stack
+    queue_retention_seconds: int
 
-    def __post_init__(self) -> None:
-        if self.visibility_timeout_seconds == 0:
-            object.__setattr__(
-                self, "visibility_timeout_seconds", VISIBILITY_TO_TIMEOUT_RATIO * self.consumer_timeout_seconds
-            )
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> QueueSettings:
+        """The deployed numbers, unscaled: the visibility timeout is the stack's (6x the consumer timeout)."""
+        return cls(
+            consumer_timeout_seconds=config.consumer_timeout_seconds,
+            visibility_timeout_seconds=config.visibility_timeout_seconds,
+            max_receive_count=config.max_receive_count,
+            batch_size=config.batch_size,
+            max_batching_window_seconds=config.max_batching_window_seconds,
+            reserved_concurrency=config.consumer_reserved_concurrency,
+            max_concurrency=config.consumer_max_concurrency,
+            queue_retention_seconds=config.queue_retention_seconds,
+        )
 
     @property
     def dlq_retention_seconds(self) -> int:
-        return self.dlq_retention_days * 24 * 3600
+        return DLQ_RETENTION_DAYS * 24 * 3600
 
     def scaled_for_local(self, visibility_timeout_seconds: int = LOCAL_VISIBILITY_TIMEOUT_SECONDS) -> QueueSettings:
         """The same settings with seconds instead of minutes of visibility; the function timeout matches it."""
@@ -70,22 +65,5 @@ class QueueSettings:
 
 
 def load_queue_settings(path: Path = CDK_JSON) -> QueueSettings:
-    try:
-        context: dict[str, Any] = json.loads(path.read_text())["context"]
-    except FileNotFoundError:
-        raise StackConfigError(f"{path} not found") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise StackConfigError(f"{path} has no valid JSON 'context': {error}") from None
-    values: dict[str, int] = {}
-    for key, (field, default) in CONTEXT_KEYS.items():
-        raw = context.get(key, default)
-        if isinstance(raw, bool) or not isinstance(raw, int) or raw < (0 if key == "maxBatchingWindowSeconds" else 1):
-            raise StackConfigError(f"cdk.json context {key} must be a positive integer, got {raw!r}")
-        values[field] = raw
-    settings = QueueSettings(**values)
-    if settings.max_concurrency > settings.reserved_concurrency:
-        raise StackConfigError(
-            "cdk.json context consumerMaxConcurrency must not exceed consumerReservedConcurrency "
-            f"({settings.max_concurrency} > {settings.reserved_concurrency})"
-        )
-    return settings
+    """Parse ``path`` with the stack's parser; a bad value raises :class:`stacks.config.ContextError` naming its key."""
+    return QueueSettings.from_config(PipelineConfig.from_cdk_json(path))

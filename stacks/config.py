@@ -4,14 +4,19 @@ Every value the stack derives from (queue limits, timeouts, concurrency) lives h
 can never disagree: the queue's maxReceiveCount and the consumer's ``MAX_RECEIVE_COUNT`` come from the same
 field. Values from ``-c`` arrive as strings; lists accept JSON lists or comma-separated strings. A bad value
 raises :class:`ContextError` naming the context key.
+
+This module is the one parser of the deployment's numbers and imports no CDK: the local stack (``local/``) reads
+the same ``cdk.json`` through :meth:`PipelineConfig.from_cdk_json` and only scales its times down.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from invoice_pipeline.extraction.bedrock import PROFILE_PREFIXES
@@ -61,6 +66,10 @@ def is_complete_secret_arn(arn: str) -> bool:
 
 class ContextError(ValueError):
     """A context value is missing or malformed; the message names the context key."""
+
+
+# The CDK app's context file; `cdk synth` adds `-c` overrides and cdk.context.json, the local stack reads it alone.
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 
 @dataclass(frozen=True)
@@ -216,6 +225,19 @@ class PipelineConfig:
             log_retention_days=ctx.choice("logRetentionDays", LOG_RETENTION_DAYS, default=30),
             log_level=ctx.choice("logLevel", LOG_LEVELS, default="INFO"),
         )
+
+    @classmethod
+    def from_cdk_json(cls, path: Path = CDK_JSON) -> PipelineConfig:
+        """Build from the ``context`` object of a ``cdk.json`` file (no ``-c`` overrides): the local stack's way in."""
+        try:
+            context = json.loads(path.read_text())["context"]
+        except FileNotFoundError:
+            raise ContextError(f"{path} not found") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise ContextError(f"{path} has no valid JSON 'context': {error!r}") from None
+        if not isinstance(context, dict):
+            raise ContextError(f"{path}: 'context' must be a JSON object, got {type(context).__name__}")
+        return cls.from_mapping(context)
 
     @classmethod
     def from_mapping(cls, context: Mapping[str, Any]) -> PipelineConfig:
