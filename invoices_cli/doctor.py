@@ -4,8 +4,8 @@ Checks, against AWS or the local stack alike (the same environment as the functi
 the database is reachable and every migration file is applied; each model is reachable with this deployment's
 credentials (OpenAI: ``models.retrieve``, which costs nothing and sends no image; Bedrock: a one-token Converse
 call without an image; Textract and the offline ``ocr-*`` models have no key to check and are "n/a"); each
-allowed bucket is readable (HeadBucket); the queue has its dead-letter queue wired (RedrivePolicy) with the maxReceiveCount
-the consumer expects; the producer's schedule exists and its state (when SCHEDULE_NAME is set).
+allowed bucket is readable (HeadBucket); the queue has its dead-letter queue wired (RedrivePolicy) with the
+maxReceiveCount the consumer expects; the producer's schedule exists and its state (when SCHEDULE_NAME is set).
 
 Each check is independent: a missing setting fails its own lines, naming the variable, and the others still run.
 """
