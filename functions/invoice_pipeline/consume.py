@@ -31,7 +31,7 @@ from invoice_pipeline.errors import (
     classify,
     describe,
 )
-from invoice_pipeline.extraction.base import ExtractedInvoice, Extractor, InvoiceImages
+from invoice_pipeline.extraction.base import ExtractedInvoice, Extractor, InvoiceImages, SourceDocument
 from invoice_pipeline.observability import logger, metrics
 from invoice_pipeline.settings import ConsumerSettings, consumer_settings
 from invoice_pipeline.visibility import backoff_seconds, visibility
@@ -196,7 +196,8 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         _require_time(deadline, MIN_SECONDS_PER_IMAGE, f"fetching image {index}")
         data = deps.fetch_image(location, max_bytes=settings.max_image_bytes)
         segments = images.prepare_invoice(data, source=str(location))
-        prepared.append(InvoiceImages(order_id=job.order_id, invoice_index=index, segments=segments))
+        document = SourceDocument(data=data, media_type=images.media_type(data))
+        prepared.append(InvoiceImages(job.order_id, index, segments, document=document))
 
     extractor = deps.extractor_for(job.llm, settings)
     extracted: list[ExtractedInvoice] = []
