@@ -59,7 +59,8 @@ SUMMARY_WORDS = (
     *("total", "subtotal", "sub-total", "grand", "vat", "tax", "shipping", "freight", "amount", "balance"),
     *("summe", "zwischensumme", "gesamt", "rechnungssumme", "rechnungsbetrag", "nettobetrag", "bruttobetrag"),
     *("netto", "brutto", "mwst", "ust", "umsatzsteuer", "mehrwertsteuer", "steuer", "endbetrag", "zahlbetrag"),
-    *("zu zahlen", "übertrag", "uebertrag", "versand", "fracht", "skonto", "rabatt"),
+    *("zu zahlen", "übertrag", "uebertrag", "versand", "fracht", "skonto", "rabatt", "abzgl", "abzüglich"),
+    *("discount", "less"),
     *("sous-total", "tva", "montant", "net à payer", "solde", "taxe", "frais de port", "remise", "acompte"),
     *("bar", "gegeben", "rückgeld", "ec-karte", "kartenzahlung", "geg.", "visa", "mastercard", "change"),
 )
@@ -485,7 +486,9 @@ def read_items(pages: Sequence[Sequence[Row]], *, invoice_index: int = 0) -> Ext
 
 
 def _items_around_anchors(lines: Sequence[Line], anchors: dict[int, Reading]) -> list[Reading]:
-    found = list(anchors.values())
+    # columns from the anchors whose roles are certain (quantity printed without decimals, price with)
+    certain = [r for r in anchors.values() if r.quantity and r.price and r.quantity.decimals == 0 < r.price.decimals]
+    found = certain or list(anchors.values())
     columns = Columns(
         total=_edge([r.total for r in found]),
         price=_edge([r.price for r in found]),
@@ -495,6 +498,7 @@ def _items_around_anchors(lines: Sequence[Line], anchors: dict[int, Reading]) ->
     for index in list(anchors):
         # where several products hold (a factor of 1, a total of 0), the one on the columns wins
         options = [option for _, option in anchor_candidates(lines[index])]
+        options += [Reading(index, o.total, o.price, o.quantity) for o in options if o.price is not None]
         anchors[index] = min(options, key=lambda option: _column_distance(option, columns))
         anchors[index].line = index
     columns = Columns(
@@ -558,7 +562,7 @@ def _attach_continuations(lines: Sequence[Line], readings: list[Reading]) -> Non
         default=None,
     )
     first_number = min((r.total.x0 for r in readings), default=0.0)
-    edges = [c.x1 for r in readings for c in (r.total, r.price, r.quantity) if c is not None and c.x1 > 0]
+    edges = [r.total.x1 for r in readings]  # a row with nothing on the line-total column is no item of its own
     for reading in readings:
         line = lines[reading.line]
         if reading.description:
@@ -603,9 +607,13 @@ def _items_without_anchors(lines: Sequence[Line], mark: str) -> list[Reading]:
         candidates.append(Reading(line=index, total=amounts[-1]))
     if not candidates:
         return []
-    edges = Counter(round(reading.total.x1 / (COLUMN_SLACK * lines[reading.line].height)) for reading in candidates)
-    column = max(edges, key=lambda edge: (edges[edge], edge))
-    readings = [r for r in candidates if abs(round(r.total.x1 / (COLUMN_SLACK * lines[r.line].height)) - column) <= 1]
+    slack = COLUMN_SLACK * statistics.median(lines[r.line].height for r in candidates)
+
+    def support(reading: Reading) -> tuple[int, float]:
+        return sum(abs(other.total.x1 - reading.total.x1) <= slack for other in candidates), reading.total.x1
+
+    column = max(candidates, key=support).total.x1
+    readings = [r for r in candidates if abs(r.total.x1 - column) <= slack]
     printed = _printed_total(lines[stop:]) if stop < len(lines) else None
     if printed is not None and readings:
         running = Decimal(0)
