@@ -412,26 +412,23 @@ def _reading_on_columns(line: Line, index: int, columns: Columns) -> Reading | N
 
 
 def _fill(reading: Reading, line: Line) -> None:
-    """Description and unit from the row's text cells."""
+    """Description and unit from the row's cells: everything left of its numbers ("Kaffee 1 kg", "Milch 1,5%")
+    but a leading position number, and the text between them that is not the unit."""
     used = [cell for cell in (reading.quantity, reading.price, reading.total) if cell is not None]
-    right_edge = reading.total.x0
+    first_used = min(cell.x0 for cell in used)
     description: list[str] = []
     for position, cell in enumerate(line.cells):
-        if cell.x0 >= right_edge or cell in used:
+        if cell.x0 >= reading.total.x0 or cell in used:
             continue
         if cell.value is not None:
-            if position == 0 and cell.decimals == 0:
+            if position == 0 and cell.decimals == 0 and not cell.percent and len(line.cells) > 1:
                 continue  # a position number
-            if cell.percent:
-                continue
-            if reading.quantity is None and reading.price is None:
-                description.append(cell.text)  # "Art. 4711" style numbers inside descriptions
+            if cell.x1 <= first_used:
+                description.append(cell.text)
             continue
         after_quantity = reading.quantity is not None and 0 <= cell.x0 - reading.quantity.x1 <= 4 * line.height
         if after_quantity and reading.unit is None and _UNIT_TEXT.match(cell.text) and len(cell.text) <= 12:
             reading.unit = cell.text
-            continue
-        if reading.quantity is not None and cell.x0 > reading.quantity.x1 and cell.text.casefold() in _TIMES:
             continue
         if cell.text.casefold() in _TIMES:
             continue
@@ -481,7 +478,7 @@ def read_items(pages: Sequence[Sequence[Row]], *, invoice_index: int = 0) -> Ext
     line_sum = sum((item.line_total for item in items if item.line_total is not None), Decimal(0))
     total = _printed_total(lines[end + 1 :] if readings else lines, line_sum if items else None)
     return ExtractedInvoice(
-        invoice_index=invoice_index, currency=_currency(lines), printed_total=total, items=tuple(items)
+        invoice_index=invoice_index, currency=_currency(pages), printed_total=total, items=tuple(items)
     )
 
 
@@ -580,7 +577,7 @@ def _attach_continuations(lines: Sequence[Line], readings: list[Reading]) -> Non
             previous = lines[reading.last_line]
             if line.page != previous.page or line.top - previous.bottom > CONTINUATION_GAP * line.height:
                 break
-            if is_summary(line) or not _text_only(line, edges):
+            if is_summary(line) or not _text_only(line, edges) or _MULTIPLIER.match(ascii_digits(line.text)):
                 break
             if index + 1 == following and not readings[position + 1].description:
                 break  # the next item's name, printed above its numbers
@@ -675,13 +672,17 @@ def _printed_total(lines: Sequence[Line], line_sum: Decimal | None = None) -> De
     return None
 
 
-def _currency(lines: Sequence[Line]) -> str | None:
+def _currency(pages: Sequence[Sequence[Row]]) -> str | None:
+    """The commonest ISO code or currency symbol of the document."""
     counts: Counter[str] = Counter()
-    for line in lines:
-        for token in line.text.replace("(", " ").replace(")", " ").split():
-            code = token.strip(".,:;").upper()
-            if code in ISO_CODES:
-                counts[code] += 1
+    for rows in pages:
+        for row in rows:
+            for box in row:
+                for token in box[0].replace("(", " ").replace(")", " ").split():
+                    code = token.strip(".,:;0123456789").upper()
+                    if code in ISO_CODES:
+                        counts[code] += 1
+                    counts.update(CURRENCY_WORDS[symbol] for symbol in "€$£¥₹" if symbol in token)
     return counts.most_common(1)[0][0] if counts else None
 
 
