@@ -408,7 +408,8 @@ def reconstruct_pages(pages: Sequence[Sequence[Row]], *, invoice_index: int = 0)
     Two readers: the layout-free ``table_reader`` and the header reader below (tuned on the generated samples
     and the receipt line forms). Their readings are ranked by ``plausibility``; a tie keeps the header reader.
     """
-    general = table_reader.read_items(pages, invoice_index=invoice_index)
+    chained = [table_reader.chain_rows([box for row in rows for box in row]) for rows in pages]
+    general = table_reader.read_items(chained, invoice_index=invoice_index)
     stacked: list[Row] = []
     offset = 0.0
     for rows in pages:

@@ -135,6 +135,41 @@ class Reading:
     last_line: int = -1
 
 
+# ---- rows -----------------------------------------------------------------------------------------------
+
+
+def chain_rows(boxes: Sequence[Box], *, min_confidence: float = 0.5) -> list[Row]:
+    """Boxes into rows, followed left to right: a box joins the row whose last box is level with it.
+
+    A scan turned by a degree drifts a row's height across the page; comparing a box with its left neighbour
+    instead of the row's whole span keeps neighbouring rows apart. Boxes much taller than the text (vertical
+    margin notes) are left out.
+    """
+    kept = [box for box in boxes if box[5] >= min_confidence and box[0].strip()]
+    if not kept:
+        return []
+    typical = statistics.median(box[4] - box[2] for box in kept)
+    kept = [box for box in kept if box[4] - box[2] <= 3 * typical]
+    rows: list[list[Box]] = []
+    for box in sorted(kept, key=lambda b: (b[1], b[2])):
+        center, height = (box[2] + box[4]) / 2, box[4] - box[2]
+        best: tuple[float, list[Box]] | None = None
+        for row in rows:
+            last = row[-1]
+            if last[3] > box[1] + 0.5 * height:
+                continue  # overlapping in x: another row
+            distance = abs(center - (last[2] + last[4]) / 2)
+            allowed = 0.45 * min(height, last[4] - last[2]) + 0.02 * (box[1] - last[3])
+            if distance <= allowed and (best is None or distance < best[0]):
+                best = (distance, row)
+        if best is None:
+            rows.append([box])
+        else:
+            best[1].append(box)
+    rows.sort(key=lambda row: statistics.mean((b[2] + b[4]) / 2 for b in row))
+    return [tuple(row) for row in rows]
+
+
 # ---- cells ----------------------------------------------------------------------------------------------
 
 
@@ -577,7 +612,7 @@ def _attach_continuations(lines: Sequence[Line], readings: list[Reading]) -> Non
             previous = lines[reading.last_line]
             if line.page != previous.page or line.top - previous.bottom > CONTINUATION_GAP * line.height:
                 break
-            if is_summary(line) or not _text_only(line, edges) or _MULTIPLIER.match(ascii_digits(line.text)):
+            if is_summary(line) or not _text_only(line, edges) or _prices(line, reading):
                 break
             if index + 1 == following and not readings[position + 1].description:
                 break  # the next item's name, printed above its numbers
@@ -589,6 +624,16 @@ def _attach_continuations(lines: Sequence[Line], readings: list[Reading]) -> Non
             reading.description.extend(cell.text for cell in words)
             reading.last_line = index
             index += 1
+
+
+def _prices(line: Line, reading: Reading) -> bool:
+    """The row is ``qty x price`` of this item (a receipt's multiplier row), not more of its description."""
+    match = _MULTIPLIER.match(ascii_digits(line.text))
+    if match is None or reading.total.value is None:
+        return False
+    quantity = parse_decimal(match["quantity"].replace(",", "."))
+    price = parse_decimal(match["price"].replace(",", "."))
+    return quantity is not None and price is not None and abs(quantity * price - reading.total.value) <= CENT
 
 
 def _items_without_anchors(lines: Sequence[Line], mark: str) -> list[Reading]:
