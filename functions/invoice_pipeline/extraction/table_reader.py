@@ -614,7 +614,7 @@ def _attach_continuations(lines: Sequence[Line], readings: list[Reading]) -> Non
                 break
             if is_summary(line) or not _text_only(line, edges) or _prices(line, reading):
                 break
-            if index + 1 == following and not readings[position + 1].description:
+            if index + 1 == following < len(lines) and not readings[position + 1].description:
                 break  # the next item's name, printed above its numbers
             words = [c for c in line.cells if c.x1 <= first_number + line.height]
             if description_edge is not None and words and words[0].x0 < description_edge - 2 * line.height:
