@@ -63,6 +63,8 @@ SUMMARY_WORDS = (
     *("discount", "less"),
     *("sous-total", "tva", "montant", "net à payer", "solde", "taxe", "frais de port", "remise", "acompte"),
     *("bar", "gegeben", "rückgeld", "ec-karte", "kartenzahlung", "geg.", "visa", "mastercard", "change"),
+    # a unit price printed on a row of its own under its item
+    *("einzelpreis", "stückpreis", "unit price", "prix unitaire"),
 )
 # German compounds: "Positionssumme", "Gesamtbetrag", "Steuerbetrag"
 SUMMARY_PARTS = ("summe", "gesamtbetrag", "zahlbetrag", "steuerbetrag", "endbetrag")
@@ -71,6 +73,11 @@ GRAND_TOTAL_WORDS = (
     *("total", "grand", "amount due", "balance", "summe", "gesamt", "brutto", "rechnungsbetrag"),
     *("rechnungssumme brutto", "zu zahlen", "endbetrag", "zahlbetrag", "net à payer", "total ttc", "montant ttc"),
     *("المجموع", "الإجمالي", "اجمالي", "إجمالي"),
+)
+# not a total of the document: subtotals, carried-forward amounts, and prices ("Bruttopreis: 1.000,00")
+SUBTOTAL_WORDS = (
+    *("zwischensumme", "subtotal", "sub-total", "sub total", "sous-total", "übertrag", "carried"),
+    *("preis", "price", "prix"),
 )
 HEADER_WORDS = frozenset(
     {
@@ -507,6 +514,17 @@ def read_items(pages: Sequence[Sequence[Row]], *, invoice_index: int = 0) -> Ext
         if reading is not None:
             reading.line = index
             anchors[index] = reading
+    if anchors:
+        # what follows the document's total is a tax breakdown or a payment slip: net x (1 + rate) = gross there
+        # (a total is at least as large as every line before it: "Bruttopreis: 1,50" under an item is no total)
+        largest = Decimal(0)
+        for index in range(min(anchors), len(lines)):
+            if index in anchors and anchors[index].total.value is not None:
+                largest = max(largest, abs(anchors[index].total.value))
+            line = lines[index]
+            if is_summary(line) and _grand(line) and any(abs(c.value or 0) >= largest for c in _amounts(line)):
+                anchors = {position: reading for position, reading in anchors.items() if position < index}
+                break
     readings = _items_around_anchors(lines, anchors) if anchors else _items_without_anchors(lines, mark)
     items = [_as_item(reading, lines) for reading in readings]
     end = max((reading.last_line for reading in readings), default=-1)
@@ -696,7 +714,10 @@ def _amounts(line: Line) -> list[Cell]:
 
 
 def _grand(line: Line) -> bool:
+    """A total of the whole document (not a subtotal or a carried-forward amount)."""
     text = line.text.casefold()
+    if any(word in text for word in SUBTOTAL_WORDS):
+        return False
     return any(word in text for word in GRAND_TOTAL_WORDS)
 
 
