@@ -644,6 +644,35 @@ def _attach_continuations(lines: Sequence[Line], readings: list[Reading]) -> Non
             index += 1
 
 
+def _rows_above(lines: Sequence[Line], stop: int, mark: str) -> tuple[list[Reading], bool]:
+    """The amount rows above ``stop`` on the commonest right edge, cut to the tail that adds up to an amount of
+    the ``stop`` row when there is one (and whether there is)."""
+    candidates: list[Reading] = []
+    for index, line in enumerate(lines[:stop]):
+        amounts = _amounts(line)
+        if not amounts or not line.words or is_header(line) or is_summary(line):
+            continue
+        if _multiplier(line, mark) is not None and len(amounts) == 1 and not _has_name(line):
+            continue
+        candidates.append(Reading(line=index, total=amounts[-1]))
+    if not candidates:
+        return [], False
+    slack = COLUMN_SLACK * statistics.median(lines[r.line].height for r in candidates)
+
+    def support(reading: Reading) -> tuple[int, float]:
+        return sum(abs(other.total.x1 - reading.total.x1) <= slack for other in candidates), reading.total.x1
+
+    column = max(candidates, key=support).total.x1
+    readings = [r for r in candidates if abs(r.total.x1 - column) <= slack]
+    printed = {cell.value for cell in _amounts(lines[stop])} if stop < len(lines) else set()
+    running = Decimal(0)
+    for start in range(len(readings) - 1, -1, -1):
+        running += readings[start].total.value or Decimal(0)
+        if any(value is not None and abs(running - value) <= CENT for value in printed):
+            return readings[start:], True
+    return readings, False
+
+
 def _prices(line: Line, reading: Reading) -> bool:
     """The row is ``qty x price`` of this item (a receipt's multiplier row), not more of its description."""
     match = _MULTIPLIER.match(ascii_digits(line.text))
@@ -655,33 +684,19 @@ def _prices(line: Line, reading: Reading) -> bool:
 
 
 def _items_without_anchors(lines: Sequence[Line], mark: str) -> list[Reading]:
-    """Step 5: description + amount rows on the commonest right edge, above the first total row."""
-    stop = next((i for i, line in enumerate(lines) if is_summary(line) and _grand(line) and _amounts(line)), len(lines))
-    candidates: list[Reading] = []
-    for index, line in enumerate(lines[:stop]):
-        amounts = _amounts(line)
-        if not amounts or not line.words or is_header(line) or is_summary(line):
-            continue
-        if _multiplier(line, mark) is not None and len(amounts) == 1 and not _has_name(line):
-            continue
-        candidates.append(Reading(line=index, total=amounts[-1]))
-    if not candidates:
-        return []
-    slack = COLUMN_SLACK * statistics.median(lines[r.line].height for r in candidates)
-
-    def support(reading: Reading) -> tuple[int, float]:
-        return sum(abs(other.total.x1 - reading.total.x1) <= slack for other in candidates), reading.total.x1
-
-    column = max(candidates, key=support).total.x1
-    readings = [r for r in candidates if abs(r.total.x1 - column) <= slack]
-    printed = _printed_total(lines[stop:]) if stop < len(lines) else None
-    if printed is not None and readings:
-        running = Decimal(0)
-        for start in range(len(readings) - 1, -1, -1):
-            running += readings[start].total.value or Decimal(0)
-            if abs(running - printed) <= CENT:
-                readings = readings[start:]
-                break
+    """Step 5: description + amount rows on the commonest right edge above a total row. The total row is the
+    first whose amount is the sum of a tail of the rows above it (else the first total row at all)."""
+    stops = [i for i, line in enumerate(lines) if is_summary(line) and _grand(line) and _amounts(line)]
+    fallback: list[Reading] | None = None
+    readings: list[Reading] = []
+    for stop in [*stops, len(lines)]:
+        readings, confirmed = _rows_above(lines, stop, mark)
+        if confirmed:
+            break
+        if fallback is None and readings:
+            fallback = readings
+    else:
+        readings = fallback or []
     for reading in readings:
         _fill(reading, lines[reading.line])
         multiplier = _multiplier(lines[reading.line], mark)
