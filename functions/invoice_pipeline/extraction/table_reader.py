@@ -56,7 +56,7 @@ ISO_CODES = frozenset(
 )
 # Words that start a summary row (lower case; a row's first word is compared by prefix, Arabic by substring).
 SUMMARY_WORDS = (
-    *("total", "subtotal", "sub-total", "grand", "vat", "tax", "shipping", "freight", "amount", "balance"),
+    *("total", "subtotal", "sub-total", "grand", "vat", "tax", "shipping", "freight", "amount", "balance due"),
     *("summe", "zwischensumme", "gesamt", "rechnungssumme", "rechnungsbetrag", "nettobetrag", "bruttobetrag"),
     *("netto", "brutto", "mwst", "ust", "umsatzsteuer", "mehrwertsteuer", "steuer", "endbetrag", "zahlbetrag"),
     *("zu zahlen", "übertrag", "uebertrag", "versand", "fracht", "skonto", "rabatt", "abzgl", "abzüglich"),
