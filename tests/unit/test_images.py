@@ -169,3 +169,11 @@ def test_a_lying_length_still_cannot_exceed_the_limit():
     with pytest.raises(ImageRejected):
         images.fetch_invoice_image(images.S3Location("b", "k"), max_bytes=1000, client=s3)
     assert s3.body.read_sizes == [1001]
+
+
+def test_the_media_type_of_the_original_file_is_told_by_magic_bytes():
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), "white").save(buffer, format="PNG")
+    assert images.media_type(buffer.getvalue()) == "image/png"
+    assert images.media_type(b"%PDF-1.7\n...") == "application/pdf"
+    assert images.media_type(b"Order no 5") == "application/octet-stream"
