@@ -519,10 +519,11 @@ def read_items(pages: Sequence[Sequence[Row]], *, invoice_index: int = 0) -> Ext
         # (a total is at least as large as every line before it: "Bruttopreis: 1,50" under an item is no total)
         largest = Decimal(0)
         for index in range(min(anchors), len(lines)):
-            if index in anchors and anchors[index].total.value is not None:
-                largest = max(largest, abs(anchors[index].total.value))
+            value = anchors[index].total.value if index in anchors else None
+            if value is not None:
+                largest = max(largest, abs(value))
             line = lines[index]
-            if is_summary(line) and _grand(line) and any(abs(c.value or 0) >= largest for c in _amounts(line)):
+            if is_summary(line) and _grand(line) and any(abs(c.value or Decimal(0)) >= largest for c in _amounts(line)):
                 anchors = {position: reading for position, reading in anchors.items() if position < index}
                 break
     readings = _items_around_anchors(lines, anchors) if anchors else _items_without_anchors(lines, mark)
