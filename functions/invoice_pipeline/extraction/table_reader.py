@@ -228,7 +228,6 @@ def parse_cell_number(text: str, mark: str) -> tuple[Decimal | None, int, bool]:
         return None, 0, False
     if negative:
         value = -value
-    last = max(cleaned.rfind(mark), cleaned.rfind("." if mark == "," else ",") if not separators else -1)
     decimals = 0
     if separators and separators[-1] == mark:
         decimals = len(re.sub(r"\D", "", cleaned[cleaned.rfind(mark) :]))
@@ -236,7 +235,6 @@ def parse_cell_number(text: str, mark: str) -> tuple[Decimal | None, int, bool]:
         decimals = len(re.sub(r"\D", "", cleaned[cleaned.rfind(",") :]))
     elif separators and mark == "," and separators[-1] == "." and not re.search(r"\.\d{3}(?!\d)", cleaned):
         decimals = len(re.sub(r"\D", "", cleaned[cleaned.rfind(".") :]))
-    del last
     return value, decimals, percent
 
 
@@ -427,7 +425,6 @@ class Columns:
     total: float | None
     price: float | None
     quantity: float | None
-    description: float | None  # left edge of descriptions
 
 
 def _reading_on_columns(line: Line, index: int, columns: Columns) -> Reading | None:
@@ -439,9 +436,6 @@ def _reading_on_columns(line: Line, index: int, columns: Columns) -> Reading | N
     if not totals:
         return None
     total = totals[-1]
-    if total.decimals == 0 and not any(cell.decimals for cell in numbers) and columns.price is not None:
-        # an integer alone on the total column of an invoice whose totals have decimals: a page number, a count
-        pass
     reading = Reading(line=index, total=total)
     for cell in numbers:
         if cell is total:
@@ -527,7 +521,7 @@ def read_items(pages: Sequence[Sequence[Row]], *, invoice_index: int = 0) -> Ext
                 anchors = {position: reading for position, reading in anchors.items() if position < index}
                 break
     readings = _items_around_anchors(lines, anchors) if anchors else _items_without_anchors(lines, mark)
-    items = [_as_item(reading, lines) for reading in readings]
+    items = [_as_item(reading) for reading in readings]
     end = max((reading.last_line for reading in readings), default=-1)
     line_sum = sum((item.line_total for item in items if item.line_total is not None), Decimal(0))
     total = _printed_total(lines[end + 1 :] if readings else lines, line_sum if items else None)
@@ -544,7 +538,6 @@ def _items_around_anchors(lines: Sequence[Line], anchors: dict[int, Reading]) ->
         total=_edge([r.total for r in found]),
         price=_edge([r.price for r in found]),
         quantity=_edge([r.quantity for r in found]),
-        description=None,
     )
     for index in list(anchors):
         # where several products hold (a factor of 1, a total of 0), the one on the columns wins
@@ -556,7 +549,6 @@ def _items_around_anchors(lines: Sequence[Line], anchors: dict[int, Reading]) ->
         total=_edge([r.total for r in anchors.values()]),
         price=_edge([r.price for r in anchors.values()]),
         quantity=_edge([r.quantity for r in anchors.values()]),
-        description=None,
     )
     chosen: dict[int, Reading] = dict(anchors)
     for index, line in enumerate(lines):
@@ -768,7 +760,7 @@ def _currency(pages: Sequence[Sequence[Row]]) -> str | None:
     return counts.most_common(1)[0][0] if counts else None
 
 
-def _as_item(reading: Reading, lines: Sequence[Line]) -> ExtractedItem:
+def _as_item(reading: Reading) -> ExtractedItem:
     description = re.sub(r"\s+", " ", " ".join(reading.description)).strip() or None
     return ExtractedItem(
         description=description,
