@@ -169,3 +169,18 @@ def test_the_reader_that_explains_more_of_the_arithmetic_wins_over_the_header_re
         ("Trennblätter A4", D("198.00")),
         ("Joghurt Banane", D("275.00")),
     ]
+
+
+def test_header_titles_tell_quantity_from_price_when_both_have_decimals():
+    # price left of quantity, both with decimals: no row says which is which, the titles do
+    invoice = read_items(
+        [
+            page(
+                words(80, (40, "Item"), (250, "Unit Price"), (330, "Qty"), (440, "Amount")),
+                words(100, (40, "Copper pipe 15 mm"), (300, "12.50", "r"), (360, "2.00", "r"), (480, "25.00", "r")),
+                words(112, (40, "Solder 250 g"), (300, "8.40", "r"), (360, "1.50", "r"), (480, "12.60", "r")),
+                words(140, (250, "Total"), (480, "37.60", "r")),
+            )
+        ]
+    )
+    assert [(i.quantity, i.unit_price) for i in invoice.items] == [(D("2.00"), D("12.50")), (D("1.50"), D("8.40"))]

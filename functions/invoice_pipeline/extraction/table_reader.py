@@ -66,6 +66,12 @@ SUMMARY_WORDS = (
     # a unit price printed on a row of its own under its item
     *("einzelpreis", "stückpreis", "unit price", "prix unitaire"),
 )
+# German compounds start with these ("Gesamtbeitrag", "Bruttopreis", "Steuerbasisbetrag", "Versandkosten");
+# every other summary word must end where a word ends ("Solde", not "Solder")
+COMPOUND_PREFIXES = (
+    *("gesamt", "netto", "brutto", "steuer", "mwst", "versand", "rabatt", "zwischensumme", "umsatzsteuer"),
+    *("mehrwertsteuer", "rechnungsbetrag", "nettobetrag", "bruttobetrag", "endbetrag", "zahlbetrag"),
+)
 # German compounds: "Positionssumme", "Gesamtbetrag", "Steuerbetrag"
 SUMMARY_PARTS = ("summe", "gesamtbetrag", "zahlbetrag", "steuerbetrag", "endbetrag")
 ARABIC_SUMMARY = ("المجموع", "الإجمالي", "اجمالي", "إجمالي", "ضريبة", "الضريبة", "المبلغ", "الصافي", "الخصم")
@@ -291,7 +297,9 @@ def is_summary(line: Line) -> bool:
         return True
     if any(part in first for part in SUMMARY_PARTS):
         return True
-    return any(first == word or first.startswith(word) for word in SUMMARY_WORDS)
+    if first.startswith(COMPOUND_PREFIXES):
+        return True
+    return any(re.match(rf"{re.escape(word)}(?![^\W\d_])", first) for word in SUMMARY_WORDS)
 
 
 def is_header(line: Line) -> bool:
@@ -539,11 +547,15 @@ def _items_around_anchors(lines: Sequence[Line], anchors: dict[int, Reading]) ->
         price=_edge([r.price for r in found]),
         quantity=_edge([r.quantity for r in found]),
     )
+    titles = None if certain else _titled_columns(lines, min(anchors))
     for index in list(anchors):
-        # where several products hold (a factor of 1, a total of 0), the one on the columns wins
+        # where several products hold (a factor of 1, a total of 0), the one on the columns wins; when no row
+        # tells quantity from price, the header's titles do
         options = [option for _, option in anchor_candidates(lines[index])]
         options += [Reading(index, o.total, o.price, o.quantity) for o in options if o.price is not None]
-        anchors[index] = min(options, key=lambda option: _column_distance(option, columns))
+        anchors[index] = min(
+            options, key=lambda option: _title_distance(option, titles) if titles else _column_distance(option, columns)
+        )
         anchors[index].line = index
     columns = Columns(
         total=_edge([r.total for r in anchors.values()]),
@@ -565,6 +577,36 @@ def _items_around_anchors(lines: Sequence[Line], anchors: dict[int, Reading]) ->
         _fill(reading, lines[reading.line])
     _attach_continuations(lines, readings)
     return [reading for reading in readings if reading.description or reading.quantity is not None]
+
+
+QUANTITY_TITLES = frozenset({"qty", "qty.", "quantity", "menge", "anzahl", "quantité", "qté", "الكمية"})
+PRICE_TITLES = frozenset({"price", "rate", "preis", "einzelpreis", "nettopreis", "prix", "p.u.", "pu", "السعر"})
+
+
+def _titled_columns(lines: Sequence[Line], first_anchor: int) -> tuple[float, float] | None:
+    """Centres of the quantity and unit-price titles of the header row above the first item, if it has both."""
+    for index in range(first_anchor - 1, max(-1, first_anchor - 12), -1):
+        line = lines[index]
+        if not is_header(line):
+            continue
+        quantity = price = None
+        for cell in line.words:
+            tokens = {token.strip(":/").casefold() for token in cell.text.split()}
+            if quantity is None and tokens & QUANTITY_TITLES:
+                quantity = (cell.x0 + cell.x1) / 2
+            elif price is None and tokens & PRICE_TITLES:
+                price = (cell.x0 + cell.x1) / 2
+        if quantity is not None and price is not None:
+            return quantity, price
+    return None
+
+
+def _title_distance(reading: Reading, titles: tuple[float, float]) -> float:
+    distance = 0.0
+    for cell, centre in ((reading.quantity, titles[0]), (reading.price, titles[1])):
+        if cell is not None:
+            distance += abs((cell.x0 + cell.x1) / 2 - centre)
+    return distance
 
 
 def _column_distance(reading: Reading, columns: Columns) -> float:
