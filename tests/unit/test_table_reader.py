@@ -2,8 +2,10 @@
 
 from decimal import Decimal
 
+import pytest
+
 from invoice_pipeline.extraction.ocr import group_rows, reconstruct_pages
-from invoice_pipeline.extraction.table_reader import read_items
+from invoice_pipeline.extraction.table_reader import build_lines, is_summary, read_items
 
 D = Decimal
 CHAR = 6  # points per character of the fixture "font"
@@ -184,3 +186,22 @@ def test_header_titles_tell_quantity_from_price_when_both_have_decimals():
         ]
     )
     assert [(i.quantity, i.unit_price) for i in invoice.items] == [(D("2.00"), D("12.50")), (D("1.50"), D("8.40"))]
+
+
+@pytest.mark.parametrize(
+    ("text", "summary"),
+    [
+        ("Solder 250 g", False),
+        ("Balance Brot", False),
+        ("Ökosteuer Lieferant", False),
+        ("Solde à payer", True),
+        ("Taxes", True),
+        ("Gesamtbeitrag", True),
+        ("Versandkosten", True),
+        ("Positionssumme", True),
+        ("المجموع", True),
+    ],
+)
+def test_summary_rows_are_told_by_their_first_words(text, summary):
+    (line,) = build_lines([page(words(10, (40, text), (400, "12,00", "r")))])
+    assert is_summary(line) is summary

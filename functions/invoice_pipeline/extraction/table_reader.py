@@ -67,10 +67,11 @@ SUMMARY_WORDS = (
     *("einzelpreis", "stückpreis", "unit price", "prix unitaire"),
 )
 # German compounds start with these ("Gesamtbeitrag", "Bruttopreis", "Steuerbasisbetrag", "Versandkosten");
-# every other summary word must end where a word ends ("Solde", not "Solder")
+# every other summary word must end where a word ends, plurals allowed ("Solde", "Taxes", not "Solder")
 COMPOUND_PREFIXES = (
     *("gesamt", "netto", "brutto", "steuer", "mwst", "versand", "rabatt", "zwischensumme", "umsatzsteuer"),
-    *("mehrwertsteuer", "rechnungsbetrag", "nettobetrag", "bruttobetrag", "endbetrag", "zahlbetrag"),
+    *("mehrwertsteuer", "rechnungsbetrag", "nettobetrag", "bruttobetrag", "endbetrag", "zahlbetrag", "skonto"),
+    *("fracht", "frais"),
 )
 # German compounds: "Positionssumme", "Gesamtbetrag", "Steuerbetrag"
 SUMMARY_PARTS = ("summe", "gesamtbetrag", "zahlbetrag", "steuerbetrag", "endbetrag")
@@ -299,7 +300,7 @@ def is_summary(line: Line) -> bool:
         return True
     if first.startswith(COMPOUND_PREFIXES):
         return True
-    return any(re.match(rf"{re.escape(word)}(?![^\W\d_])", first) for word in SUMMARY_WORDS)
+    return any(re.match(rf"{re.escape(word)}(?:e?s)?(?![^\W\d_])", first) for word in SUMMARY_WORDS)
 
 
 def is_header(line: Line) -> bool:
