@@ -32,8 +32,13 @@ from invoice_pipeline.errors import (
     classify,
     describe,
 )
-from invoice_pipeline.extraction.base import ExtractedInvoice, Extractor, InvoiceImages
-from invoice_pipeline.extraction.openai_extractor import MIN_ATTEMPT_SECONDS
+from invoice_pipeline.extraction.base import (
+    MIN_ATTEMPT_SECONDS,
+    ExtractedInvoice,
+    Extractor,
+    InvoiceImages,
+    SourceDocument,
+)
 from invoice_pipeline.observability import logger, metrics
 from invoice_pipeline.settings import ConsumerSettings, consumer_settings
 from invoice_pipeline.visibility import backoff_seconds, visibility
@@ -225,7 +230,8 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         _require_time(deadline, MIN_SECONDS_PER_IMAGE, f"fetching image {index}")
         data = deps.fetch_image(location, max_bytes=settings.max_image_bytes)
         segments = extractor.prepare(data, source=str(location))
-        prepared.append(InvoiceImages(order_id=job.order_id, invoice_index=index, segments=segments))
+        document = SourceDocument(data=data, media_type=images.media_type(data))
+        prepared.append(InvoiceImages(job.order_id, index, segments, document=document))
 
     extracted: list[ExtractedInvoice] = []
     for invoice in prepared:

@@ -60,6 +60,21 @@ def sniff_type(data: bytes) -> str | None:
     return None
 
 
+MEDIA_TYPES = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "pdf": "application/pdf",
+}
+
+
+def media_type(data: bytes) -> str:
+    """The media type of an invoice file by its leading bytes (``application/octet-stream`` when unknown)."""
+    kind = sniff_type(data)
+    return MEDIA_TYPES[kind] if kind else "application/octet-stream"
+
+
 # ---------------------------------------------------------------------------------------------- fetching
 
 _s3_client: Any = None

@@ -237,3 +237,11 @@ def test_the_pages_of_a_pdf_share_the_segment_budget(monkeypatch):
     data = pdf_of(*(page(200, 300, stamp=None) for _ in range(3)))
     with pytest.raises(ImageRejected, match="s3://b/three.pdf makes 3 segments, at most 2 are sent"):
         prepare_invoice(data, source="s3://b/three.pdf")
+
+
+def test_the_media_type_of_the_original_file_is_told_by_magic_bytes():
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), "white").save(buffer, format="PNG")
+    assert images.media_type(buffer.getvalue()) == "image/png"
+    assert images.media_type(b"%PDF-1.7\n...") == "application/pdf"
+    assert images.media_type(b"Order no 5") == "application/octet-stream"

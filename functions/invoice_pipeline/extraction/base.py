@@ -25,12 +25,21 @@ class PreparedImage:
 
 
 @dataclass(frozen=True)
+class SourceDocument:
+    """The invoice file as fetched, before preparation: for an extractor that reads it itself (a PDF's text layer)."""
+
+    data: bytes
+    media_type: str  # "application/pdf", "image/jpeg", "image/png", "image/webp" or "image/gif"
+
+
+@dataclass(frozen=True)
 class InvoiceImages:
     """Everything the extractor gets for one invoice of an order."""
 
     order_id: int
     invoice_index: int  # which image of the order, from 0
     segments: tuple[PreparedImage, ...]  # top to bottom; one for an ordinary page
+    document: SourceDocument | None = None  # the original file; extractors that only need images ignore it
 
 
 @dataclass(frozen=True)
