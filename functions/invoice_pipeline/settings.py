@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 DEFAULT_LLM_MODEL = "gpt-4o-2024-11-20"
 DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_RECEIVE_COUNT = 5
+# Throttling never fails a job (DESIGN §10) unless its waits for the provider add up to more than this.
+DEFAULT_MAX_THROTTLE_WAIT_SECONDS = 6 * 3600
 # SQS default retention (4 days): an older `queued` row cannot have a live message any more.
 DEFAULT_REQUEUE_LEASE_SECONDS = 4 * 24 * 3600
 SERVICE_NAME = "invoice-pipeline"
@@ -71,6 +73,8 @@ class ConsumerSettings(BaseModel):
     retry_backoff_base_seconds: int = 30
     # Upper bound of one model request; the invocation's remaining time may make it shorter.
     model_timeout_seconds: float = 120.0
+    # Total time a job may wait for rate limits before it fails with that reason.
+    max_throttle_wait_seconds: int = DEFAULT_MAX_THROTTLE_WAIT_SECONDS
 
 
 class OperatorSettings(BaseModel):
@@ -202,6 +206,7 @@ def consumer_settings_from(env: Mapping[str, str]) -> ConsumerSettings:
         processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", 1800, minimum=60),
         retry_backoff_base_seconds=_int(env, "RETRY_BACKOFF_BASE_SECONDS", 30, minimum=1),
         model_timeout_seconds=float(_int(env, "MODEL_TIMEOUT_SECONDS", 120, minimum=1)),
+        max_throttle_wait_seconds=_int(env, "MAX_THROTTLE_WAIT_SECONDS", DEFAULT_MAX_THROTTLE_WAIT_SECONDS, minimum=1),
     )
 
 

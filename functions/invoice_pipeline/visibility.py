@@ -17,6 +17,7 @@ from invoice_pipeline.observability import logger
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 900
 JITTER = 0.2
+MAX_DELAY_SECONDS = 900  # the most SendMessage's DelaySeconds accepts
 
 
 class Record(Protocol):
@@ -25,6 +26,11 @@ class Record(Protocol):
 
     @property
     def event_source_arn(self) -> str: ...
+
+
+class SentRecord(Record, Protocol):
+    @property
+    def body(self) -> str: ...
 
 
 def backoff_seconds(receive_count: int, base_seconds: int = BACKOFF_BASE_SECONDS) -> int:
@@ -75,6 +81,15 @@ class SqsVisibility:
             )
         except Exception as error:  # best effort: SQS redelivers after the visibility timeout anyway
             logger.warning("could not change message visibility", extra={"error": str(error), "seconds": seconds})
+
+    def resend(self, record: SentRecord, delay_seconds: int) -> None:
+        """A fresh copy of the record's message, delivered after ``delay_seconds`` (at most SQS's 900): the job is
+        handed back without using up a receive of the current message. Raises if SQS refuses."""
+        self._sqs().send_message(
+            QueueUrl=self._queue_url(record.event_source_arn),
+            MessageBody=record.body,
+            DelaySeconds=max(0, min(MAX_DELAY_SECONDS, delay_seconds)),
+        )
 
     def reset(self) -> None:
         """Forget the client and URLs (tests point boto3 at another endpoint)."""

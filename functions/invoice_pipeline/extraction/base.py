@@ -13,6 +13,8 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from invoice_pipeline.ratelimits import RateLimitState
+
 
 @dataclass(frozen=True)
 class PreparedImage:
@@ -73,6 +75,7 @@ class ExtractedInvoice:
     input_tokens: int = 0  # 0 for extractors that report none (offline OCR)
     output_tokens: int = 0
     cost_usd: Decimal = field(default=Decimal(0))
+    rate_limits: RateLimitState | None = None  # what the provider's answer said of its limits, if anything
 
 
 class Extractor(Protocol):

@@ -15,10 +15,11 @@ import threading
 import time
 from typing import Any
 
-from invoice_pipeline.errors import ModelRefusal, NotEnoughTime, TransientError
+from invoice_pipeline.errors import ModelRefusal, NotEnoughTime, Throttled, TransientError
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem, InvoiceImages, ModelInvoice
 from invoice_pipeline.numbers import parse_decimal
 from invoice_pipeline.pricing import cost_usd
+from invoice_pipeline.ratelimits import rate_limit_state, retry_after_seconds
 from invoice_pipeline.settings import ConfigError, ConsumerSettings
 
 PROMPT_VERSION = "2026-11-23.1"
@@ -39,7 +40,10 @@ If the images are not an invoice, return no items."""
 DEFAULT_TIMEOUT_SECONDS = 120.0  # one attempt at most; a vision call on a few pages takes 5-40 s
 MIN_ATTEMPT_SECONDS = 10.0  # below this an attempt is unlikely to finish: fail over to SQS instead
 MAX_RETRIES = 2
-RETRY_SLEEP_ALLOWANCE = 2.0  # the SDK's backoff between attempts (0.5 s doubling, honouring Retry-After)
+# The SDK sleeps between attempts: 0.5 s doubling, but a Retry-After up to 120 s is honoured as named, so a
+# window-long rate limit could sleep that long. Retries are only granted where such a sleep still fits; a
+# longer wait is the consumer's (the job is handed back, see consume.py), not the invocation's.
+RETRY_SLEEP_ALLOWANCE = 120.0
 
 
 def request_budget(remaining: float, max_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> tuple[float, int]:
@@ -129,6 +133,20 @@ def api_key_from(settings: ConsumerSettings) -> str:
     return value.strip()
 
 
+def throttled_from(error: BaseException) -> Throttled | None:
+    """A 429 rate-limit answer as :class:`Throttled` with the wait its headers name; None for anything else
+    (``insufficient_quota`` is a 429 too, but no wait helps: :func:`~invoice_pipeline.errors.classify` makes it
+    permanent)."""
+    import openai
+
+    if not isinstance(error, openai.APIStatusError) or error.status_code != 429:
+        return None
+    if getattr(error, "code", None) == "insufficient_quota":
+        return None
+    wait = retry_after_seconds(error.response.headers)
+    return Throttled(f"model rate limit: {error.message}", retry_after_seconds=wait)
+
+
 class OpenAIExtractor:
     def __init__(self, model: str, settings: ConsumerSettings) -> None:
         self.model = model
@@ -137,9 +155,17 @@ class OpenAIExtractor:
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
         timeout, retries = request_budget(deadline - time.monotonic(), self._settings.model_timeout_seconds)
         client = _client(self._settings.openai_base_url, api_key_from(self._settings))
-        completion = client.with_options(timeout=timeout, max_retries=retries).chat.completions.parse(
-            model=self.model, messages=build_messages(invoice), response_format=ModelInvoice
-        )
+        try:
+            # The raw response keeps the headers: x-ratelimit-remaining-* feed the shared budget.
+            raw = client.with_options(timeout=timeout, max_retries=retries).chat.completions.with_raw_response.parse(
+                model=self.model, messages=build_messages(invoice), response_format=ModelInvoice
+            )
+        except Exception as error:
+            throttled = throttled_from(error)
+            if throttled is None:
+                raise
+            raise throttled from error
+        completion = raw.parse()
         message = completion.choices[0].message
         if message.refusal:
             raise ModelRefusal(f"model refused invoice {invoice.invoice_index}: {message.refusal}")
@@ -157,4 +183,5 @@ class OpenAIExtractor:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cost_usd=cost_usd(self.model, input_tokens, output_tokens),
+            rate_limits=rate_limit_state(raw.headers),
         )

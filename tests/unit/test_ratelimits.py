@@ -1,0 +1,54 @@
+import pytest
+
+from invoice_pipeline.ratelimits import RateLimitState, parse_duration, rate_limit_state, retry_after_seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("6m0s", 360.0), ("1s", 1.0), ("20ms", 0.02), ("1h2m3.5s", 3723.5), ("0.5", 0.5), ("17", 17.0)],
+)
+def test_reset_durations_are_read_as_openai_writes_them(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", [None, "", "soon", "6x", "1s and more"])
+def test_unreadable_durations_are_none(text: str | None) -> None:
+    assert parse_duration(text) is None
+
+
+def test_retry_after_ms_wins_over_retry_after() -> None:
+    assert retry_after_seconds({"retry-after-ms": "1500", "retry-after": "20"}) == 1.5
+
+
+def test_retry_after_in_seconds_or_as_an_http_date() -> None:
+    assert retry_after_seconds({"Retry-After": "20"}) == 20
+    date = "Sun, 29 Nov 2026 12:00:30 GMT"
+    now = 1795953600.0  # 2026-11-29 12:00:00 UTC
+    assert retry_after_seconds({"retry-after": date}, now=now) == pytest.approx(30)
+
+
+def test_without_retry_after_the_exhausted_limits_reset_names_the_wait() -> None:
+    headers = {
+        "x-ratelimit-remaining-requests": "12",
+        "x-ratelimit-reset-requests": "1s",
+        "x-ratelimit-remaining-tokens": "0",
+        "x-ratelimit-reset-tokens": "6m0s",
+    }
+    assert retry_after_seconds(headers) == 360
+    assert retry_after_seconds({}) is None
+    assert retry_after_seconds(None) is None
+
+
+def test_the_state_of_the_limits_is_read_from_any_answer() -> None:
+    state = rate_limit_state(
+        {
+            "x-ratelimit-limit-requests": "500",
+            "x-ratelimit-limit-tokens": "30000",
+            "x-ratelimit-remaining-requests": "499",
+            "x-ratelimit-remaining-tokens": "28745",
+            "x-ratelimit-reset-requests": "120ms",
+            "x-ratelimit-reset-tokens": "2.51s",
+        }
+    )
+    assert state == RateLimitState(500, 30000, 499, 28745, 0.12, 2.51)
+    assert rate_limit_state({"content-type": "application/json"}) is None
