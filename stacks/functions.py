@@ -127,6 +127,7 @@ class PipelineFunctions(Construct):
         queues.queue.grant_send_messages(self.producer)
         queues.queue.grant(self.producer, "sqs:GetQueueAttributes")  # queue-depth backpressure
         queues.queue.grant_consume_messages(self.consumer)
+        queues.queue.grant_send_messages(self.consumer)  # a throttled job is handed back as a delayed message
         bucket_objects = [f"arn:{Aws.PARTITION}:s3:::{bucket}/*" for bucket in self._config.allowed_buckets]
         self.consumer.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=bucket_objects))
         for resource in bucket_objects:

@@ -54,8 +54,8 @@ _REQUESTS = _REFILLED.format(limit="rpm", level="requests")
 RESERVE = f"""
 WITH now AS (SELECT clock_timestamp() AS t)
 UPDATE benchmarking.model_budgets
-SET tokens = {_TOKENS} - :tokens, requests = {_REQUESTS} - 1, refilled_at = greatest(refilled_at, now.t),
-    updated_at = now.t
+SET tokens = {_TOKENS} - CAST(:tokens AS double precision), requests = {_REQUESTS} - 1,
+    refilled_at = greatest(refilled_at, now.t), updated_at = now.t
 FROM now
 WHERE llm = :llm
 RETURNING tokens, requests, tpm * (1 - margin) / window_seconds, rpm * (1 - margin) / window_seconds,
@@ -66,9 +66,9 @@ RETURNING tokens, requests, tpm * (1 - margin) / window_seconds, rpm * (1 - marg
 SETTLE = f"""
 WITH now AS (SELECT clock_timestamp() AS t)
 UPDATE benchmarking.model_budgets
-SET tokens = least({_TOKENS} + :refund_tokens,
+SET tokens = least({_TOKENS} + CAST(:refund_tokens AS double precision),
                    coalesce(CAST(:remaining_tokens AS double precision) - margin * tpm, 'Infinity')),
-    requests = least({_REQUESTS} + :refund_requests,
+    requests = least({_REQUESTS} + CAST(:refund_requests AS double precision),
                      coalesce(CAST(:remaining_requests AS double precision) - margin * rpm, 'Infinity')),
     refilled_at = greatest(refilled_at, now.t), updated_at = now.t
 FROM now
@@ -78,14 +78,17 @@ WHERE llm = :llm
 BLOCK = """
 WITH now AS (SELECT clock_timestamp() AS t)
 UPDATE benchmarking.model_budgets
-SET blocked_until = greatest(coalesce(blocked_until, now.t), now.t + make_interval(secs => :wait_seconds)),
-    tokens = tokens + :refund_tokens, updated_at = now.t
+SET blocked_until = greatest(coalesce(blocked_until, now.t),
+                             now.t + make_interval(secs => CAST(:wait_seconds AS double precision))),
+    tokens = tokens + CAST(:refund_tokens AS double precision), updated_at = now.t
 FROM now
 WHERE llm = :llm
 """
 UPSERT_BUDGET = """
 INSERT INTO benchmarking.model_budgets AS budget (llm, tpm, rpm, margin, window_seconds, tokens, requests)
-VALUES (:llm, :tpm, :rpm, :margin, :window_seconds, :tpm * (1 - :margin), :rpm * (1 - :margin))
+SELECT :llm, CAST(:tpm AS integer), CAST(:rpm AS integer), CAST(:margin AS double precision),
+       CAST(:window_seconds AS double precision), CAST(:tpm AS integer) * (1 - CAST(:margin AS double precision)),
+       CAST(:rpm AS integer) * (1 - CAST(:margin AS double precision))
 ON CONFLICT (llm) DO UPDATE
 SET tpm = excluded.tpm, rpm = excluded.rpm, margin = excluded.margin, window_seconds = excluded.window_seconds,
     tokens = least(budget.tokens, excluded.tokens), requests = least(budget.requests, excluded.requests),

@@ -85,6 +85,8 @@ class OperatorSettings(BaseModel):
     queue_url: str | None
     llm_models: tuple[str, ...]
     aws_endpoint_url: str | None  # set for the local stack (moto); the local redrive is chosen from it
+    schedule_name: str | None = None  # the producer's EventBridge Scheduler schedule (pause / resume)
+    schedule_group: str = "default"
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -215,6 +217,8 @@ def operator_settings_from(env: Mapping[str, str]) -> OperatorSettings:
         queue_url=_get(env, "QUEUE_URL"),
         llm_models=parse_llm_models(env),
         aws_endpoint_url=_get(env, "AWS_ENDPOINT_URL_SQS") or _get(env, "AWS_ENDPOINT_URL"),
+        schedule_name=_get(env, "SCHEDULE_NAME"),
+        schedule_group=_get(env, "SCHEDULE_GROUP") or "default",
     )
 
 
