@@ -22,8 +22,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from invoice_pipeline.db import Connection, ConnectionPool
@@ -38,11 +39,16 @@ DEFAULT_WINDOW_SECONDS = 60.0
 PROMPT_TOKENS = 300
 # Output tokens reserved before the first answer of a model is seen; then the largest recent answer.
 FIRST_OUTPUT_ESTIMATE = 600
-# The longest turn a caller sleeps for inside an invocation (a window); a later turn hands the job back.
-MAX_SLEEP_SECONDS = 60.0
+# The longest turn a caller sleeps for inside an invocation: a quarter of the window, at most 15 s. A later turn
+# hands the job back, so the consumer is free for the other models' jobs instead of sleeping for this one's.
+SLEEP_SHARE_OF_WINDOW = 0.25
+MAX_SLEEP_SECONDS = 15.0
 
-# Per container, like the SDK clients: the largest recent answer of each model, in output tokens.
-_output_estimates: dict[str, int] = {}
+# Per container, like the SDK clients: the sizes of each model's recent answers, in output tokens. The estimate is
+# the largest of them: an estimate that comes out short, times the calls in flight, is what collects 429s.
+RECENT_ANSWERS = 50
+MIN_ANSWERS_SEEN = 10
+_recent_outputs: dict[str, deque[int]] = {}
 _estimates_lock = threading.Lock()
 
 # The level of both buckets brought up to now (refill at (1 - margin) x limit per window, capped at that).
@@ -54,12 +60,13 @@ _REQUESTS = _REFILLED.format(limit="rpm", level="requests")
 RESERVE = f"""
 WITH now AS (SELECT clock_timestamp() AS t)
 UPDATE benchmarking.model_budgets
-SET tokens = {_TOKENS} - CAST(:tokens AS double precision), requests = {_REQUESTS} - 1,
+SET tokens = {_TOKENS} - CAST(:tokens AS double precision),
+    requests = {_REQUESTS} - CAST(:requests AS double precision),
     refilled_at = greatest(refilled_at, now.t), updated_at = now.t
 FROM now
 WHERE llm = :llm
 RETURNING tokens, requests, tpm * (1 - margin) / window_seconds, rpm * (1 - margin) / window_seconds,
-          greatest(0, CAST(extract(epoch FROM blocked_until - now.t) AS double precision)), tpm
+          greatest(0, CAST(extract(epoch FROM blocked_until - now.t) AS double precision)), tpm, window_seconds
 """
 # After the call: give back what the estimate over-reserved (or take what it under-reserved), then no more
 # than the provider says is left, minus the margin. NULL remaining: the answer carried no header.
@@ -159,15 +166,18 @@ def image_tokens(width: int, height: int) -> int:
     return 85 + 170 * math.ceil(width * factor / 512) * math.ceil(height * factor / 512)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Reservation:
+    """What one order holds of its model's budget: the tokens still reserved for each invoice not yet answered."""
+
     llm: str
-    tokens: int
-    waited_seconds: float
+    paced: bool  # False: the model has no budget, nothing was reserved
+    tokens: dict[int, int] = field(default_factory=dict)  # invoice_index -> tokens reserved for its call
+    waited_seconds: float = 0.0
 
 
 class ModelBudgets:
-    """The consumer's side of the budgets: reserve, wait or hand back, call, settle."""
+    """The consumer's side of the budgets: reserve for the whole order, wait or hand back, call, settle."""
 
     def __init__(
         self,
@@ -183,18 +193,36 @@ class ModelBudgets:
     def estimate_tokens(self, llm: str, invoice: InvoiceImages) -> int:
         """Tokens the request will count: its images as the provider counts them, the prompt, the answer."""
         with _estimates_lock:
-            output = _output_estimates.get(llm, FIRST_OUTPUT_ESTIMATE)
+            recent = _recent_outputs.get(llm) or ()
+            # A handful of short answers says little about the long ones: keep the first estimate until then.
+            output = max(recent) if len(recent) >= MIN_ANSWERS_SEEN else max([FIRST_OUTPUT_ESTIMATE, *recent])
         images = sum(image_tokens(segment.width, segment.height) for segment in invoice.segments)
         return images + PROMPT_TOKENS + output
 
-    def reserve(self, llm: str, tokens: int, *, deadline: float, call_seconds: float) -> Reservation | None:
-        """Take ``tokens`` and one request from the model's budget, sleeping for this caller's turn when it comes
-        soon enough to leave ``call_seconds`` before ``deadline``; None when the model has no budget."""
+    def reserve(
+        self, llm: str, invoices: Sequence[InvoiceImages], *, deadline: float, call_seconds: float
+    ) -> Reservation:
+        """Reserve every call of an order at once (one request per invoice), so that an order is never handed back
+        half extracted: the calls then go one after another without waiting again."""
+        tokens = {invoice.invoice_index: self.estimate_tokens(llm, invoice) for invoice in invoices}
+        waited = self.reserve_tokens(
+            llm, sum(tokens.values()), requests=len(tokens), deadline=deadline, call_seconds=call_seconds
+        )
+        if waited is None:
+            return Reservation(llm, paced=False)
+        return Reservation(llm, paced=True, tokens=tokens, waited_seconds=waited)
+
+    def reserve_tokens(
+        self, llm: str, tokens: int, *, requests: int = 1, deadline: float, call_seconds: float
+    ) -> float | None:
+        """Take ``tokens`` and ``requests`` from the model's budget, sleeping for this caller's turn when it comes
+        soon enough (see ``SLEEP_SHARE_OF_WINDOW``) and leaves ``call_seconds`` before ``deadline``; returns the
+        seconds slept, None when the model has no budget; raises :class:`BudgetExhausted` (nothing kept)."""
         with self._pool.connection() as connection:
-            rows = connection.run(RESERVE, llm=llm, tokens=tokens)
+            rows = connection.run(RESERVE, llm=llm, tokens=tokens, requests=requests)
         if not rows:
             return None
-        tokens_left, requests_left, token_rate, request_rate, blocked_seconds, tpm = rows[0]
+        tokens_left, requests_left, token_rate, request_rate, blocked_seconds, tpm, window_seconds = rows[0]
         model_metric("TokenBudget", tpm, llm)  # the dashboard plots tokens used against it
         wait = max(0.0, float(blocked_seconds or 0))
         if tokens_left < 0:
@@ -202,46 +230,56 @@ class ModelBudgets:
         if requests_left < 0:
             wait = max(wait, -requests_left / request_rate)
         if wait <= 0:
-            return Reservation(llm, tokens, 0.0)
-        if wait > MAX_SLEEP_SECONDS or self._clock() + wait + call_seconds > deadline:
-            self._give_back(llm, tokens, requests=1)
+            return 0.0
+        longest_sleep = min(MAX_SLEEP_SECONDS, SLEEP_SHARE_OF_WINDOW * window_seconds)
+        if wait > longest_sleep or self._clock() + wait + call_seconds > deadline:
+            self._give_back(llm, tokens, requests=requests)
             model_metric("BudgetHandBacks", 1, llm)
             raise BudgetExhausted(
-                f"model {llm} budget: next turn in {wait:.1f} s, too late for this invocation",
+                f"model {llm} budget: next turn in {wait:.1f} s, later than this consumer waits",
                 retry_after_seconds=wait,
             )
         model_metric("BudgetWaits", 1, llm)
         model_metric("BudgetWaitSeconds", wait, llm, unit="Seconds")
         self._sleep(wait)
-        return Reservation(llm, tokens, wait)
+        return wait
 
     def settle(
-        self, reservation: Reservation, used_tokens: int, output_tokens: int, state: RateLimitState | None
+        self,
+        reservation: Reservation,
+        invoice_index: int,
+        used_tokens: int,
+        output_tokens: int,
+        state: RateLimitState | None,
     ) -> None:
-        """Correct the reservation from the answer's usage and the provider's remaining limits."""
+        """Correct one call's reservation from the answer's usage and the provider's remaining limits."""
         with _estimates_lock:
-            previous = _output_estimates.get(reservation.llm, 0)
-            # The largest recent answer, decaying slowly: an estimate too short is what collects 429s.
-            _output_estimates[reservation.llm] = max(output_tokens, int(previous * 0.9))
+            _recent_outputs.setdefault(reservation.llm, deque(maxlen=RECENT_ANSWERS)).append(output_tokens)
+        reserved = reservation.tokens.pop(invoice_index, 0)
+        if not reservation.paced:
+            return
         with self._pool.connection() as connection:
             connection.run(
                 SETTLE,
                 llm=reservation.llm,
-                refund_tokens=reservation.tokens - used_tokens,
+                refund_tokens=reserved - used_tokens,
                 refund_requests=0,
                 remaining_tokens=None if state is None else state.remaining_tokens,
                 remaining_requests=None if state is None else state.remaining_requests,
             )
 
-    def block(self, llm: str, wait_seconds: float, reservation: Reservation | None) -> None:
-        """The provider answered 429: hold every container off ``llm`` for ``wait_seconds``."""
+    def block(self, reservation: Reservation, wait_seconds: float) -> None:
+        """The provider answered 429: hold every container off the model for ``wait_seconds``, and give back what
+        this order still holds (the refused request used no tokens; its later calls will reserve again)."""
+        tokens = sum(reservation.tokens.values())
+        requests = max(0, len(reservation.tokens) - 1)  # the refused request counts against the limit
+        reservation.tokens.clear()
+        if not reservation.paced:
+            return
         with self._pool.connection() as connection:
-            connection.run(
-                BLOCK,
-                llm=llm,
-                wait_seconds=max(0.0, wait_seconds),
-                refund_tokens=reservation.tokens if reservation else 0,
-            )
+            connection.run(BLOCK, llm=reservation.llm, wait_seconds=max(0.0, wait_seconds), refund_tokens=tokens)
+        if requests:
+            self._give_back(reservation.llm, 0, requests=requests)
 
     def _give_back(self, llm: str, tokens: int, *, requests: int) -> None:
         with self._pool.connection() as connection:
@@ -255,19 +293,17 @@ class ModelBudgets:
             )
 
     def extract(
-        self, extractor: Extractor, invoice: InvoiceImages, *, llm: str, deadline: float, call_seconds: float
+        self, extractor: Extractor, invoice: InvoiceImages, reservation: Reservation, *, deadline: float
     ) -> ExtractedInvoice:
-        """``extractor.extract`` inside the budget of ``llm`` (see the module docstring)."""
-        estimate = self.estimate_tokens(llm, invoice)
-        reservation = self.reserve(llm, estimate, deadline=deadline, call_seconds=call_seconds)
+        """``extractor.extract`` for one invoice of a reserved order (see the module docstring)."""
+        llm = reservation.llm
         try:
             result = extractor.extract(invoice, deadline=deadline)
         except Throttled as error:
             model_metric("ThrottledCalls", 1, llm)
-            self.block(llm, error.retry_after_seconds or 1.0, reservation)
+            self.block(reservation, error.retry_after_seconds or 1.0)
             raise
         used = result.input_tokens + result.output_tokens
         model_metric("TokensUsed", used, llm)
-        if reservation is not None:
-            self.settle(reservation, used, result.output_tokens, result.rate_limits)
+        self.settle(reservation, invoice.invoice_index, used, result.output_tokens, result.rate_limits)
         return result

@@ -216,12 +216,11 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
 
     extractor = deps.extractor_for(job.llm, settings)
     budgets = deps.budgets or ModelBudgets(deps.pool)
+    reservation = budgets.reserve(job.llm, prepared, deadline=deadline, call_seconds=settings.model_timeout_seconds)
     extracted: list[ExtractedInvoice] = []
     for invoice in prepared:
         started = time.perf_counter()
-        result = budgets.extract(
-            extractor, invoice, llm=job.llm, deadline=deadline, call_seconds=settings.model_timeout_seconds
-        )
+        result = budgets.extract(extractor, invoice, reservation, deadline=deadline)
         latency_ms = (time.perf_counter() - started) * 1000
         metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
         metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=result.input_tokens)
