@@ -50,10 +50,10 @@ def misses(result: RateLimitResult) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--orders", type=int, default=90, help="orders in the backlog (default 90)")
-    parser.add_argument("--window", type=float, default=3.0, help="seconds standing for a budget minute (default 3)")
+    parser.add_argument("--orders", type=int, default=60, help="orders in the backlog (default 60)")
+    parser.add_argument("--window", type=float, default=6.0, help="seconds standing for a budget minute (default 6)")
     parser.add_argument("--backlog-windows", type=float, default=3.0, help="backlog in windows of budget (default 3)")
-    parser.add_argument("--concurrency", type=int, default=6, help="consumers (default 6)")
+    parser.add_argument("--concurrency", type=int, default=8, help="consumers (default 8)")
     parser.add_argument("--skip-unpaced", action="store_true", help="only the paced runs")
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -206,6 +206,7 @@ class PipelineMonitoring(Construct):
                 ],
             ),
         )
+        dashboard.add_widgets(_graph("Jobs handed back for rate limits", [_custom("JobsThrottled")]))
         for llm in config.llm_models:
             dashboard.add_widgets(
                 _graph(
@@ -219,6 +220,7 @@ class PipelineMonitoring(Construct):
                         _model("TokenBudget", llm, statistic="Maximum", label="budget (tpm)"),
                     ],
                 ),
+                _graph(f"Budget wait (s): {llm}", [_model("BudgetWaitSeconds", llm, statistic="p90", label="p90")]),
             )
         return dashboard
 
