@@ -52,3 +52,24 @@ def test_the_state_of_the_limits_is_read_from_any_answer() -> None:
     )
     assert state == RateLimitState(500, 30000, 499, 28745, 0.12, 2.51)
     assert rate_limit_state({"content-type": "application/json"}) is None
+
+
+def test_an_images_tokens_follow_openais_tile_rule() -> None:
+    from invoice_pipeline.budget import image_tokens
+
+    assert image_tokens(1240, 1754) == 1105  # an A4 scan
+    assert image_tokens(300, 400) == 255  # one tile
+    assert image_tokens(4000, 1000) == image_tokens(2048, 512)  # fit into 2048x2048 first
+
+
+def test_capacity_is_the_budget_over_what_one_order_costs() -> None:
+    from invoice_pipeline.budget import Budget
+    from invoice_pipeline.operations import ModelMeasurements
+    from invoices_cli.controls import capacity_plan
+
+    measured = ModelMeasurements("gpt-4o", 100, tokens_per_order=2000, invoices_per_order=2, seconds_per_order=12,
+                                 backlog=12_000)  # fmt: skip
+    plan = capacity_plan(measured, Budget("gpt-4o", tpm=100_000, rpm=40, margin=0.0))
+    # Tokens allow 50 orders/min, requests only 20 (2 per order): 1,200/hour, 20/60 x 12 s = 4 consumers, 10 h.
+    assert (plan["orders_per_hour"], plan["concurrency"], plan["drain_hours"]) == (1200, 4, 10)
+    assert capacity_plan(measured, None)["concurrency"] is None

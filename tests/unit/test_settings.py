@@ -99,3 +99,17 @@ def test_secrets_do_not_show_in_repr():
     settings = consumer_settings_from({**CONSUMER_ENV, "OPENAI_API_KEY": "sk-test-do-not-print"})
     assert "sk-test-do-not-print" not in repr(settings)
     assert "app:secret" not in repr(settings.database)
+
+
+def test_the_maximum_throttle_wait_defaults_to_six_hours_and_a_bad_value_is_named():
+    assert consumer_settings_from(CONSUMER_ENV).max_throttle_wait_seconds == 6 * 3600
+    assert consumer_settings_from({**CONSUMER_ENV, "MAX_THROTTLE_WAIT_SECONDS": "600"}).max_throttle_wait_seconds == 600
+    with pytest.raises(ConfigError, match="MAX_THROTTLE_WAIT_SECONDS"):
+        consumer_settings_from({**CONSUMER_ENV, "MAX_THROTTLE_WAIT_SECONDS": "soon"})
+
+
+def test_pause_and_resume_find_the_schedule_by_name():
+    from invoice_pipeline.settings import operator_settings_from
+
+    settings = operator_settings_from({"SCHEDULE_NAME": "invoice-producer"})
+    assert (settings.schedule_name, settings.schedule_group) == ("invoice-producer", "default")
