@@ -3,7 +3,9 @@
 parse the body -> claim the job -> read the order -> fetch and prepare every image (before any model call, so
 a bad image costs nothing) -> extract each invoice -> write every item and mark the job `done` in one
 statement. Any failure is classified once (:func:`invoice_pipeline.errors.classify`), recorded in the
-ledger as the §5 table says, and re-raised so the batch reports the record as failed.
+ledger as the §5 table says, and re-raised so the batch reports the record as failed. Throttling is not a
+failure (§10): the model calls are paced by the shared budget (:mod:`invoice_pipeline.budget`), and a throttled
+job is handed back through a fresh delayed message while the current record is acknowledged (``_hand_back``).
 
 Permanent failures reach the DLQ within seconds: the record is made visible again at once, and while the job
 is `failed` for this very message id each re-delivery fails fast (no S3, no model) until SQS moves the
