@@ -39,6 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "invoices_cli.ops",
     "invoices_cli.producer_cmds",
     "invoices_cli.doctor",
+    "invoices_cli.controls",
 )
 
 

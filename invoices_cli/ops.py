@@ -87,6 +87,9 @@ def collect_status(*, sqs: Any = None) -> dict[str, Any]:
         source, dlq = source_and_dlq(sqs, queue_url)
         status["queue"] = {"url": source.url, **queue_depth(sqs, source.url).as_dict()}
         status["dlq"] = {"url": dlq.url, **queue_depth(sqs, dlq.url).as_dict()}
+    from invoices_cli.controls import control_state
+
+    status["controls"] = control_state(queue_url, sqs=sqs)
     return status
 
 
@@ -116,6 +119,9 @@ def format_status(status: dict[str, Any]) -> str:
                 f"{name}: {depth['visible']} visible, {depth['in_flight']} in flight, {depth['delayed']} delayed"
                 f"  ({depth['url']})"
             )
+    from invoices_cli.controls import format_control_state
+
+    lines.append(format_control_state(status.get("controls") or {}))
     return "\n".join(lines)
 
 
@@ -299,6 +305,7 @@ def load_handler(spec: str) -> Callable[[], Callable[[dict[str, Any], Any], Any]
 
 
 def cmd_consume(args: argparse.Namespace) -> int:
+    from local.controls import read_controls
     from local.event_source import SqsEventSource
 
     queue_url = _require_queue_url()
@@ -315,6 +322,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
         max_concurrency=args.concurrency,
         function_timeout_seconds=timeout,
         sqs_client=sqs,
+        controls=lambda: read_controls(queue_url),  # invoices pause / resume / concurrency, while it runs
     )
     print(
         f"consuming {queue_url}: batch size {args.batch_size}, concurrency {args.concurrency}, "

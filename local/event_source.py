@@ -28,6 +28,7 @@ from typing import Any
 import boto3
 
 from invoice_pipeline.queue_depth import queue_depth
+from local.controls import LocalControls
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -178,6 +179,7 @@ class SqsEventSource:
         wait_time_seconds: int = 1,
         sqs_client: Any = None,
         on_batch: Callable[[EventSourceStats], None] | None = None,
+        controls: Callable[[], LocalControls] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -195,6 +197,9 @@ class SqsEventSource:
         self.wait_time_seconds = wait_time_seconds
         self.sqs = sqs_client or boto3.client("sqs")
         self.on_batch = on_batch
+        # Read while draining: pause (no new receives) and a new maximum concurrency take effect within a tick.
+        self.controls = controls
+        self._active = max_concurrency
         self.stats = EventSourceStats()
         self._lock = threading.Lock()
         # moto's ReceiveMessage is not thread-safe: two receives racing for a message due for the DLQ fail with
@@ -213,15 +218,12 @@ class SqsEventSource:
         or :meth:`stop` is called (Ctrl-C also stops it). Returns the statistics of this mapping so far."""
         self._stop.clear()
         deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
-        workers = [
-            threading.Thread(target=self._poll, name=f"{self.function_name}-{n}", daemon=True)
-            for n in range(self.max_concurrency)
-        ]
-        for worker in workers:
-            worker.start()
+        workers: list[threading.Thread] = []
+        self._apply_controls(workers)
         idle_checks = 0
         try:
             while not self._stop.is_set():
+                self._apply_controls(workers)
                 if deadline is not None and time.monotonic() >= deadline:
                     self.stats.timed_out = not self.is_idle()
                     break
@@ -240,6 +242,20 @@ class SqsEventSource:
     def stop(self) -> None:
         self._stop.set()
 
+    def _apply_controls(self, workers: list[threading.Thread]) -> None:
+        """Set how many workers may receive (0 when paused); start more if the maximum went up."""
+        active = self.max_concurrency
+        if self.controls is not None:
+            controls = self.controls()
+            active = 0 if controls.paused else (controls.max_concurrency or self.max_concurrency)
+        self._active = active
+        while len(workers) < active:
+            worker = threading.Thread(
+                target=self._poll, args=(len(workers),), name=f"{self.function_name}-{len(workers)}", daemon=True
+            )
+            workers.append(worker)
+            worker.start()
+
     def is_idle(self) -> bool:
         """Nothing visible, delayed or in flight in the queue, and no invocation running."""
         with self._lock:
@@ -249,9 +265,12 @@ class SqsEventSource:
 
     # -- one worker = one concurrent execution environment ---------------------------------------------------
 
-    def _poll(self) -> None:
+    def _poll(self, number: int = 0) -> None:
         handler = self.handler_factory()  # this worker's "container"
         while not self._stop.is_set():
+            if number >= self._active:  # paused, or above the current maximum concurrency
+                self._stop.wait(EMPTY_POLL_PAUSE_SECONDS)
+                continue
             try:
                 messages = self._receive_batch()
             except Exception as error:  # the poller keeps going, as Lambda's does; the error is kept

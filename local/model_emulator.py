@@ -32,6 +32,7 @@ from typing import Any
 
 from PIL import Image
 
+from invoice_pipeline.budget import image_tokens
 from local.stamp import read_stamp
 
 FAULT_KINDS = (
@@ -66,11 +67,63 @@ class _Fault:
         return True
 
 
-def image_tokens(width: int, height: int) -> int:
-    """OpenAI's documented cost of a ``detail: high`` image: fit 2048x2048, shortest side 768, 170 per 512 tile + 85."""
-    factor = min(1.0, 2048 / max(width, height))
-    factor *= min(1.0, 768 / (min(width, height) * factor))
-    return 85 + 170 * math.ceil(width * factor / 512) * math.ceil(height * factor / 512)
+class RateLimit:
+    """OpenAI-style limits of one model: a token and a request bucket, each holding one window's allowance and
+    refilled continuously (``x-ratelimit-reset-*`` is the time until full again). A request needs room for all its
+    tokens (prompt and answer) and one request; a refused one still counts against the request limit."""
+
+    def __init__(self, tokens: int, requests: int, window_seconds: float, clock: Any = time.monotonic) -> None:
+        self.limit_tokens, self.limit_requests, self.window_seconds = tokens, requests, window_seconds
+        self._clock = clock
+        self._tokens, self._requests = float(tokens), float(requests)
+        self._at = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        elapsed, self._at = now - self._at, now
+        self._tokens = min(self.limit_tokens, self._tokens + self.limit_tokens * elapsed / self.window_seconds)
+        self._requests = min(self.limit_requests, self._requests + self.limit_requests * elapsed / self.window_seconds)
+
+    def admit(self, tokens: int) -> tuple[bool, dict[str, str]]:
+        """Take ``tokens`` and one request if both fit: (admitted, the x-ratelimit-* headers and, if refused,
+        retry-after-ms / Retry-After)."""
+        self._refill()
+        requests_ok = self._requests >= 1
+        tokens_ok = self._tokens >= tokens
+        self._requests = max(0.0, self._requests - 1)  # refused requests count too
+        if requests_ok and tokens_ok:
+            self._tokens -= tokens
+        headers = {
+            "x-ratelimit-limit-requests": str(self.limit_requests),
+            "x-ratelimit-limit-tokens": str(self.limit_tokens),
+            "x-ratelimit-remaining-requests": str(int(self._requests)),
+            "x-ratelimit-remaining-tokens": str(int(self._tokens)),
+            "x-ratelimit-reset-requests": _duration(
+                self._until(self._requests, self.limit_requests, self.limit_requests)
+            ),
+            "x-ratelimit-reset-tokens": _duration(self._until(self._tokens, self.limit_tokens, self.limit_tokens)),
+        }
+        if requests_ok and tokens_ok:
+            return True, headers
+        wait = max(
+            0.0 if requests_ok else self._until(self._requests, 1, self.limit_requests),
+            0.0 if tokens_ok else self._until(self._tokens, tokens, self.limit_tokens),
+        )
+        headers["retry-after-ms"] = str(max(1, math.ceil(wait * 1000)))
+        headers["retry-after"] = str(max(1, math.ceil(wait)))
+        return False, headers
+
+    def _until(self, level: float, needed: float, limit: int) -> float:
+        return max(0.0, needed - level) * self.window_seconds / limit
+
+
+def _duration(seconds: float) -> str:
+    """OpenAI's way of writing a reset time: ``6m0s``, ``1.5s``, ``20ms``."""
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    minutes, rest = divmod(seconds, 60)
+    text = f"{rest:.3g}s"
+    return f"{int(minutes)}m{text}" if minutes else text
 
 
 class ModelEmulator:
@@ -83,6 +136,9 @@ class ModelEmulator:
         self._requests = 0
         self._by_stamp: Counter[int | None] = Counter()
         self._fired: Counter[str] = Counter()
+        self._limits: dict[str | None, RateLimit] = {}
+        self._served: list[tuple[float, str, int]] = []  # (monotonic time, model, tokens) of each 200
+        self._limited: Counter[str] = Counter()  # 429s for a rate limit, per model
         self._server = ThreadingHTTPServer(("127.0.0.1", port or 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -113,6 +169,22 @@ class ModelEmulator:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
         with self._lock:
             self._faults.append(_Fault(kind, times, rate, options))
+
+    def limit(self, *, tokens: int, requests: int, window_seconds: float = 60.0, model: str | None = None) -> None:
+        """Enforce ``tokens`` and ``requests`` per window for ``model`` (None: every model without its own limit),
+        answering 429 with OpenAI's headers when a request does not fit; 200s carry the x-ratelimit-* headers."""
+        with self._lock:
+            self._limits[model] = RateLimit(tokens, requests, window_seconds)
+
+    def served(self, model: str | None = None) -> list[tuple[float, int]]:
+        """(monotonic time, tokens) of every answered request (of ``model``)."""
+        with self._lock:
+            return [(at, tokens) for at, name, tokens in self._served if model is None or name == model]
+
+    def rate_limited(self, model: str | None = None) -> int:
+        """Requests refused with 429 for the rate limit (of ``model``)."""
+        with self._lock:
+            return self._limited[model] if model is not None else sum(self._limited.values())
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -211,6 +283,16 @@ class ModelEmulator:
 
         prompt_tokens = sum(image_tokens(*image.size) for image in images) + _text_tokens(request)
         completion_tokens = max(1, len(content or refusal or "") // 4)
+        headers: dict[str, str] = {}
+        with self._lock:
+            limit = self._limits.get(model, self._limits.get(None))
+            if limit is not None:
+                admitted, headers = limit.admit(prompt_tokens + completion_tokens)
+                if not admitted:
+                    self._limited[model] += 1
+                    message = f"Rate limit reached for {model} (emulated)"
+                    return 429, headers, _error(message, "requests", "rate_limit_exceeded")
+            self._served.append((time.monotonic(), model, prompt_tokens + completion_tokens))
         body = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
@@ -231,7 +313,7 @@ class ModelEmulator:
             },
             "system_fingerprint": "fp_emulator",
         }
-        return 200, {}, body
+        return 200, headers, body
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         emulator = self

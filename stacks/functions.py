@@ -143,8 +143,8 @@ class PipelineFunctions(Construct):
         queues.queue.grant_send_messages(self.producer)
         queues.queue.grant(self.producer, "sqs:GetQueueAttributes")  # queue-depth backpressure
         queues.queue.grant_consume_messages(self.consumer)
-        # A configuration error on the last receive hands the job back as a fresh message (consume.py), so it
-        # never reaches the DLQ for a wrong key.
+        # A configuration error on the last receive, and a throttled job, are handed back as a fresh (delayed)
+        # message (consume.py), so neither reaches the DLQ for a wrong key or a busy model.
         queues.queue.grant_send_messages(self.consumer)
         bucket_objects = [f"arn:{Aws.PARTITION}:s3:::{bucket}/*" for bucket in self._config.allowed_buckets]
         self.consumer.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=bucket_objects))

@@ -44,7 +44,18 @@ CUSTOM_METRICS = (
     CustomMetric(
         "ModelCredentialsRejected", "Count", "records whose model call was refused for the deployment (key, access)"
     ),
+    CustomMetric("JobsThrottled", "Count", "jobs handed back for a rate limit (not failures, not attempts)"),
 )
+# Emitted per model (dimensions service and llm) by the shared budget (invoice_pipeline.budget).
+MODEL_METRICS = (
+    CustomMetric("ThrottledCalls", "Count", "model calls answered with a rate limit (429, throttling exception)"),
+    CustomMetric("BudgetWaits", "Count", "model calls that waited for their turn in the model's budget"),
+    CustomMetric("BudgetWaitSeconds", "Seconds", "how long those calls waited"),
+    CustomMetric("BudgetHandBacks", "Count", "calls whose turn came too late for the invocation: job handed back"),
+    CustomMetric("TokensUsed", "Count", "tokens the model counted (input and output)"),
+    CustomMetric("TokenBudget", "Count", "the model's configured tokens per minute (invoices budget)"),
+)
+ONE_MINUTE = Duration.minutes(1)
 
 
 @dataclass(frozen=True)
@@ -264,6 +275,22 @@ class PipelineMonitoring(Construct):
                 ],
             ),
         )
+        dashboard.add_widgets(_graph("Jobs handed back for rate limits", [_custom("JobsThrottled")]))
+        for llm in config.llm_models:
+            dashboard.add_widgets(
+                _graph(
+                    f"Rate limits: {llm}",
+                    [_model(name, llm) for name in ("ThrottledCalls", "BudgetWaits", "BudgetHandBacks")],
+                ),
+                _graph(
+                    f"Tokens per minute, used vs budget: {llm}",
+                    [
+                        _model("TokensUsed", llm, label="tokens used / min"),
+                        _model("TokenBudget", llm, statistic="Maximum", label="budget (tpm)"),
+                    ],
+                ),
+                _graph(f"Budget wait (s): {llm}", [_model("BudgetWaitSeconds", llm, statistic="p90", label="p90")]),
+            )
         return dashboard
 
 
@@ -274,6 +301,17 @@ def _custom(name: str, statistic: str = "Sum", label: str | None = None) -> clou
         dimensions_map={"service": SERVICE_NAME},
         statistic=statistic,
         period=FIVE_MINUTES,
+        label=label or name,
+    )
+
+
+def _model(name: str, llm: str, statistic: str = "Sum", label: str | None = None) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": SERVICE_NAME, "llm": llm},
+        statistic=statistic,
+        period=ONE_MINUTE,
         label=label or name,
     )
 

@@ -105,3 +105,9 @@ def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mo
     yield moto_server
     moto_server.reset()
     reset_client_caches()
+
+
+@pytest.fixture(autouse=True)
+def _private_local_controls(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`invoices pause` on this machine (or in another test) must not pause the event sources of these tests."""
+    monkeypatch.setenv("INVOICES_CONTROLS_DIR", str(tmp_path_factory.mktemp("controls")))

@@ -3,7 +3,9 @@
 parse the body -> claim the job -> read the order -> fetch and prepare every image (before any model call, so
 a bad image costs nothing) -> extract each invoice -> write every item and mark the job `done` in one
 statement. Any failure is classified once (:func:`invoice_pipeline.errors.classify`), recorded in the
-ledger as the §5 table says, and re-raised so the batch reports the record as failed.
+ledger as the §5 table says, and re-raised so the batch reports the record as failed. Throttling is not a
+failure (§10): the model calls are paced by the shared budget (:mod:`invoice_pipeline.budget`), and a throttled
+job is handed back through a fresh delayed message while the current record is acknowledged (``_hand_back``).
 
 Permanent failures reach the DLQ within seconds: the record is made visible again at once, and while the job
 is `failed` for this very message id each re-delivery fails fast (no S3, no model) until SQS moves the
@@ -13,6 +15,7 @@ message to the DLQ. A redriven message has a new id, so it is claimed and proces
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,12 +25,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from invoice_pipeline import db, images, items, jobs, orders, urls
+from invoice_pipeline.budget import ModelBudgets
 from invoice_pipeline.errors import (
     AlreadyFailed,
     ClaimLost,
     InvalidMessage,
     JobBusy,
     NotEnoughTime,
+    PermanentError,
+    Throttled,
     TooManyItems,
     classify,
     describe,
@@ -53,6 +59,7 @@ MIN_SECONDS_PER_IMAGE = 5.0
 MIN_SECONDS_TO_START = MIN_SECONDS_PER_IMAGE + MIN_ATTEMPT_SECONDS
 _BIGINT_MAX = 2**63 - 1
 MAX_VISIBILITY_SECONDS = 12 * 3600  # the most ChangeMessageVisibility accepts
+THROTTLE_JITTER = 0.2  # a throttled job comes back up to 20% after the named wait, not all at the same instant
 
 
 class JobMessage(BaseModel):
@@ -105,6 +112,10 @@ class Visibility(Protocol):
     def send_again(self, record: Any, *, delay_seconds: int) -> None: ...
 
 
+class ThrottledTooLong(PermanentError):
+    """The job's waits for rate limits added up to more than MAX_THROTTLE_WAIT_SECONDS."""
+
+
 def _default_extractor_for(model: str, settings: ConsumerSettings) -> Extractor:
     from invoice_pipeline.extraction.registry import extractor_for
 
@@ -120,6 +131,7 @@ class ConsumerDeps:
     fetch_image: Callable[..., bytes] = images.fetch_invoice_image
     extractor_for: Callable[[str, ConsumerSettings], Extractor] = _default_extractor_for
     visibility: Visibility = field(default_factory=lambda: visibility)
+    budgets: ModelBudgets | None = None  # None: the shared budgets in ``pool``
 
 
 @dataclass(frozen=True)
@@ -194,6 +206,10 @@ def _process_job(
     logger.append_keys(attempt=job.attempt)
     try:
         item_count = _extract_and_write(job, deadline, deps)
+    except Throttled as error:
+        if _hand_back(job, error, record, deps):
+            return "throttled"
+        raise
     except Exception as error:
         if _record_failure(job, error, record, deps):
             return "handed_back"  # a fresh message carries the job on; this record is acknowledged
@@ -233,10 +249,12 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         document = SourceDocument(data=data, media_type=images.media_type(data))
         prepared.append(InvoiceImages(job.order_id, index, segments, document=document))
 
+    budgets = deps.budgets or ModelBudgets(deps.pool)
+    reservation = budgets.reserve(job.llm, prepared, deadline=deadline, call_seconds=settings.model_timeout_seconds)
     extracted: list[ExtractedInvoice] = []
     for invoice in prepared:
         started = time.perf_counter()
-        result = extractor.extract(invoice, deadline=deadline)
+        result = budgets.extract(extractor, invoice, reservation, deadline=deadline)
         latency_ms = (time.perf_counter() - started) * 1000
         if len(result.items) > settings.max_items_per_invoice:
             raise TooManyItems(
@@ -333,6 +351,57 @@ def _record_configuration_error(job: Job, error: Exception, record: Record, deps
             return True
     deps.visibility.change(record, min(backoff, MAX_VISIBILITY_SECONDS))
     return False
+
+
+def _hand_back(job: Job, error: Throttled, record: Record, deps: ConsumerDeps) -> bool:
+    """Throttled (DESIGN §10): neither a failure nor a used-up receive. The job goes back to `queued` with the wait
+    counted, a fresh copy of the message comes back after the wait the provider named (plus jitter), and the
+    current record is acknowledged (True). Only a total wait above MAX_THROTTLE_WAIT_SECONDS fails the job.
+    False: it could not be handed back; the record fails and comes back after the wait (visibility)."""
+    wait = error.retry_after_seconds
+    if wait is None:
+        wait = float(backoff_seconds(1, deps.settings.retry_backoff_base_seconds))
+    delay = max(1, math.ceil(wait * random.uniform(1.0, 1.0 + THROTTLE_JITTER)))  # noqa: S311 (jitter)
+    last_error = describe(error)
+    try:
+        with deps.pool.connection() as connection:
+            throttle = jobs.throttle_job(
+                connection,
+                job.order_id,
+                job.llm,
+                attempt=job.attempt,
+                wait_seconds=delay,
+                max_wait_seconds=deps.settings.max_throttle_wait_seconds,
+                last_error=last_error,
+            )
+    except Exception:
+        logger.exception("could not record the throttled wait in the ledger", extra={"error": last_error})
+        deps.visibility.change(record, min(delay, MAX_VISIBILITY_SECONDS))
+        return False
+    if throttle.total_seconds is None:  # the claim was taken over: its new holder owns the job
+        logger.warning("throttled, and the claim was lost", extra={"error": last_error})
+        deps.visibility.change(record, min(delay, MAX_VISIBILITY_SECONDS))
+        return False
+    if not throttle.requeued:
+        too_long = ThrottledTooLong(
+            f"throttled for {throttle.total_seconds:.0f} s in total, more than MAX_THROTTLE_WAIT_SECONDS "
+            f"({deps.settings.max_throttle_wait_seconds}); last: {last_error}"
+        )
+        _record_failure(job, too_long, record, deps)
+        raise too_long from error
+    metrics.add_metric(name="JobsThrottled", unit=MetricUnit.Count, value=1)
+    try:
+        deps.visibility.send_again(record, delay_seconds=delay)
+    except Exception as send_error:
+        # The job is `queued`; the record itself comes back after the wait (this uses up one receive).
+        logger.warning("could not hand the job back: the record waits instead", extra={"error": describe(send_error)})
+        deps.visibility.change(record, min(delay, MAX_VISIBILITY_SECONDS))
+        return False
+    logger.info(
+        "throttled: handed back",
+        extra={"error": last_error, "delay_seconds": delay, "throttled_seconds": throttle.total_seconds},
+    )
+    return True
 
 
 def record_handler(deadline: float, deps: ConsumerDeps | None = None) -> Callable[[Record], str]:

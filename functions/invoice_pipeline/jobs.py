@@ -63,6 +63,19 @@ WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts
 """
 
 
+# Throttled (DESIGN §10): back to `queued` with the wait added to the job's total, unless that total passes
+# the maximum: then the row stays `processing` for the caller to fail it with that reason. `attempts` keeps
+# counting deliveries (it is the claim's guard); `throttles` says how many of them were throttled.
+THROTTLE_JOB = """
+UPDATE benchmarking.extraction_jobs
+SET throttles = throttles + 1, throttled_seconds = throttled_seconds + :wait_seconds,
+    status = CASE WHEN throttled_seconds + :wait_seconds > :max_wait_seconds THEN status ELSE 'queued' END,
+    last_error = :last_error, updated_at = now()
+WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
+RETURNING status, throttled_seconds
+"""
+
+
 @dataclass(frozen=True)
 class Claim:
     outcome: Outcome  # "busy" also when a concurrent insert of the same row hid it from this statement
@@ -102,3 +115,35 @@ def mark_resent(connection: Connection, order_id: int, llm: str) -> bool:
     """A `queued` job's message was handed back as a fresh message: the producer must not send a second one."""
     connection.run(MARK_RESENT, order_id=order_id, llm=llm)
     return bool(connection.row_count)
+
+
+@dataclass(frozen=True)
+class Throttle:
+    requeued: bool  # False: the total wait passed the maximum (or the claim was lost: ``total_seconds`` None)
+    total_seconds: float | None
+
+
+def throttle_job(
+    connection: Connection,
+    order_id: int,
+    llm: str,
+    *,
+    attempt: int,
+    wait_seconds: float,
+    max_wait_seconds: float,
+    last_error: str,
+) -> Throttle:
+    """Throttled: `queued` again with the wait counted, unless the job has now waited more than the maximum."""
+    rows = connection.run(
+        THROTTLE_JOB,
+        order_id=order_id,
+        llm=llm,
+        attempt=attempt,
+        wait_seconds=float(wait_seconds),
+        max_wait_seconds=float(max_wait_seconds),
+        last_error=last_error,
+    )
+    if not rows:
+        return Throttle(False, None)
+    status, total = rows[0]
+    return Throttle(status == "queued", float(total))

@@ -63,3 +63,17 @@ class LazyTracer:
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 tracer = LazyTracer(service=SERVICE_NAME)
+
+
+def model_metric(name: str, value: float, llm: str, unit: str = "Count") -> None:
+    """A metric per model (dimension ``llm``), flushed at once: the handler's shared metrics carry no model."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    if is_metrics_disabled():  # single_metric prints regardless of POWERTOOLS_METRICS_DISABLED
+        return
+    with single_metric(
+        name=name, unit=MetricUnit(unit), value=value, namespace=metrics.namespace, default_dimensions={}
+    ) as metric:
+        metric.add_dimension(name="service", value=SERVICE_NAME)
+        metric.add_dimension(name="llm", value=llm)

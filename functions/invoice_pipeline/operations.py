@@ -316,3 +316,48 @@ def accuracy_by_model(connection: Connection) -> dict[str, dict[str, Any]]:
             "f1": float(total.f1),
         }
     return result
+
+
+# What `invoices capacity` measures per model from its most recent done jobs: tokens and invoices per order and
+# the time one order holds a consumer (claim to done, so budget waits and image preparation are included); and
+# the backlog (jobs not yet done or failed).
+CAPACITY_SQL = """
+WITH recent AS (
+    SELECT llm, input_tokens + output_tokens AS tokens, invoice_count,
+           extract(epoch FROM finished_at - started_at) AS seconds,
+           row_number() OVER (PARTITION BY llm ORDER BY finished_at DESC) AS n
+    FROM benchmarking.extraction_jobs
+    WHERE status = 'done' AND finished_at IS NOT NULL AND started_at IS NOT NULL
+)
+SELECT coalesce(recent.llm, backlog.llm), count(recent.llm), avg(recent.tokens), avg(recent.invoice_count),
+       avg(recent.seconds), coalesce(max(backlog.jobs), 0)
+FROM (SELECT * FROM recent WHERE n <= :sample) AS recent
+FULL JOIN (
+    SELECT llm, count(*) AS jobs FROM benchmarking.extraction_jobs WHERE status IN ('queued', 'processing')
+    GROUP BY llm
+) AS backlog ON backlog.llm = recent.llm
+GROUP BY coalesce(recent.llm, backlog.llm)
+ORDER BY 1
+"""
+
+
+@dataclass(frozen=True)
+class ModelMeasurements:
+    llm: str
+    orders_measured: int
+    tokens_per_order: float | None
+    invoices_per_order: float | None
+    seconds_per_order: float | None
+    backlog: int
+
+
+def model_measurements(connection: Connection, *, sample: int = 500) -> list[ModelMeasurements]:
+    """Per model, from the ledger: averages over the ``sample`` most recent done jobs, and the backlog."""
+
+    def number(value: Any) -> float | None:
+        return None if value is None else float(value)
+
+    return [
+        ModelMeasurements(llm, int(count), number(tokens), number(invoices), number(seconds), int(backlog))
+        for llm, count, tokens, invoices, seconds, backlog in connection.run(CAPACITY_SQL, sample=sample)
+    ]

@@ -19,6 +19,8 @@ DEFAULT_LLM_MODEL = "gpt-4o-2024-11-20"
 DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_RECEIVE_COUNT = 5
 DEFAULT_MAX_ITEMS_PER_INVOICE = 500
+# Throttling never fails a job (DESIGN §10) unless its waits for the provider add up to more than this.
+DEFAULT_MAX_THROTTLE_WAIT_SECONDS = 6 * 3600
 # SQS default retention (4 days): an older `queued` row cannot have a live message any more.
 DEFAULT_REQUEUE_LEASE_SECONDS = 4 * 24 * 3600
 DEFAULT_PROCESSING_LEASE_SECONDS = 1800
@@ -78,6 +80,10 @@ class ConsumerSettings(BaseModel):
     model_timeout_seconds: float = 120.0
     # An invoice with more lines than this fails its order permanently (a runaway answer, not an invoice).
     max_items_per_invoice: int = DEFAULT_MAX_ITEMS_PER_INVOICE
+    # How long a record waits after a configuration error (key rejected, model not enabled): a human must act.
+    config_error_backoff_seconds: int = DEFAULT_CONFIG_ERROR_BACKOFF_SECONDS
+    # Total time a job may wait for rate limits before it fails with that reason.
+    max_throttle_wait_seconds: int = DEFAULT_MAX_THROTTLE_WAIT_SECONDS
 
     def provider(self, name: str) -> Hashable:
         """The settings of provider ``name``; only providers of configured models have any."""
@@ -85,9 +91,6 @@ class ConsumerSettings(BaseModel):
             if provider == name:
                 return settings  # type: ignore[no-any-return]
         raise ConfigError(f"no model of LLM_MODELS ({', '.join(self.llm_models)}) is served by {name}")
-
-    # How long a record waits after a configuration error (key rejected, model not enabled): a human must act.
-    config_error_backoff_seconds: int = DEFAULT_CONFIG_ERROR_BACKOFF_SECONDS
 
 
 class OperatorSettings(BaseModel):
@@ -245,6 +248,7 @@ def consumer_settings_from(env: Mapping[str, str]) -> ConsumerSettings:
         model_timeout_seconds=float(_int(env, "MODEL_TIMEOUT_SECONDS", 120, minimum=1)),
         max_items_per_invoice=_int(env, "MAX_ITEMS_PER_INVOICE", DEFAULT_MAX_ITEMS_PER_INVOICE, minimum=1),
         config_error_backoff_seconds=_config_error_backoff(env),
+        max_throttle_wait_seconds=_int(env, "MAX_THROTTLE_WAIT_SECONDS", DEFAULT_MAX_THROTTLE_WAIT_SECONDS, minimum=1),
     )
 
 

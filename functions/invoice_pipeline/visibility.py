@@ -1,7 +1,7 @@
 """When SQS shows a failed record again: backoff for transient failures, at once for permanent ones.
 
 It also hands a record back as a fresh message (:meth:`SqsVisibility.send_again`) when the old one must not reach
-the DLQ: a configuration error on the last receive.
+the DLQ: a configuration error on the last receive, a job that waits for a rate limit.
 
 A failed record would otherwise wait out the queue's whole visibility timeout (6x the function timeout).
 Transient failures back off exponentially on ``ApproximateReceiveCount``; permanent ones are made visible
@@ -20,8 +20,6 @@ from invoice_pipeline.observability import logger
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 900
 JITTER = 0.2
-
-
 MAX_DELAY_SECONDS = 900  # the most SendMessage's DelaySeconds accepts
 
 
@@ -87,11 +85,12 @@ class SqsVisibility:
 
     def send_again(self, record: Record, *, delay_seconds: int) -> None:
         """Put the record's body back on the queue it came from as a new message, visible after ``delay_seconds``
-        (at most 15 min). Unlike :meth:`change` it raises when SQS refuses: the caller must then keep the record."""
+        (at most 15 min): the job is handed back without using up a receive of the current message. Unlike
+        :meth:`change` it raises when SQS refuses: the caller must then keep the record."""
         self._sqs().send_message(
             QueueUrl=self._queue_url(record.event_source_arn),
             MessageBody=record.body,
-            DelaySeconds=min(delay_seconds, MAX_DELAY_SECONDS),
+            DelaySeconds=max(0, min(MAX_DELAY_SECONDS, delay_seconds)),
         )
 
     def reset(self) -> None:

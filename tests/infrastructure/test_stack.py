@@ -10,7 +10,7 @@ from aws_cdk.assertions import Capture, Match
 
 from invoice_pipeline import settings
 from stacks import config as stack_config
-from stacks.monitoring import CUSTOM_METRICS
+from stacks.monitoring import CUSTOM_METRICS, MODEL_METRICS
 from tests.infrastructure.conftest import ROOT, Synthesized, cfn_lint
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -337,7 +337,9 @@ def test_openai_secret_is_created_and_only_the_consumer_may_read_it(example: Syn
     assert readers == ["consumer.handler"]
 
 
-def test_producer_may_send_and_read_queue_attributes_and_consumer_may_consume(example: Synthesized) -> None:
+def test_producer_may_send_and_read_queue_attributes_and_consumer_may_consume_and_hand_back(
+    example: Synthesized,
+) -> None:
     main, _ = queue_keys(example)
     arn = {"Fn::GetAtt": [main, "Arn"]}
     producer = {
@@ -355,7 +357,8 @@ def test_producer_may_send_and_read_queue_attributes_and_consumer_may_consume(ex
     assert {"sqs:SendMessage", "sqs:GetQueueAttributes"} <= producer
     assert "sqs:ReceiveMessage" not in producer
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} <= consumer
-    # The consumer sends only to its own queue: a job handed back after a configuration error (never to the DLQ).
+    # The consumer sends only to its own queue: a job handed back after a configuration error or a rate limit
+    # (DESIGN §10), never to the DLQ.
     assert "sqs:SendMessage" in consumer
     dlq_arn = {"Fn::GetAtt": [queue_keys(example)[1], "Arn"]}
     assert not [s for s in role_policy_statements(example, "consumer.handler") if dlq_arn in as_list(s["Resource"])]
@@ -449,17 +452,21 @@ def test_dashboard_shows_the_custom_metrics_contract(example: Synthesized) -> No
     body = json.dumps(next(iter(dashboards.values()))["Properties"]["DashboardBody"])
     names = [metric.name for metric in CUSTOM_METRICS]
     assert names == ["Enqueued", "OrdersDone", "OrdersFailed", "ItemsWritten", "InputTokens", "OutputTokens",
-                     "CostUSD", "ModelLatency", "ModelCredentialsRejected"]  # fmt: skip
+                     "CostUSD", "ModelLatency", "ModelCredentialsRejected", "JobsThrottled"]  # fmt: skip
     for name in names:
         assert f'\\"{name}\\"' in body, name
     assert settings.METRICS_NAMESPACE in body and settings.SERVICE_NAME in body
     assert "ApproximateNumberOfMessagesVisible" in body
+    for llm in example.context["llmModels"]:
+        assert f"Tokens per minute, used vs budget: {llm}" in body
+    for metric in MODEL_METRICS:
+        assert f'\\"{metric.name}\\"' in body, metric.name
 
 
 def test_readme_documents_every_custom_metric_and_alarm(example: Synthesized) -> None:
     readme = (ROOT / "README.md").read_text()
     operate = readme[readme.index("## Operate") :]
-    for metric in CUSTOM_METRICS:
+    for metric in CUSTOM_METRICS + MODEL_METRICS:
         assert f"`{metric.name}`" in operate, metric.name
     for alarm in example.stack.monitoring.alarms:
         assert f"`{alarm}`" in operate, alarm

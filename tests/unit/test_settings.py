@@ -108,3 +108,17 @@ def test_max_items_per_invoice_defaults_to_500_and_is_validated():
         consumer_settings_from({**CONSUMER_ENV, "MAX_ITEMS_PER_INVOICE": "0"})
     with pytest.raises(ConfigError, match="MAX_ITEMS_PER_INVOICE must be an integer"):
         consumer_settings_from({**CONSUMER_ENV, "MAX_ITEMS_PER_INVOICE": "lots"})
+
+
+def test_the_maximum_throttle_wait_defaults_to_six_hours_and_a_bad_value_is_named():
+    assert consumer_settings_from(CONSUMER_ENV).max_throttle_wait_seconds == 6 * 3600
+    assert consumer_settings_from({**CONSUMER_ENV, "MAX_THROTTLE_WAIT_SECONDS": "600"}).max_throttle_wait_seconds == 600
+    with pytest.raises(ConfigError, match="MAX_THROTTLE_WAIT_SECONDS"):
+        consumer_settings_from({**CONSUMER_ENV, "MAX_THROTTLE_WAIT_SECONDS": "soon"})
+
+
+def test_pause_and_resume_find_the_schedule_by_name():
+    from invoice_pipeline.settings import operator_settings_from
+
+    settings = operator_settings_from({"SCHEDULE_NAME": "invoice-producer"})
+    assert (settings.schedule_name, settings.schedule_group) == ("invoice-producer", "default")

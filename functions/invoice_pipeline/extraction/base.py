@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from invoice_pipeline.errors import NotEnoughTime
+from invoice_pipeline.ratelimits import RateLimitState
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class ExtractedInvoice:
     output_tokens: int = 0
     cost_usd: Decimal = field(default=Decimal(0))
     warnings: tuple[ValidationWarning, ...] = ()  # what normalising the model's answer changed or dropped
+    rate_limits: RateLimitState | None = None  # what the provider's answer said of its limits, if anything
 
 
 class Extractor(Protocol):
@@ -99,13 +101,16 @@ MAX_RETRIES = 2
 RETRY_SLEEP_ALLOWANCE = 2.0  # an SDK's backoff between attempts (about 0.5-2 s, honouring Retry-After)
 
 
-def request_budget(remaining: float, max_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> tuple[float, int]:
+def request_budget(
+    remaining: float, max_timeout: float = DEFAULT_TIMEOUT_SECONDS, *, retry_sleep: float = RETRY_SLEEP_ALLOWANCE
+) -> tuple[float, int]:
     """(timeout, max_retries) such that (retries + 1) attempts and their backoff fit in ``remaining`` seconds.
 
-    ``max_timeout`` (``MODEL_TIMEOUT_SECONDS``) caps one attempt. Shared by every remote provider's SDK client.
+    ``max_timeout`` (``MODEL_TIMEOUT_SECONDS``) caps one attempt; ``retry_sleep`` is the longest sleep the SDK may
+    take between attempts. Shared by every remote provider's SDK client.
     """
     for retries in range(MAX_RETRIES, -1, -1):
-        per_attempt = (remaining - retries * RETRY_SLEEP_ALLOWANCE) / (retries + 1)
+        per_attempt = (remaining - retries * retry_sleep) / (retries + 1)
         if per_attempt >= MIN_ATTEMPT_SECONDS:
             return min(max_timeout, per_attempt), retries
     raise NotEnoughTime(f"only {remaining:.0f} s left before the deadline: not calling the model")

@@ -42,24 +42,35 @@ from invoice_pipeline.extraction.base import (
     ExtractedInvoice,
     InvoiceImages,
     PreparedImage,
-    request_budget,
+)
+from invoice_pipeline.extraction.base import (
+    request_budget as shared_request_budget,
 )
 from invoice_pipeline.extraction.normalise import normalise
 from invoice_pipeline.pricing import cost_usd
+from invoice_pipeline.ratelimits import rate_limit_state, retry_after_seconds
 from invoice_pipeline.settings import ConfigError, ConsumerSettings, env_value
 
 NAME = "openai"
 MODEL_PREFIX = "openai/"  # optional: the name sent to the API is the rest
 
-# Re-exported: the retry budget and the answer's normalisation used to live here.
+# Re-exported: the retry budget's limits and the answer's normalisation used to live here.
 __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
     "MAX_RETRIES",
     "MIN_ATTEMPT_SECONDS",
     "PROMPT_VERSION",
     "normalise",
-    "request_budget",
 ]
+# The SDK sleeps between attempts: 0.5 s doubling, but a Retry-After up to 120 s is honoured as named, so a
+# window-long rate limit could sleep that long. Retries are only granted where such a sleep still fits; a
+# longer wait is the consumer's (the job is handed back, see consume.py), not the invocation's.
+RETRY_SLEEP_ALLOWANCE = 120.0
+
+
+def request_budget(remaining: float, max_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> tuple[float, int]:
+    """(timeout, max_retries) for the OpenAI SDK: its attempts and the Retry-After sleeps between them fit."""
+    return shared_request_budget(remaining, max_timeout, retry_sleep=RETRY_SLEEP_ALLOWANCE)
 
 
 class OpenAISettings(BaseModel):
@@ -140,7 +151,7 @@ def translate(error: Exception) -> Exception:
     text = f"{type(error).__name__}: {error}"
     kind = classify(error)
     if kind == "throttled" and isinstance(error, openai.APIStatusError):
-        return Throttled(text, retry_after_seconds=_retry_after(error.response.headers))
+        return Throttled(f"model rate limit: {text}", retry_after_seconds=retry_after_seconds(error.response.headers))
     if kind == "configuration":
         return ConfigurationError(text)
     if kind in ("transient", "throttled"):
@@ -152,15 +163,6 @@ def translate(error: Exception) -> Exception:
     if isinstance(error, openai.LengthFinishReasonError):
         return PermanentError(f"the answer was cut at the output token limit ({text})")
     return PermanentError(text)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        try:
-            return float(headers[name]) * scale
-        except (KeyError, ValueError):
-            continue
-    return None
 
 
 class OpenAIExtractor:
@@ -181,7 +183,8 @@ class OpenAIExtractor:
             raise ConfigurationError(f"model credentials unavailable: {describe(error)}") from error
         client = _client(self._settings.base_url, api_key)
         try:
-            completion = client.with_options(timeout=timeout, max_retries=retries).chat.completions.parse(
+            # The raw response keeps the headers: x-ratelimit-remaining-* feed the shared budget.
+            raw = client.with_options(timeout=timeout, max_retries=retries).chat.completions.with_raw_response.parse(
                 model=self._api_model, messages=build_messages(invoice), response_format=ModelInvoice
             )
         except Exception as error:
@@ -189,6 +192,7 @@ class OpenAIExtractor:
             if translated is error:
                 raise
             raise translated from error
+        completion = raw.parse()
         message = completion.choices[0].message
         if message.refusal:
             raise ModelRefusal(f"model refused invoice {invoice.invoice_index}: {message.refusal}")
@@ -202,4 +206,5 @@ class OpenAIExtractor:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cost_usd=cost_usd(self._api_model, input_tokens, output_tokens),
+            rate_limits=rate_limit_state(raw.headers),
         )

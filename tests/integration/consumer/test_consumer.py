@@ -144,11 +144,11 @@ def test_a_transient_failure_on_the_second_invoice_writes_nothing_and_requeues(p
 
 def test_a_transient_failure_on_the_last_allowed_receive_fails_the_job(pipeline: Pipeline):
     pipeline.add_invoice_order(4002, [(53, answer(TOMATO))])
-    pipeline.model.inject("rate_limit")
+    pipeline.model.inject("server_error")
     record = sqs_record({"order_id": 4002, "llm": MODEL}, receive_count=5)
     assert pipeline.run(record) == [record["messageId"]]
     job = pipeline.job(4002)
-    assert job["status"] == "failed" and "RateLimitError" in job["last_error"]
+    assert job["status"] == "failed" and "InternalServerError" in job["last_error"]
 
 
 def test_insufficient_quota_is_permanent(pipeline: Pipeline):

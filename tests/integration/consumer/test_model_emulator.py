@@ -62,3 +62,25 @@ def test_faults(model: ModelEmulator):
     assert ask(model, png).choices[0].message.parsed is not None
     with pytest.raises(ValueError, match="unknown fault"):
         model.inject("gremlins")
+
+
+def test_a_rate_limit_answers_429_with_openai_headers_and_200s_carry_the_remaining_budget(model: ModelEmulator):
+    png = invoice_image(8)
+    cost = image_tokens(1240, 1754) + 1  # the image and a one-token empty answer... at least
+    model.limit(tokens=2 * cost + 100, requests=100, window_seconds=60)
+    client = openai.OpenAI(api_key="sk-test", base_url=model.base_url, max_retries=0, timeout=10)
+    url = "data:image/png;base64," + base64.b64encode(png).decode()
+    call = client.chat.completions.with_raw_response.create
+    messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url, "detail": "high"}}]}]
+    first = call(model="gpt-4o-2024-11-20", messages=messages)
+    assert first.headers["x-ratelimit-limit-tokens"] == str(2 * cost + 100)
+    assert int(first.headers["x-ratelimit-remaining-tokens"]) < 2 * cost + 100
+    assert first.headers["x-ratelimit-remaining-requests"] == "99"
+    call(model="gpt-4o-2024-11-20", messages=messages)
+    with pytest.raises(openai.RateLimitError) as raised:
+        call(model="gpt-4o-2024-11-20", messages=messages)
+    headers = raised.value.response.headers
+    assert raised.value.code == "rate_limit_exceeded"
+    assert int(headers["retry-after-ms"]) > 0 and int(headers["retry-after"]) >= 1
+    assert headers["x-ratelimit-reset-tokens"].endswith("s")
+    assert model.rate_limited() == 1 and len(model.served()) == 2

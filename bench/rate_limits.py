@@ -1,0 +1,94 @@
+"""Rate limits: a backlog 3x what the model's budget serves per window, with and without the shared budgets.
+
+    .venv/bin/python bench/rate_limits.py                    # the table (about 2 minutes)
+    .venv/bin/python bench/rate_limits.py --orders 60 --window 2
+
+Time is scaled down: a "minute" of the budget is ``--window`` seconds, and the model emulator enforces its token
+and request limits over the same window, answering 429 with OpenAI's headers beyond them. Rows:
+
+- paced: the pipeline's budget set to the provider's limits (``invoices budget``); the targets are 0 orders
+  failed or in the DLQ, tokens served / budget >= 0.9 and a 429 share <= 0.05;
+- unpaced: the same backlog without a budget, consumers finding the limit through 429s (what the pipeline did
+  before), for comparison; throttled jobs are handed back, so nothing fails either;
+- two models: separate budgets (one half the other) on the same backlog, each paced to its own.
+
+Exit status 1 if a paced run misses a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
+from local.aws import MotoServer  # noqa: E402
+from local.chaos import fresh_database  # noqa: E402
+from local.postgres import EmbeddedPostgres  # noqa: E402
+from local.rate_limits import MODELS, TOKENS_PER_ORDER, RateLimitResult, run_rate_limits, table  # noqa: E402
+
+TARGET_FAILED, TARGET_USED, TARGET_429 = 0, 0.9, 0.05
+
+
+def misses(result: RateLimitResult) -> list[str]:
+    problems = []
+    for model in result.models:
+        if model.failed + model.dlq > TARGET_FAILED:
+            problems.append(f"{result.name} {model.llm}: {model.failed + model.dlq} failed or in the DLQ")
+        if model.used < TARGET_USED:
+            problems.append(f"{result.name} {model.llm}: tokens served / budget {model.used:.2f} < {TARGET_USED}")
+        if model.share_429 > TARGET_429:
+            problems.append(f"{result.name} {model.llm}: 429 share {model.share_429:.3f} > {TARGET_429}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=60, help="orders in the backlog (default 60)")
+    parser.add_argument("--window", type=float, default=6.0, help="seconds standing for a budget minute (default 6)")
+    parser.add_argument("--backlog-windows", type=float, default=3.0, help="backlog in windows of budget (default 3)")
+    parser.add_argument("--concurrency", type=int, default=8, help="consumers (default 8)")
+    parser.add_argument("--skip-unpaced", action="store_true", help="only the paced runs")
+    args = parser.parse_args(argv)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    tokens = int(args.orders * TOKENS_PER_ORDER / args.backlog_windows)
+    runs = [("one model", MODELS[:1], (tokens,), True)]
+    if not args.skip_unpaced:
+        runs.append(("one model", MODELS[:1], (tokens,), False))
+    runs.append(("two models", MODELS, (tokens, tokens // 2), True))
+    results = []
+    with EmbeddedPostgres() as server, MotoServer() as moto:
+        for number, (name, models, limits, paced) in enumerate(runs):
+            print(f"{name}, {'paced' if paced else 'unpaced'} ...", file=sys.stderr, flush=True)
+            dsn = fresh_database(server, f"rate_limits_{number}")
+            results.append(
+                run_rate_limits(
+                    server,
+                    dsn,
+                    moto,
+                    name=name,
+                    models=models,
+                    tokens_per_window=limits,
+                    orders=args.orders,
+                    window_seconds=args.window,
+                    paced=paced,
+                    concurrency=args.concurrency,
+                    seed=number,
+                )
+            )
+            moto.reset()
+    print(table(results))
+    problems = [problem for result in results if result.paced for problem in misses(result)]
+    for problem in problems:
+        print(f"MISSED: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

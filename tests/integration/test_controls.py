@@ -1,0 +1,194 @@
+"""Live controls: pause / resume / concurrency against AWS (moto scheduler, stubbed Lambda) and the local stack,
+budget and capacity against the ledger."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import boto3
+import pg8000.native
+import pytest
+from botocore.stub import Stubber
+
+from invoices_cli import controls
+from invoices_cli.main import main
+from local.controls import read_controls
+from local.event_source import SqsEventSource
+from local.stack import create_local_stack
+from local.stack_config import load_queue_settings
+
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:consumer"
+UUID = "a1b2c3d4-5678-90ab-cdef-1234567890ab"
+
+
+@pytest.fixture
+def stack(aws: object, monkeypatch: pytest.MonkeyPatch) -> Any:
+    local = create_local_stack(load_queue_settings().scaled_for_local(1))
+    monkeypatch.setenv("QUEUE_URL", local.queue_url)
+    return local
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+def schedule(scheduler: Any) -> None:
+    scheduler.create_schedule(
+        Name="producer-schedule",
+        ScheduleExpression="rate(5 minutes)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": "arn:aws:lambda:us-east-1:123456789012:function:producer",
+            "RoleArn": "arn:aws:iam::123456789012:role/scheduler",
+            "Input": '{"source": "schedule"}',
+            "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600},
+        },
+        State="ENABLED",
+    )
+
+
+def mapping(uuid: str = UUID, **extra: Any) -> dict[str, Any]:
+    return {"UUID": uuid, "FunctionArn": FUNCTION_ARN, "State": "Enabled", **extra}
+
+
+def test_pause_and_resume_switch_the_schedule_and_the_event_source_on_aws(
+    stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCHEDULE_NAME", "producer-schedule")
+    sqs = boto3.client("sqs")
+    scheduler = boto3.client("scheduler")  # moto serves it: schedule CRUD
+    schedule(scheduler)
+    lambda_client = boto3.client("lambda", region_name="us-east-1")
+    arn = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    with Stubber(lambda_client) as stub:
+        stub.add_response("list_event_source_mappings", {"EventSourceMappings": [mapping()]}, {"EventSourceArn": arn})
+        stub.add_response("update_event_source_mapping", mapping(State="Disabling"), {"UUID": UUID, "Enabled": False})
+        lines = controls.set_paused(True, sqs=sqs, lambda_client=lambda_client, scheduler=scheduler, local=False)
+        stub.assert_no_pending_responses()
+    assert scheduler.get_schedule(Name="producer-schedule")["State"] == "DISABLED"
+    kept = scheduler.get_schedule(Name="producer-schedule")
+    assert kept["ScheduleExpression"] == "rate(5 minutes)" and kept["Target"]["Input"] == '{"source": "schedule"}'
+    assert any("DISABLED" in line for line in lines) and any("disabled" in line for line in lines)
+
+    with Stubber(lambda_client) as stub:
+        stub.add_response("list_event_source_mappings", {"EventSourceMappings": [mapping()]}, {"EventSourceArn": arn})
+        stub.add_response("update_event_source_mapping", mapping(State="Enabling"), {"UUID": UUID, "Enabled": True})
+        controls.set_paused(False, sqs=sqs, lambda_client=lambda_client, scheduler=scheduler, local=False)
+    assert scheduler.get_schedule(Name="producer-schedule")["State"] == "ENABLED"
+
+
+def test_concurrency_on_aws_stays_within_the_reserved_concurrency(stack: Any) -> None:
+    sqs = boto3.client("sqs")
+    lambda_client = boto3.client("lambda", region_name="us-east-1")
+    arn = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    with Stubber(lambda_client) as stub:
+        stub.add_response("list_event_source_mappings", {"EventSourceMappings": [mapping()]}, {"EventSourceArn": arn})
+        stub.add_response(
+            "get_function_concurrency", {"ReservedConcurrentExecutions": 10}, {"FunctionName": FUNCTION_ARN}
+        )
+        stub.add_response(
+            "update_event_source_mapping",
+            mapping(ScalingConfig={"MaximumConcurrency": 8}),
+            {"UUID": UUID, "ScalingConfig": {"MaximumConcurrency": 8}},
+        )
+        assert (
+            "maximum concurrency 8" in controls.set_concurrency(8, sqs=sqs, lambda_client=lambda_client, local=False)[0]
+        )
+        stub.add_response("list_event_source_mappings", {"EventSourceMappings": [mapping()]}, {"EventSourceArn": arn})
+        stub.add_response(
+            "get_function_concurrency", {"ReservedConcurrentExecutions": 10}, {"FunctionName": FUNCTION_ARN}
+        )
+        with pytest.raises(controls.ControlError, match="reserved concurrency"):
+            controls.set_concurrency(12, sqs=sqs, lambda_client=lambda_client, local=False)
+        stub.assert_no_pending_responses()
+    with pytest.raises(controls.ConfigError, match="between 2 and 1000"):
+        controls.set_concurrency(1, sqs=sqs, lambda_client=lambda_client, local=False)
+
+
+def test_the_local_event_source_honours_pause_resume_and_concurrency_while_it_runs(
+    stack: Any, database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqs = boto3.client("sqs")
+    in_flight: list[int] = []
+    running = 0
+    lock = threading.Lock()
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        nonlocal running
+        with lock:
+            running += 1
+            in_flight.append(running)
+        time.sleep(0.3)
+        with lock:
+            running -= 1
+        return {"batchItemFailures": []}
+
+    assert run_cli(capsys, "pause")[0] == 0
+    assert "PAUSED" in run_cli(capsys, "status")[1]
+    for n in range(12):
+        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps({"order_id": n}))
+    source = SqsEventSource(
+        stack.queue_url,
+        handler,
+        batch_size=1,
+        max_concurrency=1,
+        wait_time_seconds=0,
+        controls=lambda: read_controls(stack.queue_url),
+    )
+    result: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: result.update(stats=source.drain(timeout_seconds=30)))
+    worker.start()
+    time.sleep(1.5)
+    assert source.stats.records == 0  # paused: nothing received
+
+    assert run_cli(capsys, "concurrency", "4")[0] == 0
+    assert run_cli(capsys, "resume")[0] == 0
+    worker.join()
+    stats = result["stats"]
+    assert stats.succeeded == 12 and not stats.timed_out
+    assert max(in_flight) > 1  # the raised concurrency took effect without a restart
+    assert read_controls(stack.queue_url).max_concurrency == 4
+
+
+def add_done(sql: pg8000.native.Connection, order_id: int, llm: str, tokens: int, seconds: float) -> None:
+    sql.run(
+        "INSERT INTO benchmarking.extraction_jobs (order_id, llm, status, attempts, started_at, finished_at,"
+        " invoice_count, item_count, input_tokens, output_tokens)"
+        " VALUES (:o, :l, 'done', 1, now() - make_interval(secs => :s), now(), 1, 3, :t, 0)",
+        o=order_id,
+        l=llm,
+        s=seconds,
+        t=tokens,
+    )
+
+
+def test_budget_is_set_live_and_capacity_follows_from_it(
+    sql: pg8000.native.Connection, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for order_id in range(1, 11):
+        add_done(sql, order_id, "gpt-4o", tokens=1500, seconds=6)
+    sql.run(
+        "INSERT INTO benchmarking.extraction_jobs (order_id, llm, status, attempts)"
+        " SELECT n, 'gpt-4o', 'queued', 0 FROM generate_series(11, 3010) AS n"
+    )
+    code, out = run_cli(capsys, "budget")
+    assert code == 0 and "no budgets" in out
+    code, out = run_cli(capsys, "budget", "gpt-4o", "--tpm", "30000", "--rpm", "500", "--margin", "0")
+    assert code == 0 and "in effect now" in out
+    assert json.loads(run_cli(capsys, "budget", "--json")[1])[0]["tpm"] == 30000
+
+    code, out = run_cli(capsys, "capacity", "--json")
+    (plan,) = json.loads(out)
+    # 30,000 tokens/min at 1,500 per order: 20 orders/min = 1,200/hour; each holds a consumer 6 s: concurrency 2.
+    assert plan["orders_per_hour"] == 1200 and plan["concurrency"] == 2
+    assert plan["backlog"] == 3000 and plan["drain_hours"] == 2.5
+    code, out = run_cli(capsys, "capacity")
+    assert "1200.0 orders/hour at concurrency 2" in out and "drained in 2.5 h" in out
+
+    assert main(["budget", "gpt-4o", "--tpm", "10"]) == 2  # --rpm missing
+    assert run_cli(capsys, "budget", "gpt-4o", "--remove")[0] == 0
+    assert "no budget (unpaced)" in run_cli(capsys, "capacity")[1]
