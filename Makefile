@@ -18,6 +18,7 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-ocr.txt layers/requ
 	$(PY) -m pip install --quiet -r requirements-ocr.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m local.postgres
+	$(PY) -m local.browser
 	touch $(STAMP)
 
 LINT_PATHS := $(wildcard functions stacks layers local invoices_cli tests bench app.py)

@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "invoices_cli.main",
     "invoices_cli.ops",
     "invoices_cli.producer_cmds",
+    "invoices_cli.workbench.server",
 )
 
 

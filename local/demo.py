@@ -54,6 +54,7 @@ OCR_MODEL = "ocr-table-v1"
 EMULATED_MODEL = "gpt-4o-2024-11-20"  # the emulator answers as this model would; the summary says it is emulated
 BUCKET = "invoice-images"
 FOREIGN_BUCKET = "someone-elses-bucket"
+DEFAULT_REPORT_HTML = "demo-report.html"  # DEMO_REPORT_HTML overrides it
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class DemoResult:
     consumed_orders_per_second: float = 0.0
     report: list[dict[str, Any]] = field(default_factory=list)
     ledger_totals: dict[str, int] = field(default_factory=dict)
+    report_html: str | None = None  # the comparison page written by `invoices report --html`
 
     def problems(self) -> list[str]:
         """Everything that would mean an order was lost or written twice."""
@@ -203,8 +205,18 @@ def _progress(label: str) -> Callable[[Any], None] | None:
     return show
 
 
-def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, seed: int = 0) -> DemoResult:
-    """Run every step on a fresh local stack; returns what the ledger, items and DLQ hold at the end."""
+def run_demo(
+    order_count: int = DEFAULT_ORDERS,
+    extractor: str = "emulator",
+    *,
+    seed: int = 0,
+    report_html: str = DEFAULT_REPORT_HTML,
+    while_running: Callable[[DemoResult], None] | None = None,
+) -> DemoResult:
+    """Run every step on a fresh local stack; returns what the ledger, items and DLQ hold at the end.
+
+    ``while_running`` is called with the result before the local stack stops (the demo's workbench runs there).
+    """
     from local.orders import create_orders_table, insert_orders
     from local.samples import generate_orders
 
@@ -308,8 +320,35 @@ def run_demo(order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, 
         result.durations = {**timings, "total": time.monotonic() - started}
         done_first = first.succeeded
         result.consumed_orders_per_second = done_first / timings["consume"] if timings["consume"] else 0.0
+        result.report_html = str(_write_report(report_html))
+        if while_running is not None:
+            while_running(result)
         pool.discard()
     return result
+
+
+def _write_report(path: str) -> Any:
+    from invoices_cli.comparison import ComparisonFilter, compare_models
+    from invoices_cli.report_cmd import write_html_report
+
+    with pool.connection() as connection:
+        rows = compare_models(connection, ComparisonFilter())
+    return write_html_report(rows, ComparisonFilter(), path)
+
+
+def serve_workbench(result: DemoResult) -> None:
+    """Print the summary, then serve the workbench against the demo's stack until Ctrl-C (DEMO_WORKBENCH=1)."""
+    from invoices_cli.workbench.server import running_workbench
+
+    print(format_summary(result))
+    with running_workbench(port=int(os.environ.get("DEMO_WORKBENCH_PORT", "8765"))) as url:
+        print(f"workbench: {url}")
+        print("the local stack stays up while the workbench runs; Ctrl-C stops both", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("\nworkbench stopped; local stack stopping")
 
 
 def _drain(local: LocalStack, consumer: Callable[[], Any], label: str) -> Any:
@@ -412,6 +451,12 @@ def format_summary(result: DemoResult) -> str:
         f"({result.consumed_orders_per_second:.1f} orders/s), redrive pass {d.get('redrive', 0):.1f} s, "
         f"total {d.get('total', 0):.1f} s"
     )
+    if result.report_html:
+        lines.append(f"comparison report (invoices report --html): {result.report_html}")
+        lines.append(
+            "workbench: the local stack stops when the demo ends; `DEMO_WORKBENCH=1 make demo` keeps it up and serves "
+            "`invoices workbench` against it until Ctrl-C"
+        )
     problems = result.problems()
     lines.append("nothing lost, nothing duplicated" if not problems else "PROBLEMS:")
     lines += [f"  {problem}" for problem in problems]
@@ -427,12 +472,19 @@ def main() -> int:
     except ValueError:
         print(f"DEMO_ORDERS must be an integer, got {env['DEMO_ORDERS']!r}", file=sys.stderr)
         return 2
+    keep_workbench = env.get("DEMO_WORKBENCH", "").strip() == "1"
     try:
-        result = run_demo(order_count, extractor)
+        result = run_demo(
+            order_count,
+            extractor,
+            report_html=env.get("DEMO_REPORT_HTML", DEFAULT_REPORT_HTML),
+            while_running=serve_workbench if keep_workbench else None,
+        )
     except KeyboardInterrupt:
         print("\ninterrupted: local stack stopped", file=sys.stderr)
         return 130
-    print(format_summary(result))
+    if not keep_workbench:
+        print(format_summary(result))
     return 1 if result.problems() else 0
 
 

@@ -200,10 +200,12 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
 
     extractor = deps.extractor_for(job.llm, settings)
     extracted: list[ExtractedInvoice] = []
+    model_ms = 0.0
     for invoice in prepared:
         started = time.perf_counter()
         result = extractor.extract(invoice, deadline=deadline)
         latency_ms = (time.perf_counter() - started) * 1000
+        model_ms += latency_ms
         metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
         metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=result.input_tokens)
         metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=result.output_tokens)
@@ -211,7 +213,9 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         extracted.append(result)
 
     with deps.pool.connection() as connection:
-        write = items.write_order(connection, job.order_id, job.llm, attempt=job.attempt, invoices=extracted)
+        write = items.write_order(
+            connection, job.order_id, job.llm, attempt=job.attempt, invoices=extracted, model_ms=round(model_ms)
+        )
     if not write.job_completed:
         raise ClaimLost(f"the claim on job ({job.order_id}, {job.llm}) was taken over: nothing written")
     logger.info(

@@ -83,6 +83,15 @@ class OperatorSettings(BaseModel):
     aws_endpoint_url: str | None  # set for the local stack (moto); the local redrive is chosen from it
 
 
+class WorkbenchSettings(BaseModel):
+    """What ``invoices workbench`` needs besides the database: which invoice images it may show (as the consumer)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    allowed_buckets: frozenset[str]  # empty: no image is fetched
+    max_image_bytes: int
+
+
 def _get(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name)
     if value is None or not value.strip():
@@ -211,6 +220,17 @@ def operator_settings_from(env: Mapping[str, str]) -> OperatorSettings:
         llm_models=parse_llm_models(env),
         aws_endpoint_url=_get(env, "AWS_ENDPOINT_URL_SQS") or _get(env, "AWS_ENDPOINT_URL"),
     )
+
+
+def workbench_settings_from(env: Mapping[str, str]) -> WorkbenchSettings:
+    return WorkbenchSettings(
+        allowed_buckets=frozenset(_csv(_get(env, "ALLOWED_BUCKETS") or "")),
+        max_image_bytes=_int(env, "MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, minimum=1),
+    )
+
+
+def workbench_settings() -> WorkbenchSettings:
+    return workbench_settings_from(os.environ)
 
 
 def operator_settings() -> OperatorSettings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 
@@ -14,8 +15,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_every_order_ends_done_or_failed_with_its_reason_and_the_redrive_fixes_the_fixable_one() -> None:
-    result = run_demo(5, "emulator", seed=3)
+def test_every_order_ends_done_or_failed_with_its_reason_and_the_redrive_fixes_the_fixable_one(tmp_path: Path) -> None:
+    result = run_demo(5, "emulator", seed=3, report_html=str(tmp_path / "report.html"))
 
     assert result.problems() == []
     samples = result.eligible - set(result.poison)
@@ -38,3 +39,8 @@ def test_every_order_ends_done_or_failed_with_its_reason_and_the_redrive_fixes_t
     reasons = {result.poison[order_id].problem: result.jobs[order_id][1] for order_id in result.dlq_order_ids}
     assert "ALLOWED_BUCKETS" in reasons["bucket not allowed"]
     assert "MAX_IMAGE_BYTES" in reasons[next(k for k in reasons if k.startswith("larger than"))]
+
+    # the demo ends with the comparison report, one self-contained file
+    assert result.report_html == str((tmp_path / "report.html").resolve())
+    html = Path(result.report_html).read_text(encoding="utf-8")
+    assert result.llm in html and "<svg" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
