@@ -248,6 +248,8 @@ class Workbench:
             response = self._error_page("400 Bad Request", str(error), nonce)
         except NotFound as error:
             response = self._error_page("404 Not Found", str(error) or "no such page", nonce)
+        except PipelineError as error:  # the database is unreachable, a secret is missing: say which
+            response = self._error_page("503 Service Unavailable", str(error), nonce)
         finally:
             self.connections.discard()  # this request's thread ends with it: so does its connection
         headers = [
