@@ -9,6 +9,7 @@ and fails order 5. Orders 1-3 have ground truth; 4 and 5 do not.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,12 @@ class TwoModels:
     predicted: dict[tuple[int, str], list[ExtractedInvoice]]
 
 
+@functools.cache
+def _samples() -> list[SampleOrder]:
+    """Drawing the invoices takes seconds: once per session (they are deterministic)."""
+    return generate_orders(5, seed=11)
+
+
 def _model_b(order_id: int, invoices: list[ExtractedInvoice]) -> list[ExtractedInvoice]:
     first = invoices[0]
     lines = list(first.items)
@@ -69,7 +76,7 @@ def _claim_and_write(
 @pytest.fixture
 def two_models(database: str, aws: object) -> Iterator[TwoModels]:
     boto3.client("s3").create_bucket(Bucket=BUCKET)
-    samples = generate_orders(5, seed=11)
+    samples = _samples()
     images = upload_samples(samples, BUCKET)
     now = datetime(2026, 11, 20, 12, tzinfo=UTC)
     truth = {order_id: [invoice.truth for invoice in order.invoices] for order_id, order in enumerate(samples, 1)}
