@@ -87,6 +87,9 @@ def _heat(value: float) -> str:
 def agreement_matrix(rows: list[dict[str, Any]]) -> str:
     """Heatmap of pairwise item F1 between models on the orders they all finished."""
     llms = [row["llm"] for row in rows]
+    if len(llms) < 2:
+        note = f"<text x='10' y='40' {FONT}>agreement needs at least two models on the same orders</text>"
+        return _svg(440, 70, [note], "pairwise agreement between models")
     cell, left, top = 70, 170, 110
     size = max(len(llms), 1)
     width, height = max(left + cell * size + 20, 440), top + cell * size + 30

@@ -79,10 +79,13 @@ def test_plots_are_svg_with_escaped_labels_and_no_external_reference() -> None:
         "llm": "<b>model</b>",
         "cost_per_invoice_usd": "0.010000",
         "accuracy_f1": 0.9,
-        "agreement_f1": {},
-        "agreement_orders": 0,
+        "agreement_f1": {"other": 0.75},
+        "agreement_orders": 3,
         "items_per_invoice": {"0": 0, "1-4": 3},
     }
-    for svg in (plots.accuracy_vs_cost([row]), plots.agreement_matrix([row]), plots.items_per_invoice([row])):
+    other = {**row, "llm": "other", "agreement_f1": {"<b>model</b>": 0.75}}
+    for svg in (plots.accuracy_vs_cost([row]), plots.agreement_matrix([row, other]), plots.items_per_invoice([row])):
         assert svg.startswith("<svg") and "<b>" not in svg and "&lt;b&gt;" in svg
         assert set(re.findall(r"https?://[^'\"]+", svg)) == {"http://www.w3.org/2000/svg"}
+    assert "0.750" in plots.agreement_matrix([row, other])
+    assert "needs at least two models" in plots.agreement_matrix([row])
