@@ -145,3 +145,30 @@ def test_images_come_only_from_allowed_buckets(
     status, _, page = client.request("GET", "/review/4")
     assert status == 200 and b"is not in ALLOWED_BUCKETS" in page
     assert client.request("GET", "/image/4/0/0")[0] == 404
+
+
+def test_a_save_can_be_undone_from_the_page(client: Client, sql: pg8000.native.Connection) -> None:
+    client.log_in()
+    before = sql.run(
+        "SELECT line_no, item_name, qty FROM benchmarking.ground_truth_items WHERE order_id = 1 ORDER BY 1"
+    )
+    csrf = client.csrf("/review/1")
+    mistake = {
+        "csrf": csrf,
+        "invoice_index": "0",
+        "description": "Oops",
+        "quantity": "1",
+        "unit": "",
+        "unit_price": "",
+        "line_total": "1",
+    }
+    assert client.request("POST", "/review/1/save", body=mistake)[0] == 303
+
+    status, _, page = client.request("GET", "/review/1")
+    versions = re.findall(rb'name="version" value="(\d+)"', page)
+    assert status == 200 and len(versions) == 1 and b"Oops" in page
+    assert client.request("POST", "/review/1/restore", body={"csrf": csrf, "version": versions[0].decode()})[0] == 303
+
+    after = sql.run("SELECT line_no, item_name, qty FROM benchmarking.ground_truth_items WHERE order_id = 1 ORDER BY 1")
+    assert after == before
+    assert client.request("POST", "/review/1/restore", body={"csrf": csrf, "version": "999999"})[0] == 404
