@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
+import boto3
 import pg8000.native
 import pytest
+from PIL import Image
 
 from invoice_pipeline import db
 from invoices_cli.comparison import ComparisonFilter, compare_models
@@ -172,3 +175,19 @@ def test_a_save_can_be_undone_from_the_page(client: Client, sql: pg8000.native.C
     after = sql.run("SELECT line_no, item_name, qty FROM benchmarking.ground_truth_items WHERE order_id = 1 ORDER BY 1")
     assert after == before
     assert client.request("POST", "/review/1/restore", body={"csrf": csrf, "version": "999999"})[0] == 404
+
+
+def test_a_pdf_invoice_is_shown_page_by_page(client: Client, sql: pg8000.native.Connection) -> None:
+    pages = [Image.new("RGB", (600, 850), colour) for colour in ("white", "lightgray")]
+    pdf = io.BytesIO()
+    pages[0].save(pdf, format="PDF", save_all=True, append_images=pages[1:])
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="orders/4/scan.pdf", Body=pdf.getvalue())
+    sql.run("UPDATE orders SET invoice_image = :url WHERE id = 4", url=f"s3://{BUCKET}/orders/4/scan.pdf")
+    client.log_in()
+
+    status, _, page = client.request("GET", "/review/4")
+
+    assert status == 200 and page.count(b'src="/image/4/0/') == 2
+    for segment in (0, 1):
+        status, _, data = client.request("GET", f"/image/4/0/{segment}")
+        assert status == 200 and data[:3] == b"\xff\xd8\xff"
