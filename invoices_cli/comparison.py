@@ -13,6 +13,7 @@ how many). The review queue ranks orders worst first: validation warnings, then 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections import Counter, defaultdict
@@ -30,6 +31,8 @@ from invoice_pipeline.extraction.base import ExtractedInvoice
 TOP_FAILURE_REASONS = 3
 AGREEMENT_MAX_ORDERS = 300
 REVIEW_QUEUE_MAX_ORDERS = 300
+# Remembered order comparisons (about 3 per order and model pair on a page): enough for the pages' samples.
+COMPARE_CACHE_SIZE = 8192
 # Items per invoice, as histogram bins: (label, lowest, highest) inclusive; None is open-ended.
 ITEM_BINS: tuple[tuple[str, int, int | None], ...] = (
     ("0", 0, 0),
@@ -116,12 +119,10 @@ class ComparisonData:
     agreement_orders: list[int]
     queue_orders: list[int]
     llms: list[str] = field(default_factory=list)
-
-    def done(self, llm: str) -> list[JobRow]:
-        return [job for job in self.jobs if job.llm == llm and job.status == "done"]
+    done_by_order: dict[int, set[str]] = field(default_factory=dict)
 
     def done_models(self, order_id: int) -> list[str]:
-        return sorted({job.llm for job in self.jobs if job.order_id == order_id and job.status == "done"})
+        return sorted(self.done_by_order.get(order_id, ()))
 
 
 def _list(value: Any) -> Any:
@@ -170,7 +171,7 @@ def load_comparison_data(connection: Connection, scope: ComparisonFilter) -> Com
     invoice_items = {
         key: count for key, count in items.items_per_invoice(connection, llms).items() if key[:2] in in_scope
     }
-    return ComparisonData(jobs, truth, lines, invoice_items, agreement_orders, queue_orders, llms)
+    return ComparisonData(jobs, truth, lines, invoice_items, agreement_orders, queue_orders, llms, dict(done_by_order))
 
 
 def _percentile(values: Sequence[float], q: float) -> float | None:
@@ -192,17 +193,24 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+@functools.lru_cache(maxsize=COMPARE_CACHE_SIZE)
+def compare_lines(expected: tuple[ExtractedInvoice, ...], actual: tuple[ExtractedInvoice, ...]) -> accuracy.ItemScores:
+    """:func:`invoice_pipeline.accuracy.compare_order`, remembered: stored lines never change, and the matcher
+    (difflib on every pair of descriptions) is what the pages spend their time on."""
+    return accuracy.compare_order(expected, actual)
+
+
 def order_scores(data: ComparisonData, llm: str, order_id: int) -> accuracy.ItemScores | None:
     """One model's lines of one order against its ground truth; None without truth or without a done job."""
-    if order_id not in data.truth or llm not in data.done_models(order_id):
+    if order_id not in data.truth or llm not in data.done_by_order.get(order_id, ()):
         return None
-    return accuracy.compare_order(data.truth[order_id], data.lines.get((order_id, llm), []))
+    return compare_lines(tuple(data.truth[order_id]), tuple(data.lines.get((order_id, llm), [])))
 
 
 def agreement(data: ComparisonData, first: str, second: str, orders: Iterable[int]) -> accuracy.ItemScores:
     """Item F1 of ``second``'s lines against ``first``'s, summed over ``orders``."""
     return accuracy.aggregate(
-        accuracy.compare_order(data.lines.get((order_id, first), []), data.lines.get((order_id, second), []))
+        compare_lines(tuple(data.lines.get((order_id, first), [])), tuple(data.lines.get((order_id, second), [])))
         for order_id in orders
     )
 
