@@ -394,7 +394,6 @@ class Workbench:
             editor=editor_lines(starting or []),
             currencies=_currencies(starting or [], model_views),
             truth=truth,
-            truth_marks=arithmetic_marks(truth or []),
             saved_by=saved_by,
             saved_at=saved_at,
             versions=versions,
