@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -29,6 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -327,28 +329,31 @@ def run_demo(
     return result
 
 
-def _write_report(path: str) -> Any:
-    from invoices_cli.comparison import ComparisonFilter, compare_models
-    from invoices_cli.report_cmd import write_html_report
+def _invoices(*argv: str) -> list[str]:
+    """The ``invoices`` command line in a child process with this process's environment (the demo's stack): local
+    never imports the CLI (import contract), and the demo shows the operator's own commands at work."""
+    return [sys.executable, "-m", "invoices_cli.main", *argv]
 
-    with pool.connection() as connection:
-        rows = compare_models(connection, ComparisonFilter())
-    return write_html_report(rows, ComparisonFilter(), path)
+
+def _write_report(path: str) -> Path:
+    done = subprocess.run(_invoices("report", "--html", path), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"invoices report --html failed: {done.stderr.strip()}")
+    return Path(path).resolve()
 
 
 def serve_workbench(result: DemoResult) -> None:
     """Print the summary, then serve the workbench against the demo's stack until Ctrl-C (DEMO_WORKBENCH=1)."""
-    from invoices_cli.workbench.server import running_workbench
-
     print(format_summary(result))
-    with running_workbench(port=int(os.environ.get("DEMO_WORKBENCH_PORT", "8765"))) as url:
-        print(f"workbench: {url}")
-        print("the local stack stays up while the workbench runs; Ctrl-C stops both", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("\nworkbench stopped; local stack stopping")
+    port = os.environ.get("DEMO_WORKBENCH_PORT", "8765")
+    workbench = subprocess.Popen(_invoices("workbench", "--port", port))
+    print("the local stack stays up while `invoices workbench` runs (it prints its URL); Ctrl-C stops both", flush=True)
+    try:
+        workbench.wait()
+    except KeyboardInterrupt:
+        workbench.terminate()
+        workbench.wait(timeout=10)
+        print("\nworkbench stopped; local stack stopping")
 
 
 def _drain(local: LocalStack, consumer: Callable[[], Any], label: str) -> Any:
