@@ -21,6 +21,7 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-ocr.txt layers/requ
 	$(PIP_INSTALL) -r requirements-ocr.txt
 	$(PIP_INSTALL) --no-deps -e .
 	$(PY) -m local.postgres
+	$(PY) -m local.browser
 	touch $(STAMP)
 
 LINT_PATHS := $(wildcard functions stacks layers local invoices_cli tests bench app.py)

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from invoice_pipeline.db import pool
-from invoice_pipeline.operations import ModelReport, failed_jobs, ledger_status, model_report, retry_failed_jobs
+from invoice_pipeline.operations import failed_jobs, ledger_status, retry_failed_jobs
 from invoice_pipeline.queue_depth import queue_depth
 from invoice_pipeline.settings import ConfigError, operator_settings
+from invoices_cli.comparison import compare_models
 from invoices_cli.queues import (
     MoveTask,
     is_local_endpoint,
@@ -226,24 +227,12 @@ REPORT_COLUMNS = (
 )
 
 
-def report_rows(reports: list[ModelReport]) -> list[dict[str, Any]]:
-    rows = []
-    for report in reports:
-        row = report.as_dict()
-        accuracy = row.pop("accuracy") or {}
-        for name in ("f1", "precision", "recall"):
-            value = accuracy.get(name)
-            row[f"accuracy_{name}"] = None if value is None else round(value, 4)
-        rows.append(row)
-    return rows
-
-
 def format_report(rows: list[dict[str, Any]], output_format: str) -> str:
     if output_format == "json":
         return json.dumps(rows, indent=2)
     if output_format == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=REPORT_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=REPORT_COLUMNS, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             reasons = "; ".join(f"{entry['reason']} ({entry['jobs']})" for entry in row["top_failure_reasons"])
@@ -274,9 +263,15 @@ def format_report(rows: list[dict[str, Any]], output_format: str) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from invoices_cli.report_cmd import report_filter, write_html_report
+
+    scope = report_filter(args)
     with pool.connection() as connection:
-        reports = model_report(connection, llm=args.llm)
-    print(format_report(report_rows(reports), args.format))
+        rows = compare_models(connection, scope)
+    if args.html:
+        print(f"report written to {write_html_report(rows, scope, args.html)}")
+        return EXIT_OK
+    print(format_report(rows, args.format))
     return EXIT_OK
 
 
@@ -391,7 +386,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "the top failure reasons, and item accuracy against benchmarking.ground_truth_items where it exists.",
     )
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    report.add_argument("--llm", help="only this model")
+    report.add_argument("--llm", action="append", help="only this model (repeat for several)")
+    report.add_argument("--restaurant", action="append", type=_positive_int, help="only this restaurant (repeatable)")
+    report.add_argument("--since", help="only orders created on or after this date (YYYY-MM-DD)")
+    report.add_argument("--until", help="only orders created on or before this date (YYYY-MM-DD)")
+    report.add_argument("--html", metavar="FILE", help="write the comparison page as one self-contained HTML file")
     report.set_defaults(run=cmd_report)
 
     consume = sub.add_parser(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -33,6 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -67,6 +69,7 @@ DEFAULT_MODELS = {
 }
 BUCKET = "invoice-images"
 FOREIGN_BUCKET = "someone-elses-bucket"
+DEFAULT_REPORT_HTML = "demo-report.html"  # DEMO_REPORT_HTML overrides it
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class DemoResult:
     consumed_orders_per_second: float = 0.0
     report: list[dict[str, Any]] = field(default_factory=list)
     ledger_totals: dict[str, int] = field(default_factory=dict)
+    report_html: str | None = None  # the comparison page written by `invoices report --html`
 
     @property
     def llm(self) -> str:
@@ -266,11 +270,18 @@ def _progress(label: str) -> Callable[[Any], None] | None:
 
 
 def run_demo(
-    order_count: int = DEFAULT_ORDERS, extractor: str = "emulator", *, seed: int = 0, llms: tuple[str, ...] = ()
+    order_count: int = DEFAULT_ORDERS,
+    extractor: str = "emulator",
+    *,
+    seed: int = 0,
+    llms: tuple[str, ...] = (),
+    report_html: str = DEFAULT_REPORT_HTML,
+    while_running: Callable[[DemoResult], None] | None = None,
 ) -> DemoResult:
     """Run every step on a fresh local stack; returns what the ledger, items and DLQ hold at the end.
 
-    ``llms``: the models to run on the same orders (default: the extractor's own).
+    ``llms``: the models to run on the same orders (default: the extractor's own). ``while_running`` is called
+    with the result before the local stack stops (the demo's workbench runs there).
     """
     from local.orders import create_orders_table, insert_orders
     from local.samples import generate_orders
@@ -376,8 +387,38 @@ def run_demo(
         result.durations = {**timings, "total": time.monotonic() - started}
         done_first = first.succeeded
         result.consumed_orders_per_second = done_first / timings["consume"] if timings["consume"] else 0.0
+        result.report_html = str(_write_report(report_html))
+        if while_running is not None:
+            while_running(result)
         pool.discard()
     return result
+
+
+def _invoices(*argv: str) -> list[str]:
+    """The ``invoices`` command line in a child process with this process's environment (the demo's stack): local
+    never imports the CLI (import contract), and the demo shows the operator's own commands at work."""
+    return [sys.executable, "-m", "invoices_cli.main", *argv]
+
+
+def _write_report(path: str) -> Path:
+    done = subprocess.run(_invoices("report", "--html", path), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"invoices report --html failed: {done.stderr.strip()}")
+    return Path(path).resolve()
+
+
+def serve_workbench(result: DemoResult) -> None:
+    """Print the summary, then serve the workbench against the demo's stack until Ctrl-C (DEMO_WORKBENCH=1)."""
+    print(format_summary(result))
+    port = os.environ.get("DEMO_WORKBENCH_PORT", "8765")
+    workbench = subprocess.Popen(_invoices("workbench", "--port", port))
+    print("the local stack stays up while `invoices workbench` runs (it prints its URL); Ctrl-C stops both", flush=True)
+    try:
+        workbench.wait()
+    except KeyboardInterrupt:
+        workbench.terminate()
+        workbench.wait(timeout=10)
+        print("\nworkbench stopped; local stack stopping")
 
 
 def _drain(local: LocalStack, consumer: Callable[[], Any], label: str) -> Any:
@@ -485,6 +526,12 @@ def format_summary(result: DemoResult) -> str:
         f"({result.consumed_orders_per_second:.1f} orders/s), redrive pass {d.get('redrive', 0):.1f} s, "
         f"total {d.get('total', 0):.1f} s"
     )
+    if result.report_html:
+        lines.append(f"comparison report (invoices report --html): {result.report_html}")
+        lines.append(
+            "workbench: the local stack stops when the demo ends; `DEMO_WORKBENCH=1 make demo` keeps it up and serves "
+            "`invoices workbench` against it until Ctrl-C"
+        )
     problems = result.problems()
     lines.append("nothing lost, nothing duplicated" if not problems else "PROBLEMS:")
     lines += [f"  {problem}" for problem in problems]
@@ -500,12 +547,20 @@ def main() -> int:
     except ValueError:
         print(f"DEMO_ORDERS must be an integer, got {env['DEMO_ORDERS']!r}", file=sys.stderr)
         return 2
+    keep_workbench = env.get("DEMO_WORKBENCH", "").strip() == "1"
     try:
-        result = run_demo(order_count, extractor, llms=demo_models(env, extractor))
+        result = run_demo(
+            order_count,
+            extractor,
+            llms=demo_models(env, extractor),
+            report_html=env.get("DEMO_REPORT_HTML", DEFAULT_REPORT_HTML),
+            while_running=serve_workbench if keep_workbench else None,
+        )
     except KeyboardInterrupt:
         print("\ninterrupted: local stack stopped", file=sys.stderr)
         return 130
-    print(format_summary(result))
+    if not keep_workbench:
+        print(format_summary(result))
     return 1 if result.problems() else 0
 
 

@@ -252,6 +252,7 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
     budgets = deps.budgets or ModelBudgets(deps.pool)
     reservation = budgets.reserve(job.llm, prepared, deadline=deadline, call_seconds=settings.model_timeout_seconds)
     extracted: list[ExtractedInvoice] = []
+    model_ms = 0.0
     for invoice in prepared:
         started = time.perf_counter()
         result = budgets.extract(extractor, invoice, reservation, deadline=deadline)
@@ -261,6 +262,7 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
                 f"invoice {invoice.invoice_index} has {len(result.items)} lines, "
                 f"more than MAX_ITEMS_PER_INVOICE={settings.max_items_per_invoice}"
             )
+        model_ms += latency_ms
         metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
         metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=result.input_tokens)
         metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=result.output_tokens)
@@ -268,7 +270,9 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         extracted.append(result)
 
     with deps.pool.connection() as connection:
-        write = items.write_order(connection, job.order_id, job.llm, attempt=job.attempt, invoices=extracted)
+        write = items.write_order(
+            connection, job.order_id, job.llm, attempt=job.attempt, invoices=extracted, model_ms=round(model_ms)
+        )
     if not write.job_completed:
         raise ClaimLost(f"the claim on job ({job.order_id}, {job.llm}) was taken over: nothing written")
     logger.info(

@@ -1,27 +1,45 @@
 """Known line items of orders (``benchmarking.ground_truth_items``), the reference accuracy is measured against.
 
-The demo loads the truth of its sample invoices here; an operator can load hand-checked orders the same way.
-Loading an order replaces whatever truth it had, so a reload never leaves stale lines behind.
+The demo loads the truth of its sample invoices here; the workbench's review page saves hand-checked orders the
+same way. Loading an order replaces whatever truth it had, so a reload never leaves stale lines behind; the
+replaced version is kept in ``benchmarking.ground_truth_versions`` (same transaction), so a mistake can be undone
+with :func:`restore_ground_truth`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from invoice_pipeline.db import Connection, transaction
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
 
+# The current version of each order being replaced, as one JSON array per order (migration 0007).
+ARCHIVE_GROUND_TRUTH = """
+INSERT INTO benchmarking.ground_truth_versions (order_id, items, saved_by, saved_at, replaced_by)
+SELECT order_id,
+       jsonb_agg(jsonb_build_object(
+           'invoice_index', invoice_index, 'line_no', line_no, 'item_name', item_name, 'qty', qty::text,
+           'uom', uom, 'unit_price', unit_price::text, 'net_price', net_price::text, 'currency', currency
+       ) ORDER BY invoice_index, line_no),
+       max(saved_by), max(saved_at), CAST(:replaced_by AS text)
+FROM benchmarking.ground_truth_items
+WHERE order_id = ANY(CAST(:order_ids AS bigint[]))
+GROUP BY order_id
+"""
 DELETE_GROUND_TRUTH = "DELETE FROM benchmarking.ground_truth_items WHERE order_id = ANY(CAST(:order_ids AS bigint[]))"
 # One statement for all the rows, whatever their number (values travel as arrays, not as a VALUES list).
 INSERT_GROUND_TRUTH = """
 INSERT INTO benchmarking.ground_truth_items
-    (order_id, invoice_index, line_no, item_name, qty, uom, unit_price, net_price, currency)
-SELECT * FROM unnest(
+    (order_id, invoice_index, line_no, item_name, qty, uom, unit_price, net_price, currency, saved_by, saved_at)
+SELECT line.*, CAST(:saved_by AS text), now() FROM unnest(
     CAST(:order_ids AS bigint[]), CAST(:invoice_indexes AS integer[]), CAST(:line_nos AS integer[]),
     CAST(:item_names AS text[]), CAST(:qtys AS numeric[]), CAST(:uoms AS text[]),
     CAST(:unit_prices AS numeric[]), CAST(:net_prices AS numeric[]), CAST(:currencies AS text[])
-)
+) AS line
 """
 SELECT_GROUND_TRUTH = """
 SELECT order_id, invoice_index, line_no, item_name, qty, uom, unit_price, net_price, currency
@@ -29,6 +47,16 @@ FROM benchmarking.ground_truth_items
 WHERE order_id = ANY(CAST(:order_ids AS bigint[]))
 ORDER BY order_id, invoice_index, line_no
 """
+SELECT_SAVED = """
+SELECT max(saved_by), max(saved_at) FROM benchmarking.ground_truth_items WHERE order_id = :order_id
+"""
+SELECT_VERSIONS = """
+SELECT id, jsonb_array_length(items), saved_by, saved_at, replaced_by, replaced_at
+FROM benchmarking.ground_truth_versions
+WHERE order_id = :order_id
+ORDER BY id DESC
+"""
+SELECT_VERSION_ITEMS = "SELECT items FROM benchmarking.ground_truth_versions WHERE order_id = :order_id AND id = :id"
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -36,8 +64,13 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def load_ground_truth(connection: Connection, truth: Mapping[int, Sequence[ExtractedInvoice]]) -> int:
-    """Replace the ground truth of every order in ``truth`` (order_id -> its invoices); returns rows written."""
+def load_ground_truth(
+    connection: Connection, truth: Mapping[int, Sequence[ExtractedInvoice]], *, saved_by: str | None = None
+) -> int:
+    """Replace the ground truth of every order in ``truth`` (order_id -> its invoices); returns rows written.
+
+    One transaction: the replaced versions are archived, then deleted, then the new lines inserted.
+    """
     columns: dict[str, list[object]] = {
         name: []
         for name in (
@@ -65,9 +98,10 @@ def load_ground_truth(connection: Connection, truth: Mapping[int, Sequence[Extra
                 columns["net_prices"].append(_text(item.line_total))
                 columns["currencies"].append(invoice.currency)
     with transaction(connection):
+        connection.run(ARCHIVE_GROUND_TRUTH, order_ids=[*truth], replaced_by=saved_by)
         connection.run(DELETE_GROUND_TRUTH, order_ids=[*truth])
         if columns["order_ids"]:
-            connection.run(INSERT_GROUND_TRUTH, **columns)
+            connection.run(INSERT_GROUND_TRUTH, saved_by=saved_by, **columns)
     return len(columns["order_ids"])
 
 
@@ -85,3 +119,59 @@ def read_ground_truth(connection: Connection, order_ids: Iterable[int]) -> dict[
         ]
         for order_id, invoices in grouped.items()
     }
+
+
+@dataclass(frozen=True)
+class GroundTruthVersion:
+    """A replaced version of an order's ground truth (``benchmarking.ground_truth_versions``)."""
+
+    id: int
+    lines: int
+    saved_by: str | None
+    saved_at: datetime | None
+    replaced_by: str | None
+    replaced_at: datetime
+
+
+def saved_by_and_when(connection: Connection, order_id: int) -> tuple[str | None, datetime | None]:
+    """Who saved the current ground truth of the order and when (both None for truth loaded without a name)."""
+    saved_by, saved_at = connection.run(SELECT_SAVED, order_id=order_id)[0]
+    return saved_by, saved_at
+
+
+def ground_truth_versions(connection: Connection, order_id: int) -> list[GroundTruthVersion]:
+    """The replaced versions of an order's ground truth, newest first."""
+    return [GroundTruthVersion(*row) for row in connection.run(SELECT_VERSIONS, order_id=order_id)]
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def restore_ground_truth(connection: Connection, order_id: int, version_id: int, *, saved_by: str | None) -> int:
+    """Make an archived version the order's ground truth again (the current one is archived in turn)."""
+    rows = connection.run(SELECT_VERSION_ITEMS, order_id=order_id, id=version_id)
+    if not rows:
+        raise LookupError(f"order {order_id} has no ground truth version {version_id}")
+    invoices: dict[int, list[dict[str, Any]]] = {}
+    for line in rows[0][0]:
+        invoices.setdefault(int(line["invoice_index"]), []).append(line)
+    restored = [
+        ExtractedInvoice(
+            index,
+            lines[0]["currency"],
+            None,
+            tuple(
+                ExtractedItem(
+                    line["item_name"],
+                    _decimal(line["qty"]),
+                    line["uom"],
+                    _decimal(line["unit_price"]),
+                    _decimal(line["net_price"]),
+                )
+                for line in sorted(lines, key=lambda line: int(line["line_no"]))
+            ),
+        )
+        for index, lines in sorted(invoices.items())
+    ]
+    return load_ground_truth(connection, {order_id: restored}, saved_by=saved_by)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from invoice_pipeline.db import Connection
-from invoice_pipeline.extraction.base import ExtractedInvoice
+from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
 from invoice_pipeline.validation import validate_order, warnings_json
 
 WRITE_ORDER = """
@@ -24,7 +24,7 @@ WITH job AS (
     SET status = 'done', finished_at = now(), last_error = NULL, failed_message_id = NULL,
         invoice_count = :invoice_count, item_count = :item_count, input_tokens = :input_tokens,
         output_tokens = :output_tokens, cost_usd = CAST(:cost_usd AS numeric), warnings = CAST(:warnings AS jsonb),
-        updated_at = now()
+        model_ms = CAST(:model_ms AS bigint), updated_at = now()
     WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
     RETURNING order_id, llm
 ), written AS (
@@ -51,8 +51,15 @@ class OrderWrite:
 
 
 def write_order(
-    connection: Connection, order_id: int, llm: str, *, attempt: int, invoices: Sequence[ExtractedInvoice]
+    connection: Connection,
+    order_id: int,
+    llm: str,
+    *,
+    attempt: int,
+    invoices: Sequence[ExtractedInvoice],
+    model_ms: int | None = None,
 ) -> OrderWrite:
+    """``model_ms``: the time spent in the model for the whole order (the workbench's latency percentiles)."""
     columns: dict[str, list[object]] = {
         name: []
         for name in ("invoice_index", "line_no", "item_name", "qty", "uom", "unit_price", "net_price", "currency")
@@ -79,7 +86,49 @@ def write_order(
         output_tokens=sum(invoice.output_tokens for invoice in invoices),
         cost_usd=str(sum((invoice.cost_usd for invoice in invoices), Decimal(0))),
         warnings=warnings_json(validate_order(invoices)),
+        model_ms=model_ms,
         **columns,
     )
     completed, written = rows[0]
     return OrderWrite(job_completed=bool(completed), items_written=int(written), item_count=item_count)
+
+
+SELECT_ITEMS = """
+SELECT order_id, llm, invoice_index, item_name, qty, uom, unit_price, net_price, currency
+FROM benchmarking.invoice_items
+WHERE order_id = ANY(CAST(:order_ids AS bigint[])) AND llm = ANY(CAST(:llms AS text[]))
+ORDER BY order_id, llm, invoice_index, line_no
+"""
+ITEMS_PER_INVOICE = """
+SELECT order_id, llm, invoice_index, count(*)
+FROM benchmarking.invoice_items
+WHERE llm = ANY(CAST(:llms AS text[]))
+GROUP BY order_id, llm, invoice_index
+"""
+
+
+def read_items(
+    connection: Connection, order_ids: Sequence[int], llms: Sequence[str]
+) -> dict[tuple[int, str], list[ExtractedInvoice]]:
+    """The stored lines of the given orders and models: (order_id, llm) -> its invoices with lines, in order."""
+    grouped: dict[tuple[int, str], dict[int, list[ExtractedItem]]] = {}
+    currencies: dict[tuple[int, str, int], str | None] = {}
+    rows = connection.run(SELECT_ITEMS, order_ids=list(order_ids), llms=list(llms))
+    for order_id, llm, invoice_index, name, qty, uom, unit_price, net_price, currency in rows:
+        grouped.setdefault((order_id, llm), {}).setdefault(invoice_index, []).append(
+            ExtractedItem(name, qty, uom, unit_price, net_price)
+        )
+        currencies[(order_id, llm, invoice_index)] = currency
+    return {
+        key: [
+            ExtractedInvoice(index, currencies[(*key, index)], None, tuple(lines))
+            for index, lines in sorted(invoices.items())
+        ]
+        for key, invoices in grouped.items()
+    }
+
+
+def items_per_invoice(connection: Connection, llms: Sequence[str]) -> dict[tuple[int, str, int], int]:
+    """(order_id, llm, invoice_index) -> number of lines, for every invoice with lines of the given models."""
+    rows = connection.run(ITEMS_PER_INVOICE, llms=list(llms))
+    return {(order_id, llm, invoice_index): int(count) for order_id, llm, invoice_index, count in rows}

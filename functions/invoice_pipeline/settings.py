@@ -122,6 +122,15 @@ def env_int(env: Mapping[str, str], name: str, default: int | None, minimum: int
     return _int(env, name, default, minimum)
 
 
+class WorkbenchSettings(BaseModel):
+    """What ``invoices workbench`` needs besides the database: which invoice images it may show (as the consumer)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    allowed_buckets: frozenset[str]  # empty: no image is fetched
+    max_image_bytes: int
+
+
 def _get(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name)
     if value is None or not value.strip():
@@ -269,6 +278,17 @@ def operator_settings_from(env: Mapping[str, str]) -> OperatorSettings:
         schedule_name=_get(env, "SCHEDULE_NAME"),
         schedule_group=_get(env, "SCHEDULE_GROUP") or "default",
     )
+
+
+def workbench_settings_from(env: Mapping[str, str]) -> WorkbenchSettings:
+    return WorkbenchSettings(
+        allowed_buckets=frozenset(_csv(_get(env, "ALLOWED_BUCKETS") or "")),
+        max_image_bytes=_int(env, "MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES, minimum=1),
+    )
+
+
+def workbench_settings() -> WorkbenchSettings:
+    return workbench_settings_from(os.environ)
 
 
 def operator_settings() -> OperatorSettings:

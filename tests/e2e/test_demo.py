@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -15,8 +16,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_every_order_ends_done_or_failed_with_its_reason_and_the_redrive_fixes_the_fixable_one(capsys) -> None:
-    result = run_demo(5, "emulator", seed=3)
+def test_every_order_ends_done_or_failed_with_its_reason_and_the_redrive_fixes_the_fixable_one(
+    capsys, tmp_path: Path
+) -> None:
+    result = run_demo(5, "emulator", seed=3, report_html=str(tmp_path / "report.html"))
 
     assert '"_aws"' not in capsys.readouterr().out  # the demo shows figures, not EMF metrics payloads
 
@@ -42,10 +45,15 @@ def test_every_order_ends_done_or_failed_with_its_reason_and_the_redrive_fixes_t
     assert "ALLOWED_BUCKETS" in reasons["bucket not allowed"]
     assert "MAX_IMAGE_BYTES" in reasons[next(k for k in reasons if k.startswith("larger than"))]
 
+    # the demo ends with the comparison report, one self-contained file
+    assert result.report_html == str((tmp_path / "report.html").resolve())
+    html = Path(result.report_html).read_text(encoding="utf-8")
+    assert result.llm in html and "<svg" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
 
-def test_several_models_run_side_by_side_on_the_same_orders_through_the_aws_emulators() -> None:
+
+def test_several_models_run_side_by_side_on_the_same_orders_through_the_aws_emulators(tmp_path: Path) -> None:
     llms = ("bedrock/amazon.nova-lite-v1:0", "textract/analyze-expense")
-    result = run_demo(3, "bedrock", seed=5, llms=llms)
+    result = run_demo(3, "bedrock", seed=5, llms=llms, report_html=str(tmp_path / "report.html"))
 
     assert result.problems() == []
     samples = result.eligible - set(result.poison)

@@ -38,6 +38,15 @@ def test_a_multi_invoice_order_is_written_whole_with_its_ledger_row_done(pipelin
     assert pipeline.model.requests_by_stamp == {11: 1, 12: 1, 13: 1}
 
 
+def test_the_model_time_of_the_order_is_recorded_with_the_done_job(pipeline: Pipeline):
+    pipeline.add_invoice_order(1002, [(21, answer(RICE)), (22, answer(TOMATO))])
+
+    assert pipeline.run(sqs_record({"order_id": 1002, "llm": MODEL})) == []
+
+    (model_ms,) = pipeline.sql.run("SELECT model_ms FROM benchmarking.extraction_jobs WHERE order_id = 1002")[0]
+    assert model_ms is not None and 0 < model_ms < 60_000  # two emulated model calls, summed
+
+
 def test_llm_defaults_to_the_first_model_and_another_model_gets_its_own_rows(pipeline: Pipeline):
     pipeline.add_invoice_order(1002, [(21, answer(TOMATO))])
     assert pipeline.run(sqs_record({"order_id": 1002}), sqs_record({"order_id": 1002, "llm": OTHER_MODEL})) == []

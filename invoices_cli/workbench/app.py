@@ -1,0 +1,562 @@
+"""The workbench: a small server-rendered WSGI app (stdlib ``wsgiref`` + Jinja2) over the ledger and the items.
+
+Pages: ``/`` compares models (the rows of :func:`invoices_cli.comparison.compare_models`, the same numbers as
+``invoices report --format json``, served as JSON at ``/report.json``); ``/review`` is the queue of orders to
+review, worst first; ``/review/ORDER_ID`` shows the order's invoice images beside each model's lines and an editor
+whose POST saves the order's ground truth; ``/image/ORDER_ID/INVOICE_INDEX/SEGMENT`` serves an invoice image.
+
+Access: every request needs the random token printed at start, in the query (``?token=``: the answer sets an
+HttpOnly ``SameSite=Strict`` cookie and redirects to the same page without it) or in that cookie; without it the
+answer is 403. The Host header must name the address the server listens on (no DNS rebinding). Writes are POST
+only, with a CSRF token in a form field and, when the browser sends one, an Origin naming this server. A strict
+Content-Security-Policy lets the page load nothing from anywhere else.
+
+Images go through the consumer's own checks: :func:`invoice_pipeline.urls.parse_invoice_image` (allow-listed
+buckets only), :func:`invoice_pipeline.images.fetch_invoice_image` (``MAX_IMAGE_BYTES``) and
+:func:`invoice_pipeline.images.prepare_invoice` (PDF pages rendered, EXIF orientation, tall receipts split): the
+reviewer sees what the model saw.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from invoice_pipeline import ground_truth, images, items, orders, urls, validation
+from invoice_pipeline.db import ConnectionPool, pool
+from invoice_pipeline.errors import PipelineError
+from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.settings import WorkbenchSettings
+from invoices_cli import comparison
+from invoices_cli.workbench import plots
+
+COOKIE = "workbench_token"
+MAX_FORM_BYTES = 1024 * 1024
+IMAGE_CACHE_ORDERS = 16
+QUEUE_PAGE_SIZE = 100
+ARITHMETIC_CODES = frozenset({"line_total_mismatch", "missing_line_total", "too_many_decimals"})
+# Fields of one editor line, as the form names them, and the ExtractedItem field each fills.
+LINE_FIELDS = ("description", "quantity", "unit", "unit_price", "line_total")
+NUMERIC_LINE_FIELDS = ("quantity", "unit_price", "line_total")
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+class BadRequest(ValueError):
+    """The request is malformed; the message says what is wrong and is shown to the user."""
+
+
+class Forbidden(Exception):
+    """No valid token, a foreign Host or Origin, or a missing CSRF token."""
+
+
+class NotFound(Exception):
+    pass
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    cookies: dict[str, str]
+    form: dict[str, list[str]] = field(default_factory=dict)
+
+    def arg(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+@dataclass
+class Response:
+    status: str
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _request(environ: dict[str, Any]) -> Request:
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
+    cookie = SimpleCookie()
+    with suppress(Exception):  # a malformed Cookie header carries no token
+        cookie.load(headers.get("cookie", ""))
+    request = Request(
+        method=environ["REQUEST_METHOD"],
+        path=environ.get("PATH_INFO") or "/",
+        query=parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
+        headers=headers,
+        cookies={name: morsel.value for name, morsel in cookie.items()},
+    )
+    if request.method == "POST":
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise BadRequest("Content-Length is not a number") from None
+        if length > MAX_FORM_BYTES:
+            raise BadRequest(f"form larger than {MAX_FORM_BYTES} bytes")
+        body = environ["wsgi.input"].read(length).decode("utf-8", errors="replace")
+        request.form = parse_qs(body, keep_blank_values=True)
+    return request
+
+
+# ------------------------------------------------------------------------------------------ filters and editing
+
+
+def parse_filter(query: dict[str, list[str]]) -> comparison.ComparisonFilter:
+    """The comparison filter from the page's query (``restaurant``, ``since``, ``until``, ``llm``)."""
+
+    def dates(name: str) -> date | None:
+        raw = (query.get(name) or [""])[0].strip()
+        if not raw:
+            return None
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise BadRequest(f"{name} must be a date like 2026-11-29, got {raw!r}") from None
+
+    restaurant_ids = []
+    for raw in query.get("restaurant", []):
+        if raw.strip():
+            try:
+                restaurant_ids.append(int(raw))
+            except ValueError:
+                raise BadRequest(f"restaurant must be an id (an integer), got {raw!r}") from None
+    llms = [llm for llm in query.get("llm", []) if llm.strip()]
+    return comparison.ComparisonFilter(
+        restaurant_ids=tuple(restaurant_ids) or None,
+        since=dates("since"),
+        until=dates("until"),
+        llms=tuple(llms) or None,
+    )
+
+
+def _number(text: str, where: str) -> Decimal | None:
+    cleaned = text.strip()
+    if not cleaned:
+        return None
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise BadRequest(f"{where}: {cleaned!r} is not a number (write it like 1250.50)") from None
+    if not value.is_finite() or "e" in cleaned.lower():
+        raise BadRequest(f"{where}: {cleaned!r} is not a plain decimal number")
+    return value
+
+
+def parse_ground_truth_form(form: dict[str, list[str]]) -> list[ExtractedInvoice]:
+    """The editor's lines as invoices; blank lines are dropped, anything unreadable is a :class:`BadRequest`."""
+    columns = {name: form.get(name, []) for name in ("invoice_index", *LINE_FIELDS)}
+    count = len(columns["invoice_index"])
+    if any(len(values) != count for values in columns.values()):
+        raise BadRequest("the form's line fields do not line up (each line needs every field)")
+    lines: dict[int, list[ExtractedItem]] = {}
+    for position in range(count):
+        where = f"line {position + 1}"
+        raw = {name: columns[name][position] for name in LINE_FIELDS}
+        if not any(value.strip() for value in raw.values()):
+            continue
+        try:
+            invoice_index = int(columns["invoice_index"][position])
+        except ValueError:
+            raise BadRequest(f"{where}: invoice must be a number") from None
+        if invoice_index < 0:
+            raise BadRequest(f"{where}: invoice must be 0 or more")
+        numbers = {name: _number(raw[name], f"{where} {name.replace('_', ' ')}") for name in NUMERIC_LINE_FIELDS}
+        lines.setdefault(invoice_index, []).append(
+            ExtractedItem(
+                raw["description"].strip() or None,
+                numbers["quantity"],
+                raw["unit"].strip() or None,
+                numbers["unit_price"],
+                numbers["line_total"],
+            )
+        )
+    return [
+        ExtractedInvoice(index, (form.get(f"currency_{index}") or [""])[0].strip() or None, None, tuple(found))
+        for index, found in sorted(lines.items())
+    ]
+
+
+def arithmetic_marks(invoices: Iterable[ExtractedInvoice]) -> dict[tuple[int, int], str]:
+    """(invoice_index, line_no) -> why the line breaks arithmetic, from :func:`invoice_pipeline.validation.check`."""
+    marks: dict[tuple[int, int], str] = {}
+    for invoice in invoices:
+        for warning in validation.check(invoice):
+            if warning.line_no is not None and warning.code in ARITHMETIC_CODES:
+                marks.setdefault((invoice.invoice_index, warning.line_no), warning.message)
+    return marks
+
+
+# ------------------------------------------------------------------------------------------------- the app
+
+
+@dataclass
+class InvoiceView:
+    invoice_index: int
+    location: str | None
+    segments: int
+    error: str | None
+
+
+class Workbench:
+    """The WSGI application. ``token`` guards every request; ``hosts`` are the Host headers it answers."""
+
+    def __init__(
+        self,
+        settings: WorkbenchSettings,
+        *,
+        hosts: Iterable[str],
+        token: str | None = None,
+        reviewer: str = "reviewer",
+        connections: ConnectionPool = pool,
+        fetch_image: Callable[..., bytes] = images.fetch_invoice_image,
+    ) -> None:
+        self.settings = settings
+        self.token = token or secrets.token_urlsafe(24)
+        self.csrf = secrets.token_urlsafe(24)
+        self.hosts = frozenset(hosts)
+        self.reviewer = reviewer
+        self.connections = connections
+        self.fetch_image = fetch_image
+        self.templates = templates()
+        self._images: OrderedDict[int, list[tuple[str | None, tuple[bytes, ...], str | None]]] = OrderedDict()
+        self._images_lock = threading.Lock()
+
+    # -- WSGI ---------------------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        nonce = secrets.token_urlsafe(16)
+        try:
+            request = _request(environ)
+            response = self._guarded(request, nonce)
+        except Forbidden as error:
+            response = Response("403 Forbidden", f"forbidden: {error}\n".encode(), "text/plain; charset=utf-8")
+        except BadRequest as error:
+            response = self._error_page("400 Bad Request", str(error), nonce)
+        except NotFound as error:
+            response = self._error_page("404 Not Found", str(error) or "no such page", nonce)
+        except PipelineError as error:  # the database is unreachable, a secret is missing: say which
+            response = self._error_page("503 Service Unavailable", str(error), nonce)
+        finally:
+            self.connections.discard()  # this request's thread ends with it: so does its connection
+        headers = [
+            ("Content-Type", response.content_type),
+            ("Content-Length", str(len(response.body))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+            # Not no-referrer: with it Chromium sends "Origin: null" on a same-origin POST, which the check refuses.
+            ("Referrer-Policy", "same-origin"),
+            (
+                "Content-Security-Policy",
+                f"default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; "
+                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+            *response.headers,
+        ]
+        start_response(response.status, headers)
+        return [response.body]
+
+    def _guarded(self, request: Request, nonce: str) -> Response:
+        if request.headers.get("host", "") not in self.hosts:
+            raise Forbidden(f"Host {request.headers.get('host', '')!r} is not this workbench")
+        supplied = request.arg("token")
+        if supplied is not None:
+            if not hmac.compare_digest(supplied.encode(), self.token.encode()):
+                raise Forbidden("wrong token")
+            # Trade the token in the URL for a cookie, and drop it from the address bar and the history.
+            rest = {key: values for key, values in request.query.items() if key != "token"}
+            location = request.path + ("?" + urlencode(rest, doseq=True) if rest else "")
+            cookie = f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
+            return Response("303 See Other", b"", headers=[("Location", location), ("Set-Cookie", cookie)])
+        cookie_token = request.cookies.get(COOKIE)
+        if cookie_token is None or not hmac.compare_digest(cookie_token.encode(), self.token.encode()):
+            raise Forbidden("open the URL printed by `invoices workbench` (it carries the access token)")
+        if request.method == "POST":
+            self._check_post(request)
+        elif request.method not in ("GET", "HEAD"):
+            return Response("405 Method Not Allowed", b"", headers=[("Allow", "GET, POST")])
+        return self._route(request, nonce)
+
+    def _check_post(self, request: Request) -> None:
+        origin = request.headers.get("origin")
+        if origin is not None and origin not in {f"http://{host}" for host in self.hosts}:
+            raise Forbidden(f"cross-site request from {origin}")
+        if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+            raise Forbidden("cross-site request")
+        supplied = (request.form.get("csrf") or [""])[0]
+        if not hmac.compare_digest(supplied.encode(), self.csrf.encode()):
+            raise Forbidden("missing or wrong CSRF token: reload the page and try again")
+
+    def _route(self, request: Request, nonce: str) -> Response:
+        parts = [part for part in request.path.split("/") if part]
+        post = request.method == "POST"
+        if not parts and not post:
+            return self.comparison_page(request, nonce)
+        if parts == ["report.json"] and not post:
+            return self.report_json(request)
+        if parts == ["review"] and not post:
+            return self.queue_page(request, nonce)
+        if len(parts) >= 2 and parts[0] == "review":
+            order_id = _int(parts[1], "order id")
+            if len(parts) == 2 and not post:
+                return self.review_page(request, order_id, nonce)
+            if parts[2:] == ["save"] and post:
+                return self.save(request, order_id)
+            if parts[2:] == ["restore"] and post:
+                return self.restore(request, order_id)
+        if len(parts) == 4 and parts[0] == "image" and not post:
+            return self.image(_int(parts[1], "order id"), _int(parts[2], "invoice"), _int(parts[3], "segment"))
+        raise NotFound(f"no page at {request.path}")
+
+    def _render(self, name: str, nonce: str, **values: Any) -> Response:
+        body = self.templates.get_template(name).render(nonce=nonce, csrf=self.csrf, standalone=False, **values)
+        return Response("200 OK", body.encode())
+
+    def _error_page(self, status: str, message: str, nonce: str) -> Response:
+        body = self.templates.get_template("error.html").render(
+            nonce=nonce, status=status, message=message, standalone=False
+        )
+        return Response(status, body.encode())
+
+    # -- pages ----------------------------------------------------------------------------------------------
+
+    def comparison_page(self, request: Request, nonce: str) -> Response:
+        scope = parse_filter(request.query)
+        with self.connections.connection() as connection:
+            rows = comparison.compare_models(connection, scope)
+            choices = filter_choices(connection)
+        return self._render("comparison.html", nonce, **comparison_context(rows, scope), choices=choices)
+
+    def report_json(self, request: Request) -> Response:
+        scope = parse_filter(request.query)
+        with self.connections.connection() as connection:
+            rows = comparison.compare_models(connection, scope)
+        return Response("200 OK", comparison.rows_json(rows).encode(), "application/json")
+
+    def queue_page(self, request: Request, nonce: str) -> Response:
+        scope = parse_filter(request.query)
+        with self.connections.connection() as connection:
+            queue = comparison.review_queue(comparison.load_comparison_data(connection, scope))
+        return self._render("queue.html", nonce, queue=queue[:QUEUE_PAGE_SIZE], total=len(queue))
+
+    def _next_order(self, order_id: int) -> int | None:
+        with self.connections.connection() as connection:
+            queue = comparison.review_queue(comparison.load_comparison_data(connection, comparison.ComparisonFilter()))
+        ids = [entry.order_id for entry in queue]
+        if order_id in ids:
+            position = ids.index(order_id)
+            return ids[position + 1] if position + 1 < len(ids) else None
+        return ids[0] if ids else None
+
+    def review_page(self, request: Request, order_id: int, nonce: str) -> Response:
+        with self.connections.connection() as connection:
+            models = _done_models(connection, order_id)
+            lines = items.read_items(connection, [order_id], models) if models else {}
+            truth = ground_truth.read_ground_truth(connection, [order_id]).get(order_id)
+            saved_by, saved_at = ground_truth.saved_by_and_when(connection, order_id)
+            versions = ground_truth.ground_truth_versions(connection, order_id)
+            warnings = _stored_warnings(connection, order_id)
+        if not models and truth is None:
+            raise NotFound(f"order {order_id} has no finished extraction and no ground truth")
+        start = request.arg("from") or ("truth" if truth is not None else (models[0] if models else "truth"))
+        if start != "truth" and start not in models:
+            raise BadRequest(f"from must be 'truth' or one of the models that finished the order: {', '.join(models)}")
+        starting = truth if start == "truth" else lines.get((order_id, start), [])
+        model_views = [
+            {
+                "llm": llm,
+                "invoices": lines.get((order_id, llm), []),
+                "marks": arithmetic_marks(lines.get((order_id, llm), [])),
+                "warnings": warnings.get(llm, []),
+            }
+            for llm in models
+        ]
+        return self._render(
+            "review.html",
+            nonce,
+            order_id=order_id,
+            invoices=self.invoice_views(order_id),
+            models=model_views,
+            start=start,
+            editor=editor_lines(starting or []),
+            currencies=_currencies(starting or [], model_views),
+            truth=truth,
+            saved_by=saved_by,
+            saved_at=saved_at,
+            versions=versions,
+            reviewer=self.reviewer,
+            saved=request.arg("saved"),
+            next_order=self._next_order(order_id),
+        )
+
+    def save(self, request: Request, order_id: int) -> Response:
+        invoices = parse_ground_truth_form(request.form)
+        reviewer = (request.form.get("reviewer") or [""])[0].strip() or self.reviewer
+        with self.connections.connection() as connection:
+            written = ground_truth.load_ground_truth(connection, {order_id: invoices}, saved_by=reviewer)
+        return Response("303 See Other", b"", headers=[("Location", f"/review/{order_id}?saved={written}")])
+
+    def restore(self, request: Request, order_id: int) -> Response:
+        version = _int((request.form.get("version") or [""])[0], "version")
+        reviewer = (request.form.get("reviewer") or [""])[0].strip() or self.reviewer
+        with self.connections.connection() as connection:
+            try:
+                written = ground_truth.restore_ground_truth(connection, order_id, version, saved_by=reviewer)
+            except LookupError as error:
+                raise NotFound(str(error)) from None
+        return Response("303 See Other", b"", headers=[("Location", f"/review/{order_id}?saved={written}")])
+
+    # -- images ---------------------------------------------------------------------------------------------
+
+    def _prepared(self, order_id: int) -> list[tuple[str | None, tuple[bytes, ...], str | None]]:
+        """Per invoice of the order: (location, JPEG segments, error); cached for the last few orders."""
+        with self._images_lock:
+            if order_id in self._images:
+                self._images.move_to_end(order_id)
+                return self._images[order_id]
+        with self.connections.connection() as connection:
+            try:
+                value = orders.read_invoice_image(connection, order_id)
+            except PipelineError:
+                value = None
+        prepared: list[tuple[str | None, tuple[bytes, ...], str | None]] = []
+        try:
+            locations = urls.parse_invoice_image(value, self.settings.allowed_buckets)
+        except PipelineError as error:
+            prepared.append((None, (), f"images not shown: {error}"))
+            locations = []
+        for location in locations:
+            try:
+                data = self.fetch_image(location, max_bytes=self.settings.max_image_bytes)
+                segments = tuple(segment.data for segment in images.prepare_invoice(data, source=str(location)))
+                prepared.append((str(location), segments, None))
+            except Exception as error:  # any S3 or image error is shown in place of the image
+                prepared.append((str(location), (), f"{type(error).__name__}: {error}"))
+        with self._images_lock:
+            self._images[order_id] = prepared
+            while len(self._images) > IMAGE_CACHE_ORDERS:
+                self._images.popitem(last=False)
+        return prepared
+
+    def invoice_views(self, order_id: int) -> list[InvoiceView]:
+        return [
+            InvoiceView(index, location, len(segments), error)
+            for index, (location, segments, error) in enumerate(self._prepared(order_id))
+        ]
+
+    def image(self, order_id: int, invoice_index: int, segment: int) -> Response:
+        prepared = self._prepared(order_id)
+        if invoice_index >= len(prepared) or segment >= len(prepared[invoice_index][1]):
+            raise NotFound(f"order {order_id} has no image {invoice_index}/{segment}")
+        return Response("200 OK", prepared[invoice_index][1][segment], "image/jpeg")
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+
+DONE_MODELS_SQL = """
+SELECT llm FROM benchmarking.extraction_jobs WHERE order_id = :order_id AND status = 'done' ORDER BY llm
+"""
+STORED_WARNINGS_SQL = """
+SELECT llm, warnings FROM benchmarking.extraction_jobs
+WHERE order_id = :order_id AND status = 'done' AND jsonb_typeof(warnings) = 'array'
+"""
+MODELS_SQL = "SELECT DISTINCT llm FROM benchmarking.extraction_jobs ORDER BY llm"
+
+
+def _done_models(connection: Any, order_id: int) -> list[str]:
+    return [row[0] for row in connection.run(DONE_MODELS_SQL, order_id=order_id)]
+
+
+def _stored_warnings(connection: Any, order_id: int) -> dict[str, list[str]]:
+    return {
+        llm: [str(entry.get("message", entry)) if isinstance(entry, dict) else str(entry) for entry in warnings]
+        for llm, warnings in connection.run(STORED_WARNINGS_SQL, order_id=order_id)
+    }
+
+
+def filter_choices(connection: Any) -> dict[str, list[Any]]:
+    return {
+        "restaurants": comparison.restaurants(connection),
+        "llms": [row[0] for row in connection.run(MODELS_SQL)],
+    }
+
+
+def _int(raw: str, what: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"{what} must be an integer, got {raw!r}") from None
+
+
+def _currencies(starting: list[ExtractedInvoice], models: list[dict[str, Any]]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for invoices in [starting, *(view["invoices"] for view in models)]:
+        for invoice in invoices:
+            if invoice.currency:
+                found.setdefault(invoice.invoice_index, invoice.currency)
+    return found
+
+
+def _text(value: Decimal | None) -> str:
+    return "" if value is None else str(value)
+
+
+def editor_lines(invoices: list[ExtractedInvoice]) -> list[dict[str, Any]]:
+    return [
+        {
+            "invoice_index": invoice.invoice_index,
+            "description": item.description or "",
+            "quantity": _text(item.quantity),
+            "unit": item.unit or "",
+            "unit_price": _text(item.unit_price),
+            "line_total": _text(item.line_total),
+        }
+        for invoice in invoices
+        for item in invoice.items
+    ]
+
+
+def comparison_context(rows: list[dict[str, Any]], scope: comparison.ComparisonFilter) -> dict[str, Any]:
+    """What the comparison template needs, for the live page and the exported report alike."""
+    return {
+        "rows": rows,
+        "scope": scope,
+        "fields": LINE_FIELDS,
+        "colours": {row["llm"]: plots.colour(index) for index, row in enumerate(rows)},
+        "plot_accuracy_cost": plots.accuracy_vs_cost(rows),
+        "plot_agreement": plots.agreement_matrix(rows),
+        "plot_items": plots.items_per_invoice(rows),
+    }
+
+
+def templates() -> Environment:
+    return Environment(
+        loader=PackageLoader("invoices_cli.workbench", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_report_html(rows: list[dict[str, Any]], scope: comparison.ComparisonFilter, generated: str) -> str:
+    """The comparison page as one self-contained file: inline CSS and SVG, no script, nothing to fetch."""
+    return (
+        templates()
+        .get_template("comparison.html")
+        .render(
+            standalone=True, nonce="", csrf="", generated=generated, choices=None, **comparison_context(rows, scope)
+        )
+    )
