@@ -46,7 +46,7 @@ from invoice_pipeline import images
 from invoice_pipeline.errors import PermanentError, TransientError
 from invoice_pipeline.extraction import pdf_text, table_reader
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem, InvoiceImages, PreparedImage
-from invoice_pipeline.money import ascii_digits, parse_amount
+from invoice_pipeline.numbers import ascii_digits, parse_amount
 from invoice_pipeline.settings import ConfigError, ConsumerSettings
 
 NAME = "ocr"
