@@ -116,10 +116,10 @@ class ThrottledTooLong(PermanentError):
     """The job's waits for rate limits added up to more than MAX_THROTTLE_WAIT_SECONDS."""
 
 
-def _default_extractor_for(model: str, settings: ConsumerSettings) -> Extractor:
+def _default_extractor_for(llm: str, settings: ConsumerSettings) -> Extractor:
     from invoice_pipeline.extraction.registry import extractor_for
 
-    return extractor_for(model, settings)
+    return extractor_for(llm, settings)
 
 
 @dataclass

@@ -94,8 +94,8 @@ def settings_from(env: Mapping[str, str]) -> BedrockSettings:
     )
 
 
-def create_extractor(model: str, settings: ConsumerSettings) -> BedrockExtractor:
-    return BedrockExtractor(model, settings.provider(NAME), timeout_seconds=settings.model_timeout_seconds)  # type: ignore[arg-type]
+def create_extractor(llm: str, settings: ConsumerSettings) -> BedrockExtractor:
+    return BedrockExtractor(llm, settings.provider(NAME), timeout_seconds=settings.model_timeout_seconds)  # type: ignore[arg-type]
 
 
 def base_model_id(model_id: str) -> str:
@@ -161,9 +161,9 @@ def read_answer(response: Mapping[str, Any], *, invoice_index: int, max_output_t
 
 
 class BedrockExtractor:
-    def __init__(self, model: str, settings: BedrockSettings, *, timeout_seconds: float) -> None:
-        self.model = model
-        self.model_id = model.removeprefix(MODEL_PREFIX)
+    def __init__(self, llm: str, settings: BedrockSettings, *, timeout_seconds: float) -> None:
+        self.llm = llm
+        self.model_id = llm.removeprefix(MODEL_PREFIX)
         self._settings = settings
         self._timeout_seconds = timeout_seconds
 
@@ -181,7 +181,7 @@ class BedrockExtractor:
             if translated is error:
                 raise
             if isinstance(translated, PermanentError) and any(p in str(translated) for p in _MODEL_ID_PROBLEMS):
-                translated = ConfigurationError(f"{translated} (check the model id in LLM_MODELS: {self.model})")
+                translated = ConfigurationError(f"{translated} (check the model id in LLM_MODELS: {self.llm})")
             raise translated from error
         answer = read_answer(
             response, invoice_index=invoice.invoice_index, max_output_tokens=self._settings.max_output_tokens

@@ -511,17 +511,17 @@ def settings_from(env: Mapping[str, str]) -> None:
     return None
 
 
-def create_extractor(model: str, settings: ConsumerSettings) -> OcrExtractor:
-    return OcrExtractor(model)
+def create_extractor(llm: str, settings: ConsumerSettings) -> OcrExtractor:
+    return OcrExtractor(llm)
 
 
 class OcrExtractor:
     """The ``Extractor`` for ``ocr-*`` model names."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, reader: BoxReader | None = None) -> None:
-        if model not in MODELS:
-            raise ConfigError(f"unknown offline model {model!r}; available: {', '.join(sorted(MODELS))}")
-        self.model = model
+    def __init__(self, llm: str = DEFAULT_MODEL, *, reader: BoxReader | None = None) -> None:
+        if llm not in MODELS:
+            raise ConfigError(f"unknown offline model {llm!r}; available: {', '.join(sorted(MODELS))}")
+        self.llm = llm
         self._reader: BoxReader = reader if reader is not None else RapidOcrReader()
 
     def prepare(self, data: bytes, *, source: str) -> tuple[PreparedImage, ...]:

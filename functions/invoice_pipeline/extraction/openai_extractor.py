@@ -90,8 +90,8 @@ def settings_from(env: Mapping[str, str]) -> OpenAISettings:
     )
 
 
-def create_extractor(model: str, settings: ConsumerSettings) -> OpenAIExtractor:
-    return OpenAIExtractor(model, settings.provider(NAME), timeout_seconds=settings.model_timeout_seconds)  # type: ignore[arg-type]
+def create_extractor(llm: str, settings: ConsumerSettings) -> OpenAIExtractor:
+    return OpenAIExtractor(llm, settings.provider(NAME), timeout_seconds=settings.model_timeout_seconds)  # type: ignore[arg-type]
 
 
 def build_messages(invoice: InvoiceImages) -> list[dict[str, Any]]:
@@ -166,9 +166,9 @@ def translate(error: Exception) -> Exception:
 
 
 class OpenAIExtractor:
-    def __init__(self, model: str, settings: OpenAISettings, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS):
-        self.model = model
-        self._api_model = model.removeprefix(MODEL_PREFIX)
+    def __init__(self, llm: str, settings: OpenAISettings, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS):
+        self.llm = llm
+        self._api_model = llm.removeprefix(MODEL_PREFIX)
         self._settings = settings
         self._timeout_seconds = timeout_seconds
 
