@@ -44,5 +44,10 @@ def cost_usd(llm: str, input_tokens: int, output_tokens: int) -> Decimal:
     if price is None:
         logger.warning("no price for model; cost recorded as 0", extra={"model": llm})
         return Decimal(0)
+    return token_cost(price, input_tokens, output_tokens)
+
+
+def token_cost(price: tuple[Decimal, Decimal], input_tokens: int, output_tokens: int) -> Decimal:
+    """USD for the tokens at ``price`` (USD per 1M input tokens, USD per 1M output tokens); every provider's."""
     input_price, output_price = price
     return (input_price * input_tokens + output_price * output_tokens) / PER_TOKENS

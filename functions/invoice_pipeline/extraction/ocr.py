@@ -515,18 +515,15 @@ def create_extractor(llm: str, settings: ConsumerSettings) -> OcrExtractor:
     return OcrExtractor(llm)
 
 
-class OcrExtractor:
-    """The ``Extractor`` for ``ocr-*`` model names."""
+class OcrExtractor(images.VisionPreparation):
+    """The ``Extractor`` for ``ocr-*`` model names. It reads the images a vision model sees (they read well enough,
+    and tall receipts arrive split: :func:`merge_segments`)."""
 
     def __init__(self, llm: str = DEFAULT_MODEL, *, reader: BoxReader | None = None) -> None:
         if llm not in MODELS:
             raise ConfigError(f"unknown offline model {llm!r}; available: {', '.join(sorted(MODELS))}")
         self.llm = llm
         self._reader: BoxReader = reader if reader is not None else RapidOcrReader()
-
-    def prepare(self, data: bytes, *, source: str) -> tuple[PreparedImage, ...]:
-        # The images a vision model sees read well enough, and tall receipts arrive split (merge_segments).
-        return images.prepare_invoice(data, source=source)
 
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
         document = invoice.document

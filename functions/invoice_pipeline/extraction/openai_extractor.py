@@ -41,7 +41,6 @@ from invoice_pipeline.extraction.base import (
     MIN_ATTEMPT_SECONDS,
     ExtractedInvoice,
     InvoiceImages,
-    PreparedImage,
 )
 from invoice_pipeline.extraction.base import (
     request_budget as shared_request_budget,
@@ -165,15 +164,12 @@ def translate(error: Exception) -> Exception:
     return PermanentError(text)
 
 
-class OpenAIExtractor:
+class OpenAIExtractor(images.VisionPreparation):
     def __init__(self, llm: str, settings: OpenAISettings, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS):
         self.llm = llm
         self._api_model = llm.removeprefix(MODEL_PREFIX)
         self._settings = settings
         self._timeout_seconds = timeout_seconds
-
-    def prepare(self, data: bytes, *, source: str) -> tuple[PreparedImage, ...]:
-        return images.prepare_invoice(data, source=source)
 
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
         timeout, retries = request_budget(deadline - time.monotonic(), self._timeout_seconds)
