@@ -21,6 +21,7 @@ sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 from invoice_pipeline import items  # noqa: E402
 from invoice_pipeline.db import Connection  # noqa: E402
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem  # noqa: E402
+from invoice_pipeline.item_columns import item_columns  # noqa: E402
 from invoice_pipeline.migrations import migrate  # noqa: E402
 from local.postgres import EmbeddedPostgres  # noqa: E402
 from tests.conftest import connect  # noqa: E402
@@ -87,11 +88,7 @@ def write_row_by_row(connection: CountingConnection, order_id: int, invoices: li
                 llm=LLM,
                 invoice_index=invoice.invoice_index,
                 line_no=line_no,
-                item_name=item.description,
-                qty=item.quantity,
-                uom=item.unit,
-                unit_price=item.unit_price,
-                net_price=item.line_total,
+                **item_columns(item),
                 currency=invoice.currency,
             )
     connection.run(

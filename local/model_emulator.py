@@ -170,21 +170,23 @@ class ModelEmulator:
         with self._lock:
             self._faults.append(_Fault(kind, times, rate, options))
 
-    def limit(self, *, tokens: int, requests: int, window_seconds: float = 60.0, model: str | None = None) -> None:
-        """Enforce ``tokens`` and ``requests`` per window for ``model`` (None: every model without its own limit),
-        answering 429 with OpenAI's headers when a request does not fit; 200s carry the x-ratelimit-* headers."""
-        with self._lock:
-            self._limits[model] = RateLimit(tokens, requests, window_seconds)
+    def limit(self, *, tokens: int, requests: int, window_seconds: float = 60.0, llm: str | None = None) -> None:
+        """Enforce ``tokens`` and ``requests`` per window for ``llm`` (None: every model without its own limit),
+        answering 429 with OpenAI's headers when a request does not fit; 200s carry the x-ratelimit-* headers.
 
-    def served(self, model: str | None = None) -> list[tuple[float, int]]:
-        """(monotonic time, tokens) of every answered request (of ``model``)."""
+        ``llm`` here and below is the configured name as requests carry it (``openai/`` removed)."""
         with self._lock:
-            return [(at, tokens) for at, name, tokens in self._served if model is None or name == model]
+            self._limits[llm] = RateLimit(tokens, requests, window_seconds)
 
-    def rate_limited(self, model: str | None = None) -> int:
-        """Requests refused with 429 for the rate limit (of ``model``)."""
+    def served(self, llm: str | None = None) -> list[tuple[float, int]]:
+        """(monotonic time, tokens) of every answered request (of ``llm``)."""
         with self._lock:
-            return self._limited[model] if model is not None else sum(self._limited.values())
+            return [(at, tokens) for at, name, tokens in self._served if llm is None or name == llm]
+
+    def rate_limited(self, llm: str | None = None) -> int:
+        """Requests refused with 429 for the rate limit (of ``llm``)."""
+        with self._lock:
+            return self._limited[llm] if llm is not None else sum(self._limited.values())
 
     def clear_faults(self) -> None:
         with self._lock:

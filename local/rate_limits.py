@@ -95,7 +95,7 @@ def run_rate_limits(
         for llm, tokens in zip(models, tokens_per_window, strict=True):
             # Requests are generous: the token limit is the one these runs are about.
             requests = max(10, 2 * math.ceil(invoices * tokens / (orders * TOKENS_PER_ORDER)))
-            stack.model.limit(tokens=tokens, requests=requests, window_seconds=window_seconds, model=llm)
+            stack.model.limit(tokens=tokens, requests=requests, window_seconds=window_seconds, llm=llm)
             if paced:
                 with stack.sql() as connection:
                     set_budget(connection, Budget(llm, tokens, requests, margin, window_seconds))

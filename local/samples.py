@@ -36,6 +36,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
 from invoice_pipeline.money import currency_decimals, round_money
+from invoice_pipeline.numbers import ARABIC_INDIC_DIGITS
 from local.stamp import draw_stamp
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -48,7 +49,7 @@ STAMP_HEIGHT = 36
 EXIF_ORIENTATION = 0x0112
 # How the stored pixels are turned for each EXIF orientation used (the inverse of what a viewer applies).
 _STORED_TURN = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
-_ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+_ARABIC_INDIC = str.maketrans("0123456789", ARABIC_INDIC_DIGITS)
 
 # (description, unit, quantity choices, unit price range in USD)
 _KG = ("0.5", "1", "1.5", "2", "2.5", "3", "4", "5", "7.5", "10", "12", "15", "20", "25")

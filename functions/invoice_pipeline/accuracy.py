@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
-from invoice_pipeline.money import ascii_digits
+from invoice_pipeline.numbers import ascii_digits
 
 MATCH_THRESHOLD = 0.8
 NUMBER_BONUS = 0.05

@@ -47,6 +47,7 @@ from invoice_pipeline.extraction.base import (
 )
 from invoice_pipeline.observability import logger, metrics
 from invoice_pipeline.settings import ConsumerSettings, consumer_settings
+from invoice_pipeline.visibility import Record as VisibilityRecord
 from invoice_pipeline.visibility import backoff_seconds, visibility
 
 # Kept back from the invocation's remaining time: the ledger write and the batch response after the model.
@@ -87,20 +88,12 @@ def parse_message(body: str | None, llm_models: tuple[str, ...]) -> tuple[int, s
     return message.order_id, llm
 
 
-class Record(Protocol):
-    """What the consumer reads of an SQS record (Powertools' ``SQSRecord`` has it)."""
+class Record(VisibilityRecord, Protocol):
+    """What the consumer reads of an SQS record (Powertools' ``SQSRecord`` has it): what a visibility change
+    needs, and the message id and attributes."""
 
     @property
     def message_id(self) -> str: ...
-
-    @property
-    def body(self) -> str: ...
-
-    @property
-    def receipt_handle(self) -> str: ...
-
-    @property
-    def event_source_arn(self) -> str: ...
 
     @property
     def attributes(self) -> Any: ...
@@ -116,10 +109,10 @@ class ThrottledTooLong(PermanentError):
     """The job's waits for rate limits added up to more than MAX_THROTTLE_WAIT_SECONDS."""
 
 
-def _default_extractor_for(model: str, settings: ConsumerSettings) -> Extractor:
+def _default_extractor_for(llm: str, settings: ConsumerSettings) -> Extractor:
     from invoice_pipeline.extraction.registry import extractor_for
 
-    return extractor_for(model, settings)
+    return extractor_for(llm, settings)
 
 
 @dataclass

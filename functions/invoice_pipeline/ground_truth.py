@@ -16,6 +16,7 @@ from typing import Any
 
 from invoice_pipeline.db import Connection, transaction
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.item_columns import ITEM_COLUMNS, NUMBER_COLUMNS, item_columns, item_from_columns
 
 # The current version of each order being replaced, as one JSON array per order (migration 0007).
 ARCHIVE_GROUND_TRUTH = """
@@ -37,8 +38,8 @@ INSERT INTO benchmarking.ground_truth_items
     (order_id, invoice_index, line_no, item_name, qty, uom, unit_price, net_price, currency, saved_by, saved_at)
 SELECT line.*, CAST(:saved_by AS text), now() FROM unnest(
     CAST(:order_ids AS bigint[]), CAST(:invoice_indexes AS integer[]), CAST(:line_nos AS integer[]),
-    CAST(:item_names AS text[]), CAST(:qtys AS numeric[]), CAST(:uoms AS text[]),
-    CAST(:unit_prices AS numeric[]), CAST(:net_prices AS numeric[]), CAST(:currencies AS text[])
+    CAST(:item_name AS text[]), CAST(:qty AS numeric[]), CAST(:uom AS text[]),
+    CAST(:unit_price AS numeric[]), CAST(:net_price AS numeric[]), CAST(:currencies AS text[])
 ) AS line
 """
 SELECT_GROUND_TRUTH = """
@@ -72,18 +73,7 @@ def load_ground_truth(
     One transaction: the replaced versions are archived, then deleted, then the new lines inserted.
     """
     columns: dict[str, list[object]] = {
-        name: []
-        for name in (
-            "order_ids",
-            "invoice_indexes",
-            "line_nos",
-            "item_names",
-            "qtys",
-            "uoms",
-            "unit_prices",
-            "net_prices",
-            "currencies",
-        )
+        name: [] for name in ("order_ids", "invoice_indexes", "line_nos", *ITEM_COLUMNS, "currencies")
     }
     for order_id, invoices in truth.items():
         for invoice in invoices:
@@ -91,11 +81,8 @@ def load_ground_truth(
                 columns["order_ids"].append(order_id)
                 columns["invoice_indexes"].append(invoice.invoice_index)
                 columns["line_nos"].append(line_no)
-                columns["item_names"].append(item.description)
-                columns["qtys"].append(_text(item.quantity))
-                columns["uoms"].append(item.unit)
-                columns["unit_prices"].append(_text(item.unit_price))
-                columns["net_prices"].append(_text(item.line_total))
+                for column, value in item_columns(item).items():
+                    columns[column].append(_text(value) if column in NUMBER_COLUMNS else value)
                 columns["currencies"].append(invoice.currency)
     with transaction(connection):
         connection.run(ARCHIVE_GROUND_TRUTH, order_ids=[*truth], replaced_by=saved_by)
@@ -109,8 +96,8 @@ def read_ground_truth(connection: Connection, order_ids: Iterable[int]) -> dict[
     """The ground truth of the given orders that have any, as invoices in order (printed totals are not kept)."""
     rows = connection.run(SELECT_GROUND_TRUTH, order_ids=list(order_ids))
     grouped: dict[int, dict[int, list[tuple[ExtractedItem, str | None]]]] = {}
-    for order_id, invoice_index, _line_no, name, qty, uom, unit_price, net_price, currency in rows:
-        item = ExtractedItem(name, qty, uom, unit_price, net_price)
+    for order_id, invoice_index, _line_no, *values, currency in rows:
+        item = item_from_columns(values)
         grouped.setdefault(order_id, {}).setdefault(invoice_index, []).append((item, currency))
     return {
         order_id: [
@@ -162,12 +149,8 @@ def restore_ground_truth(connection: Connection, order_id: int, version_id: int,
             lines[0]["currency"],
             None,
             tuple(
-                ExtractedItem(
-                    line["item_name"],
-                    _decimal(line["qty"]),
-                    line["uom"],
-                    _decimal(line["unit_price"]),
-                    _decimal(line["net_price"]),
+                item_from_columns(
+                    [_decimal(line[column]) if column in NUMBER_COLUMNS else line[column] for column in ITEM_COLUMNS]
                 )
                 for line in sorted(lines, key=lambda line: int(line["line_no"]))
             ),

@@ -316,6 +316,14 @@ def _encode(image: Image.Image) -> PreparedImage:
     return PreparedImage(data=buffer.getvalue(), media_type="image/jpeg", width=image.width, height=image.height)
 
 
+class VisionPreparation:
+    """``Extractor.prepare`` of the extractors that read an invoice as a vision model keeps it (the OpenAI and
+    Bedrock models, and the offline OCR, which reads those images well enough): :func:`prepare_invoice`."""
+
+    def prepare(self, data: bytes, *, source: str) -> tuple[PreparedImage, ...]:
+        return prepare_invoice(data, source=source)
+
+
 PAGE_LONG_SIDE = 8000  # a document service reads whole pages; far above any page we render, below service caps
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from invoice_pipeline.db import Connection
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.item_columns import ITEM_COLUMNS, item_columns, item_from_columns
 from invoice_pipeline.validation import validate_order, warnings_json
 
 WRITE_ORDER = """
@@ -60,19 +61,13 @@ def write_order(
     model_ms: int | None = None,
 ) -> OrderWrite:
     """``model_ms``: the time spent in the model for the whole order (the workbench's latency percentiles)."""
-    columns: dict[str, list[object]] = {
-        name: []
-        for name in ("invoice_index", "line_no", "item_name", "qty", "uom", "unit_price", "net_price", "currency")
-    }
+    columns: dict[str, list[object]] = {name: [] for name in ("invoice_index", "line_no", *ITEM_COLUMNS, "currency")}
     for invoice in invoices:
         for line_no, item in enumerate(invoice.items, start=1):
             columns["invoice_index"].append(invoice.invoice_index)
             columns["line_no"].append(line_no)
-            columns["item_name"].append(item.description)
-            columns["qty"].append(item.quantity)
-            columns["uom"].append(item.unit)
-            columns["unit_price"].append(item.unit_price)
-            columns["net_price"].append(item.line_total)
+            for column, value in item_columns(item).items():
+                columns[column].append(value)
             columns["currency"].append(invoice.currency)
     item_count = len(columns["line_no"])
     rows = connection.run(
@@ -114,10 +109,8 @@ def read_items(
     grouped: dict[tuple[int, str], dict[int, list[ExtractedItem]]] = {}
     currencies: dict[tuple[int, str, int], str | None] = {}
     rows = connection.run(SELECT_ITEMS, order_ids=list(order_ids), llms=list(llms))
-    for order_id, llm, invoice_index, name, qty, uom, unit_price, net_price, currency in rows:
-        grouped.setdefault((order_id, llm), {}).setdefault(invoice_index, []).append(
-            ExtractedItem(name, qty, uom, unit_price, net_price)
-        )
+    for order_id, llm, invoice_index, *values, currency in rows:
+        grouped.setdefault((order_id, llm), {}).setdefault(invoice_index, []).append(item_from_columns(values))
         currencies[(order_id, llm, invoice_index)] = currency
     return {
         key: [

@@ -284,17 +284,14 @@ def accuracy_by_model(connection: Connection) -> dict[str, dict[str, Any]]:
     if not table_exists(connection, "benchmarking.ground_truth_items"):
         return {}
     from invoice_pipeline.extraction.base import ExtractedItem
-
-    def item(row: list[Any]) -> ExtractedItem:
-        name, qty, uom, unit_price, net_price = row
-        return ExtractedItem(name, qty, uom, unit_price, net_price)
+    from invoice_pipeline.item_columns import item_from_columns
 
     truth: dict[tuple[int, int], list[ExtractedItem]] = defaultdict(list)
     for order_id, invoice_index, *values in connection.run(GROUND_TRUTH_SQL):
-        truth[(order_id, invoice_index)].append(item(values))
+        truth[(order_id, invoice_index)].append(item_from_columns(values))
     predicted: dict[str, dict[tuple[int, int], list[ExtractedItem]]] = defaultdict(lambda: defaultdict(list))
     for llm, order_id, invoice_index, *values in connection.run(ITEMS_WITH_TRUTH_SQL):
-        predicted[llm][(order_id, invoice_index)].append(item(values))
+        predicted[llm][(order_id, invoice_index)].append(item_from_columns(values))
     done_orders: dict[str, set[int]] = defaultdict(set)
     for llm, order_id in connection.run(DONE_JOBS_WITH_TRUTH_SQL):
         done_orders[llm].add(order_id)

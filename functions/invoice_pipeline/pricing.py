@@ -27,20 +27,27 @@ PRICES: dict[str, tuple[Decimal, Decimal]] = {
 }
 
 
-def price_for(model: str) -> tuple[Decimal, Decimal] | None:
-    """The exact entry, else the longest name the model starts with (``gpt-4o-2024-11-20`` -> ``gpt-4o``)."""
-    if model in PRICES:
-        return PRICES[model]
-    prefixes = [name for name in PRICES if model.startswith(name + "-")]
+def price_for(llm: str) -> tuple[Decimal, Decimal] | None:
+    """The exact entry, else the longest name ``llm`` starts with (``gpt-4o-2024-11-20`` -> ``gpt-4o``).
+
+    ``llm`` is the configured name without its ``openai/`` prefix: the name the OpenAI API is called with."""
+    if llm in PRICES:
+        return PRICES[llm]
+    prefixes = [name for name in PRICES if llm.startswith(name + "-")]
     return PRICES[max(prefixes, key=len)] if prefixes else None
 
 
-def cost_usd(model: str, input_tokens: int, output_tokens: int) -> Decimal:
-    if model.startswith("ocr-"):
+def cost_usd(llm: str, input_tokens: int, output_tokens: int) -> Decimal:
+    if llm.startswith("ocr-"):
         return Decimal(0)
-    price = price_for(model)
+    price = price_for(llm)
     if price is None:
-        logger.warning("no price for model; cost recorded as 0", extra={"model": model})
+        logger.warning("no price for model; cost recorded as 0", extra={"model": llm})
         return Decimal(0)
+    return token_cost(price, input_tokens, output_tokens)
+
+
+def token_cost(price: tuple[Decimal, Decimal], input_tokens: int, output_tokens: int) -> Decimal:
+    """USD for the tokens at ``price`` (USD per 1M input tokens, USD per 1M output tokens); every provider's."""
     input_price, output_price = price
     return (input_price * input_tokens + output_price * output_tokens) / PER_TOKENS

@@ -2,7 +2,14 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.numbers import NumberReading, parse_decimal, read_number
+from invoice_pipeline.numbers import (
+    NumberReading,
+    ascii_digits,
+    document_decimal_mark,
+    parse_amount,
+    parse_decimal,
+    read_number,
+)
 
 
 @pytest.mark.parametrize(
@@ -78,3 +85,67 @@ def test_plain_decimals_at_the_edge_of_the_range_are_read(text, expected):
 @pytest.mark.parametrize("text", [None, "", "-", "n/a", "Infant formula"])
 def test_text_without_a_number_is_none_without_a_problem(text):
     assert read_number(text) == NumberReading(None)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1,250.000", Decimal("1250.000")),
+        ("١٢.٥٠٠", Decimal("12.500")),
+        ("۱۲٫۵", Decimal("12.5")),
+        ("12", Decimal(12)),
+        (" 3.5 ", Decimal("3.5")),
+        ("-4.00", Decimal("-4.00")),
+        ("1,5", None),
+        ("abc", None),
+        ("", None),
+        (None, None),
+        ("1.2.3", None),
+    ],
+)
+def test_parse_amount(text, value):
+    assert parse_amount(text) == value
+
+
+def test_ascii_digits_keeps_other_text():
+    assert ascii_digits("Total ١٬٢٥٠٫٥ KWD") == "Total 1,250.5 KWD"
+
+
+def test_parse_amount_keeps_to_the_range_of_the_items_columns():
+    assert parse_amount("1" * 15) == Decimal("1" * 15)
+    assert parse_amount("1" * 20) is None
+    assert parse_amount("0." + "1" * 11) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "guessed", "comma_document"),
+    [
+        ("1.250", "1.250", "1250"),
+        ("1.250.000", "1250000", "1250000"),
+        ("(1.250)", "-1.250", "-1250"),
+        ("0.500", "0.500", "0.500"),
+        ("1250.500", "1250.500", "1250.500"),
+        ("12.50", "12.50", "12.50"),
+        ("1.250,50", "1250.50", "1250.50"),
+        ("3,75", "3.75", "3.75"),
+    ],
+)
+def test_the_documents_decimal_mark_decides_a_dot_before_three_digits(text, guessed, comma_document):
+    assert parse_decimal(text) == Decimal(guessed)
+    assert parse_decimal(text, decimal_mark=".") == Decimal(guessed)
+    assert parse_decimal(text, decimal_mark=",") == Decimal(comma_document)
+
+
+@pytest.mark.parametrize(
+    ("words", "mark"),
+    [
+        (["Summe", "1.250,00", "12,50", "3.75"], ","),
+        (["Total", "1,250.00", "12.50", "3,75"], "."),
+        (["٣٫٥٠", "١٢٫٥٠", "€9,90"], "."),
+        (["€9,90", "12,50"], ","),
+        (["12", "1.250"], "."),
+        ([], "."),
+    ],
+)
+def test_the_document_decimal_mark_is_the_one_most_two_decimal_amounts_use(words, mark):
+    assert document_decimal_mark(words) == mark

@@ -364,7 +364,7 @@ def test_the_extractor_reads_every_segment_and_reports_no_tokens():
     reader = ListReader(CLASSIC)
     extractor = OcrExtractor("ocr-table-v1", reader=reader)
     invoice = extractor.extract(InvoiceImages(5, 1, (IMAGE,)), deadline=float("inf"))
-    assert extractor.model == "ocr-table-v1"
+    assert extractor.llm == "ocr-table-v1"
     assert invoice.invoice_index == 1 and len(invoice.items) == 3 and invoice.input_tokens == 0
     assert reader.calls == 1
 

@@ -88,7 +88,7 @@ class Extractor(Protocol):
     its own SDK's errors at this boundary.
     """
 
-    model: str
+    llm: str  # the name in LLM_MODELS and the ledger, as configured
 
     def prepare(self, data: bytes, *, source: str) -> tuple[PreparedImage, ...]: ...
 

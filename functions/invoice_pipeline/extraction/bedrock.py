@@ -37,9 +37,10 @@ from invoice_pipeline import images
 from invoice_pipeline.errors import ConfigurationError, ModelRefusal, PermanentError, TransientError
 from invoice_pipeline.extraction import aws_sdk
 from invoice_pipeline.extraction.answer import SYSTEM_PROMPT, ModelInvoice, invoice_json_schema, user_text
-from invoice_pipeline.extraction.base import ExtractedInvoice, InvoiceImages, PreparedImage, request_budget
+from invoice_pipeline.extraction.base import ExtractedInvoice, InvoiceImages, request_budget
 from invoice_pipeline.extraction.normalise import normalise
 from invoice_pipeline.observability import logger
+from invoice_pipeline.pricing import token_cost
 from invoice_pipeline.settings import ConsumerSettings, env_int
 
 NAME = "bedrock"
@@ -47,7 +48,6 @@ MODEL_PREFIX = "bedrock/"
 SERVICE = "bedrock-runtime"
 TOOL_NAME = "record_invoice"
 DEFAULT_MAX_OUTPUT_TOKENS = 8192
-PER_TOKENS = Decimal(1_000_000)
 
 # USD per 1M input and output tokens, on-demand, US East (N. Virginia), from https://aws.amazon.com/bedrock/pricing/
 # as published in 2025 (the last time these were checked; this machine cannot reach the page). Keyed by base model
@@ -94,8 +94,8 @@ def settings_from(env: Mapping[str, str]) -> BedrockSettings:
     )
 
 
-def create_extractor(model: str, settings: ConsumerSettings) -> BedrockExtractor:
-    return BedrockExtractor(model, settings.provider(NAME), timeout_seconds=settings.model_timeout_seconds)  # type: ignore[arg-type]
+def create_extractor(llm: str, settings: ConsumerSettings) -> BedrockExtractor:
+    return BedrockExtractor(llm, settings.provider(NAME), timeout_seconds=settings.model_timeout_seconds)  # type: ignore[arg-type]
 
 
 def base_model_id(model_id: str) -> str:
@@ -112,7 +112,7 @@ def cost_usd(model_id: str, input_tokens: int, output_tokens: int) -> Decimal:
     if price is None:
         logger.warning("no price for model; cost recorded as 0", extra={"model": model_id})
         return Decimal(0)
-    return (price[0] * input_tokens + price[1] * output_tokens) / PER_TOKENS
+    return token_cost(price, input_tokens, output_tokens)
 
 
 def build_request(model_id: str, invoice: InvoiceImages, max_output_tokens: int) -> dict[str, Any]:
@@ -160,15 +160,12 @@ def read_answer(response: Mapping[str, Any], *, invoice_index: int, max_output_t
         raise TransientError(problem) from None
 
 
-class BedrockExtractor:
-    def __init__(self, model: str, settings: BedrockSettings, *, timeout_seconds: float) -> None:
-        self.model = model
-        self.model_id = model.removeprefix(MODEL_PREFIX)
+class BedrockExtractor(images.VisionPreparation):
+    def __init__(self, llm: str, settings: BedrockSettings, *, timeout_seconds: float) -> None:
+        self.llm = llm
+        self.model_id = llm.removeprefix(MODEL_PREFIX)
         self._settings = settings
         self._timeout_seconds = timeout_seconds
-
-    def prepare(self, data: bytes, *, source: str) -> tuple[PreparedImage, ...]:
-        return images.prepare_invoice(data, source=source)
 
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
         timeout, retries = request_budget(deadline - time.monotonic(), self._timeout_seconds)
@@ -181,7 +178,7 @@ class BedrockExtractor:
             if translated is error:
                 raise
             if isinstance(translated, PermanentError) and any(p in str(translated) for p in _MODEL_ID_PROBLEMS):
-                translated = ConfigurationError(f"{translated} (check the model id in LLM_MODELS: {self.model})")
+                translated = ConfigurationError(f"{translated} (check the model id in LLM_MODELS: {self.llm})")
             raise translated from error
         answer = read_answer(
             response, invoice_index=invoice.invoice_index, max_output_tokens=self._settings.max_output_tokens

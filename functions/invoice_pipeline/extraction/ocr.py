@@ -46,7 +46,7 @@ from invoice_pipeline import images
 from invoice_pipeline.errors import PermanentError, TransientError
 from invoice_pipeline.extraction import pdf_text, table_reader
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem, InvoiceImages, PreparedImage
-from invoice_pipeline.money import ascii_digits, parse_amount
+from invoice_pipeline.numbers import ascii_digits, parse_amount
 from invoice_pipeline.settings import ConfigError, ConsumerSettings
 
 NAME = "ocr"
@@ -511,22 +511,19 @@ def settings_from(env: Mapping[str, str]) -> None:
     return None
 
 
-def create_extractor(model: str, settings: ConsumerSettings) -> OcrExtractor:
-    return OcrExtractor(model)
+def create_extractor(llm: str, settings: ConsumerSettings) -> OcrExtractor:
+    return OcrExtractor(llm)
 
 
-class OcrExtractor:
-    """The ``Extractor`` for ``ocr-*`` model names."""
+class OcrExtractor(images.VisionPreparation):
+    """The ``Extractor`` for ``ocr-*`` model names. It reads the images a vision model sees (they read well enough,
+    and tall receipts arrive split: :func:`merge_segments`)."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, reader: BoxReader | None = None) -> None:
-        if model not in MODELS:
-            raise ConfigError(f"unknown offline model {model!r}; available: {', '.join(sorted(MODELS))}")
-        self.model = model
+    def __init__(self, llm: str = DEFAULT_MODEL, *, reader: BoxReader | None = None) -> None:
+        if llm not in MODELS:
+            raise ConfigError(f"unknown offline model {llm!r}; available: {', '.join(sorted(MODELS))}")
+        self.llm = llm
         self._reader: BoxReader = reader if reader is not None else RapidOcrReader()
-
-    def prepare(self, data: bytes, *, source: str) -> tuple[PreparedImage, ...]:
-        # The images a vision model sees read well enough, and tall receipts arrive split (merge_segments).
-        return images.prepare_invoice(data, source=source)
 
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
         document = invoice.document

@@ -41,7 +41,6 @@ from invoice_pipeline.extraction.base import (
     MIN_ATTEMPT_SECONDS,
     ExtractedInvoice,
     InvoiceImages,
-    PreparedImage,
 )
 from invoice_pipeline.extraction.base import (
     request_budget as shared_request_budget,
@@ -90,8 +89,8 @@ def settings_from(env: Mapping[str, str]) -> OpenAISettings:
     )
 
 
-def create_extractor(model: str, settings: ConsumerSettings) -> OpenAIExtractor:
-    return OpenAIExtractor(model, settings.provider(NAME), timeout_seconds=settings.model_timeout_seconds)  # type: ignore[arg-type]
+def create_extractor(llm: str, settings: ConsumerSettings) -> OpenAIExtractor:
+    return OpenAIExtractor(llm, settings.provider(NAME), timeout_seconds=settings.model_timeout_seconds)  # type: ignore[arg-type]
 
 
 def build_messages(invoice: InvoiceImages) -> list[dict[str, Any]]:
@@ -165,15 +164,12 @@ def translate(error: Exception) -> Exception:
     return PermanentError(text)
 
 
-class OpenAIExtractor:
-    def __init__(self, model: str, settings: OpenAISettings, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS):
-        self.model = model
-        self._api_model = model.removeprefix(MODEL_PREFIX)
+class OpenAIExtractor(images.VisionPreparation):
+    def __init__(self, llm: str, settings: OpenAISettings, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS):
+        self.llm = llm
+        self._api_model = llm.removeprefix(MODEL_PREFIX)
         self._settings = settings
         self._timeout_seconds = timeout_seconds
-
-    def prepare(self, data: bytes, *, source: str) -> tuple[PreparedImage, ...]:
-        return images.prepare_invoice(data, source=source)
 
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
         timeout, retries = request_budget(deadline - time.monotonic(), self._timeout_seconds)

@@ -5,7 +5,7 @@ A provider is one module under ``invoice_pipeline.extraction`` exposing:
 - ``NAME``: how the stack, the logs and the README call it;
 - ``settings_from(env)``: its own settings, read from the environment by :mod:`invoice_pipeline.settings` once per
   cold start, validated, every error naming the variable (a frozen, hashable value);
-- ``create_extractor(model, consumer_settings)``: the :class:`~invoice_pipeline.extraction.base.Extractor`, which
+- ``create_extractor(llm, consumer_settings)``: the :class:`~invoice_pipeline.extraction.base.Extractor`, which
   prepares the document the way the provider wants it, calls it, translates its errors into the project's error types
   and prices the call.
 
@@ -25,7 +25,7 @@ from invoice_pipeline.extraction.base import Extractor
 
 @dataclass(frozen=True)
 class ProviderEntry:
-    prefix: str  # model names starting with this ("" matches anything)
+    prefix: str  # llm names starting with this ("" matches anything)
     name: str
     module: str
 
@@ -43,43 +43,43 @@ class Provider(Protocol):
 
     def settings_from(self, env: Mapping[str, str]) -> Hashable: ...
 
-    def create_extractor(self, model: str, settings: Any) -> Extractor:
+    def create_extractor(self, llm: str, settings: Any) -> Extractor:
         """``settings`` is the whole ``ConsumerSettings``: the provider takes its own part and the time limits."""
 
 
-def entry_for(model: str) -> ProviderEntry:
-    return next(entry for entry in PROVIDERS if model.startswith(entry.prefix))
+def entry_for(llm: str) -> ProviderEntry:
+    return next(entry for entry in PROVIDERS if llm.startswith(entry.prefix))
 
 
-def provider_name(model: str) -> str:
-    """The provider of ``model`` without importing it (the stack uses this to grant what each model needs)."""
-    return entry_for(model).name
+def provider_name(llm: str) -> str:
+    """The provider of ``llm`` without importing it (the stack uses this to grant what each model needs)."""
+    return entry_for(llm).name
 
 
-def provider_for(model: str) -> Provider:
-    return _load(entry_for(model))
+def provider_for(llm: str) -> Provider:
+    return _load(entry_for(llm))
 
 
 def _load(entry: ProviderEntry) -> Provider:
     return cast(Provider, importlib.import_module(entry.module))
 
 
-def provider_settings(env: Mapping[str, str], models: tuple[str, ...]) -> tuple[tuple[str, Hashable], ...]:
-    """The settings of every provider that serves one of ``models``, in table order."""
-    wanted = {provider_name(model) for model in models}
+def provider_settings(env: Mapping[str, str], llms: tuple[str, ...]) -> tuple[tuple[str, Hashable], ...]:
+    """The settings of every provider that serves one of ``llms``, in table order."""
+    wanted = {provider_name(llm) for llm in llms}
     return tuple((entry.name, _load(entry).settings_from(env)) for entry in PROVIDERS if entry.name in wanted)
 
 
 _extractors: dict[tuple[str, Hashable], Extractor] = {}
 
 
-def extractor_for(model: str, settings: Any) -> Extractor:
-    """The extractor for ``model`` under ``settings`` (``ConsumerSettings``: frozen, hence hashable)."""
-    key = (model, settings)
+def extractor_for(llm: str, settings: Any) -> Extractor:
+    """The extractor for ``llm`` under ``settings`` (``ConsumerSettings``: frozen, hence hashable)."""
+    key = (llm, settings)
     extractor = _extractors.get(key)
     if extractor is None:
-        provider = provider_for(model)
-        extractor = provider.create_extractor(model, settings)
+        provider = provider_for(llm)
+        extractor = provider.create_extractor(llm, settings)
         _extractors[key] = extractor
     return extractor
 

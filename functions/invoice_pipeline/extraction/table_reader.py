@@ -6,7 +6,7 @@ word of a PDF's text layer or a phrase the OCR read). Steps:
 1. **Cells.** A row's boxes are split into words and joined again into cells where the gap is narrower than
    ``CELL_GAP`` row heights; a number is always a cell of its own ("1 234,56" stays one number). The
    document's decimal mark is the one most of its two-decimal amounts use, so "1.250" reads 1250 on a
-   German invoice and "1,250" reads 1250 on an English one (``numbers.parse_decimal`` does the rest).
+   German invoice and "1,250" reads 1250 on an English one (``numbers`` reads the number with that mark).
 2. **Anchor rows.** A row holding three numbers where one times another equals a third (within a cent or
    the last printed place; a percentage on the row may be a discount) is an item row beyond doubt: the
    product is the line total, the integer-like or left factor the quantity. Header words are not needed.
@@ -36,8 +36,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
-from invoice_pipeline.money import ascii_digits
-from invoice_pipeline.numbers import parse_decimal
+from invoice_pipeline.numbers import ascii_digits, document_decimal_mark, parse_decimal
 
 Box = tuple[str, float, float, float, float, float]
 Row = tuple[Box, ...]
@@ -202,14 +201,7 @@ def _split_words(box: Box) -> list[tuple[str, float, float]]:
 
 def decimal_mark(rows: Sequence[Row]) -> str:
     """ "," when most two-decimal amounts of the document are written 12,50, else "."."""
-    votes: Counter[str] = Counter()
-    for row in rows:
-        for box in row:
-            for word in box[0].split():
-                match = re.fullmatch(r"[(+-]?\d{1,3}(?:[.,' ]?\d{3})*([.,])\d{2}[)-]?", ascii_digits(word).strip("€$£"))
-                if match:
-                    votes[match.group(1)] += 1
-    return "," if votes[","] > votes["."] else "."
+    return document_decimal_mark(word for row in rows for box in row for word in box[0].split())
 
 
 def parse_cell_number(text: str, mark: str) -> tuple[Decimal | None, int, bool]:
@@ -228,9 +220,7 @@ def parse_cell_number(text: str, mark: str) -> tuple[Decimal | None, int, bool]:
     if len(digits) > 9:  # an article number, a GTIN, an account: not an amount
         return None, 0, False
     separators = re.sub(r"[\d\s'\u00a0\u202f()+-]", "", cleaned)
-    if mark == "," and "," not in separators and re.fullmatch(r"[(+-]?\d{1,3}(?:\.\d{3})+\)?", cleaned):
-        cleaned = cleaned.replace(".", "")  # 1.250 on a German invoice is a thousand and more
-    value = parse_decimal(cleaned)
+    value = parse_decimal(cleaned, decimal_mark=mark)  # 1.250 on a German invoice is a thousand and more
     if value is None:
         return None, 0, False
     if negative:

@@ -77,10 +77,10 @@ def settings_from(env: Mapping[str, str]) -> None:
     return None
 
 
-def create_extractor(model: str, settings: ConsumerSettings) -> TextractExtractor:
-    if model not in MODELS:
-        raise ConfigError(f"unknown Textract model {model!r}; available: {', '.join(sorted(MODELS))}")
-    return TextractExtractor(model, timeout_seconds=settings.model_timeout_seconds)
+def create_extractor(llm: str, settings: ConsumerSettings) -> TextractExtractor:
+    if llm not in MODELS:
+        raise ConfigError(f"unknown Textract model {llm!r}; available: {', '.join(sorted(MODELS))}")
+    return TextractExtractor(llm, timeout_seconds=settings.model_timeout_seconds)
 
 
 def _fields(fields: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
@@ -146,8 +146,8 @@ def read_response(response: Mapping[str, Any]) -> tuple[list[ExtractedItem], Dec
 
 
 class TextractExtractor:
-    def __init__(self, model: str, *, timeout_seconds: float) -> None:
-        self.model = model
+    def __init__(self, llm: str, *, timeout_seconds: float) -> None:
+        self.llm = llm
         self._timeout_seconds = timeout_seconds
 
     def prepare(self, data: bytes, *, source: str) -> tuple[PreparedImage, ...]:
