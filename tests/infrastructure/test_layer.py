@@ -24,6 +24,7 @@ EXPECTED_PACKAGES = (
     "pg8000",
     "pydantic",
     "pydantic_core",
+    "pydantic_settings",
     "PIL",
     "pypdfium2",
 )
