@@ -1,8 +1,8 @@
 """Configuration: the only module that reads the environment (DESIGN §6).
 
 Each handler loads only the settings it needs, once per cold start (``functools.cache``), so the producer
-never asks for an OpenAI key and the consumer never asks for a queue URL. Each model is a pydantic-settings
-``BaseSettings`` whose field aliases are the variable names; a missing or malformed variable raises
+never asks for an OpenAI key and the consumer never asks for a queue URL. Each model declares its variables
+as field aliases and their constraints as pydantic fields; a missing or malformed variable raises
 :class:`ConfigError` naming the variable.
 """
 
@@ -14,9 +14,18 @@ from collections.abc import Hashable, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, EnvSettingsSource, InitSettingsSource, NoDecode, SettingsConfigDict
 
 DEFAULT_LLM_MODEL = "gpt-4o-2024-11-20"
 DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -39,31 +48,24 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-class _Variables(EnvSettingsSource):
-    """The given variables instead of ``os.environ`` (tests and the local stack pass their own), stripped; a
-    blank one counts as unset."""
+class EnvironmentSettings(BaseModel):
+    """Settings read from environment variables: each field's alias is its variable.
 
-    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
-        self._given = env  # read by _load_env_vars, which the base class calls while initialising
-        super().__init__(settings_cls, case_sensitive=True)
+    pydantic-settings reads variables the same way, but importing it adds about 0.4x ``import boto3`` to every
+    cold start (bench/settings_cold_start.py), more than the few lines of :meth:`from_env` it would save.
+    """
 
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {name: value.strip() for name, value in self._given.items() if value and value.strip()}
-
-
-class EnvironmentSettings(BaseSettings):
-    """Settings read from environment variables: each field's alias is its variable."""
-
-    model_config = SettingsConfigDict(frozen=True, case_sensitive=True)
+    # Defaults are validated too: the database's "URL or secret" rule runs when neither variable is set.
+    model_config = ConfigDict(frozen=True, validate_default=True)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **values: Any) -> Self:
-        """The settings in ``env``; ``values`` (by field name) are computed elsewhere and win over the variables."""
-        # By alias: validating by field name too would also read a variable spelled like the field (queue_url).
-        by_alias = {cls.model_fields[name].alias or name: value for name, value in values.items()}
-        sources = (InitSettingsSource(cls, by_alias), _Variables(cls, env))
+        """The settings in ``env`` (never ``os.environ`` behind the caller's back); ``values`` (by field name) are
+        computed elsewhere and win over the variables. Values are stripped; a blank one counts as unset."""
+        variables = {name: value.strip() for name, value in env.items() if value and value.strip()}
+        computed = {cls.model_fields[name].alias or name: value for name, value in values.items()}
         try:
-            return cls(_build_sources=(sources, by_alias))  # type: ignore[call-arg]  # not in the mypy plugin
+            return cls.model_validate(variables | computed)
         except ValidationError as error:
             raise _config_error(error.errors()[0]) from None
 
@@ -141,7 +143,7 @@ def _llm_models(value: Any) -> tuple[str, ...]:
     return models
 
 
-LlmModels = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_llm_models)]
+LlmModels = Annotated[tuple[str, ...], BeforeValidator(_llm_models)]
 
 
 class _Models(EnvironmentSettings):
@@ -153,7 +155,7 @@ class ProducerSettings(EnvironmentSettings):
     queue_url: str = Field(alias="QUEUE_URL")
     llm_models: LlmModels = Field((DEFAULT_LLM_MODEL,), alias="LLM_MODELS")
     # None means every restaurant (RESTAURANT_IDS=*)
-    restaurant_ids: Annotated[tuple[int, ...] | None, NoDecode] = Field(alias="RESTAURANT_IDS")
+    restaurant_ids: tuple[int, ...] | None = Field(alias="RESTAURANT_IDS")
     orders_since: datetime | None = Field(None, alias="ORDERS_SINCE")
     max_orders_per_run: int = Field(1000, alias="MAX_ORDERS_PER_RUN", ge=1)
     page_size: int = Field(500, alias="PRODUCER_PAGE_SIZE", ge=1)
@@ -198,7 +200,7 @@ class ProducerSettings(EnvironmentSettings):
 class ConsumerSettings(EnvironmentSettings):
     database: DatabaseSettings
     llm_models: LlmModels = Field((DEFAULT_LLM_MODEL,), alias="LLM_MODELS")
-    allowed_buckets: Annotated[frozenset[str], NoDecode] = Field(alias="ALLOWED_BUCKETS")
+    allowed_buckets: frozenset[str] = Field(alias="ALLOWED_BUCKETS")
     max_image_bytes: int = Field(DEFAULT_MAX_IMAGE_BYTES, alias="MAX_IMAGE_BYTES", ge=1)
     max_receive_count: int = Field(DEFAULT_MAX_RECEIVE_COUNT, alias="MAX_RECEIVE_COUNT", ge=1)
     # (provider name, its settings) for each provider serving a model of LLM_MODELS (extraction/registry.py)
@@ -259,7 +261,7 @@ class OperatorSettings(EnvironmentSettings):
 class WorkbenchSettings(EnvironmentSettings):
     """What ``invoices workbench`` needs besides the database: which invoice images it may show (as the consumer)."""
 
-    allowed_buckets: Annotated[frozenset[str], NoDecode] = Field(frozenset(), alias="ALLOWED_BUCKETS")  # empty: none
+    allowed_buckets: frozenset[str] = Field(frozenset(), alias="ALLOWED_BUCKETS")  # empty: none
     max_image_bytes: int = Field(DEFAULT_MAX_IMAGE_BYTES, alias="MAX_IMAGE_BYTES", ge=1)
 
     @field_validator("allowed_buckets", mode="before")

@@ -24,7 +24,6 @@ EXPECTED_PACKAGES = (
     "pg8000",
     "pydantic",
     "pydantic_core",
-    "pydantic_settings",
     "PIL",
     "pypdfium2",
 )
