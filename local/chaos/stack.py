@@ -18,9 +18,8 @@ from typing import Any
 import boto3
 import pg8000.native
 
-from invoice_pipeline import db, images, settings
-from invoice_pipeline.visibility import visibility
-from local.aws import MotoServer, patched_environment
+from invoice_pipeline import db, settings
+from local.aws import MotoServer, patched_environment, reset_client_caches
 from local.chaos.data import BUCKET, MODEL, OPENAI_TEST_KEY, ChaosOrder
 from local.chaos.database import connect_retrying
 from local.chaos.faults import RecordingHandler, S3Faults
@@ -116,9 +115,7 @@ class ChaosStack:
 
     @staticmethod
     def _reset_caches() -> None:
-        settings.clear_cache()
-        images.reset_s3_client()
-        visibility.reset()
+        reset_client_caches()  # the one list of what the functions keep per container (it includes the registry)
         db.pool.discard()
 
     @contextmanager

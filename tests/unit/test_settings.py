@@ -122,3 +122,50 @@ def test_pause_and_resume_find_the_schedule_by_name():
 
     settings = operator_settings_from({"SCHEDULE_NAME": "invoice-producer"})
     assert (settings.schedule_name, settings.schedule_group) == ("invoice-producer", "default")
+
+
+def test_only_the_given_variables_are_read_by_their_documented_names(monkeypatch):
+    monkeypatch.setenv("QUEUE_URL", "https://sqs.example/from-the-process")
+    env = {key: value for key, value in PRODUCER_ENV.items() if key != "QUEUE_URL"}
+    with pytest.raises(ConfigError, match="QUEUE_URL is not set"):
+        producer_settings_from({**env, "queue_url": "https://sqs.example/spelled-like-the-field"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DB_CONNECT_TIMEOUT", "1.5", "DB_CONNECT_TIMEOUT must be an integer, got '1.5'"),
+        ("DB_CONNECT_TIMEOUT", "0", "DB_CONNECT_TIMEOUT must be >= 1, got 0"),
+        ("DB_SSLMODE", "prefer", "DB_SSLMODE must be verify-full, require or disable, got 'prefer'"),
+        ("MODEL_TIMEOUT_SECONDS", "fast", "MODEL_TIMEOUT_SECONDS must be an integer, got 'fast'"),
+        ("PROCESSING_LEASE_SECONDS", "59", "PROCESSING_LEASE_SECONDS must be >= 60, got 59"),
+        ("CONFIG_ERROR_BACKOFF_SECONDS", "43201", "CONFIG_ERROR_BACKOFF_SECONDS must be <= 43200"),
+        ("BEDROCK_MAX_OUTPUT_TOKENS", "10", "BEDROCK_MAX_OUTPUT_TOKENS must be >= 256, got 10"),
+    ],
+)
+def test_each_malformed_consumer_variable_is_named_with_its_value(name, value, message):
+    env = {**CONSUMER_ENV, "LLM_MODELS": "gpt-4o-2024-11-20,bedrock/anthropic.claude-3-5-sonnet", name: value}
+    with pytest.raises(ConfigError) as error:
+        consumer_settings_from(env)
+    assert str(error.value).startswith(message)
+
+
+def test_blank_values_count_as_unset_and_values_are_stripped():
+    settings = consumer_settings_from({**CONSUMER_ENV, "MAX_IMAGE_BYTES": "  ", "MAX_RECEIVE_COUNT": " 3 "})
+    assert (settings.max_image_bytes, settings.max_receive_count) == (20 * 1024 * 1024, 3)
+    assert producer_settings_from({**PRODUCER_ENV, "MAX_QUEUE_DEPTH": " "}).max_queue_depth is None
+
+
+def test_a_malformed_dsn_is_named_without_quoting_the_password():
+    with pytest.raises(ConfigError, match="DATABASE_URL") as error:
+        parse_database({"DATABASE_URL": "postgresql://app:pa#ss@db.example.com:5432/orders"})
+    assert "pa#ss" not in str(error.value)
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+
+
+def test_the_database_url_wins_over_the_secret_and_the_openai_key_over_its_secret():
+    database = parse_database({**PRODUCER_ENV, "DB_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:db"})
+    assert database.db_secret_arn is None
+    key_secret = "arn:aws:secretsmanager:us-east-1:1:secret:k"
+    env = {**CONSUMER_ENV, "OPENAI_API_KEY": "sk-test", "OPENAI_SECRET_ARN": key_secret}
+    assert consumer_settings_from(env).provider("openai").secret_arn is None

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import Field, ValidationError
 
 from invoice_pipeline import images
 from invoice_pipeline.errors import ConfigurationError, ModelRefusal, PermanentError, TransientError
@@ -41,7 +41,7 @@ from invoice_pipeline.extraction.base import ExtractedInvoice, InvoiceImages, re
 from invoice_pipeline.extraction.normalise import normalise
 from invoice_pipeline.observability import logger
 from invoice_pipeline.pricing import token_cost
-from invoice_pipeline.settings import ConsumerSettings, env_int
+from invoice_pipeline.settings import ConsumerSettings, EnvironmentSettings
 
 NAME = "bedrock"
 MODEL_PREFIX = "bedrock/"
@@ -82,16 +82,12 @@ ERRORS = aws_sdk.ErrorCodes(
 _MODEL_ID_PROBLEMS = ("model identifier is invalid", "on-demand throughput", "inference profile")
 
 
-class BedrockSettings(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    max_output_tokens: int
+class BedrockSettings(EnvironmentSettings):
+    max_output_tokens: int = Field(DEFAULT_MAX_OUTPUT_TOKENS, alias="BEDROCK_MAX_OUTPUT_TOKENS", ge=256)
 
 
 def settings_from(env: Mapping[str, str]) -> BedrockSettings:
-    return BedrockSettings(
-        max_output_tokens=env_int(env, "BEDROCK_MAX_OUTPUT_TOKENS", DEFAULT_MAX_OUTPUT_TOKENS, minimum=256)
-    )
+    return BedrockSettings.from_env(env)
 
 
 def create_extractor(llm: str, settings: ConsumerSettings) -> BedrockExtractor:

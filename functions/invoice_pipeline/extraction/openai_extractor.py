@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from invoice_pipeline import images
 from invoice_pipeline.errors import (
@@ -48,7 +48,7 @@ from invoice_pipeline.extraction.base import (
 from invoice_pipeline.extraction.normalise import normalise
 from invoice_pipeline.pricing import cost_usd
 from invoice_pipeline.ratelimits import rate_limit_state, retry_after_seconds
-from invoice_pipeline.settings import ConfigError, ConsumerSettings, env_value
+from invoice_pipeline.settings import ConfigError, ConsumerSettings, EnvironmentSettings
 
 NAME = "openai"
 MODEL_PREFIX = "openai/"  # optional: the name sent to the API is the rest
@@ -72,21 +72,19 @@ def request_budget(remaining: float, max_timeout: float = DEFAULT_TIMEOUT_SECOND
     return shared_request_budget(remaining, max_timeout, retry_sleep=RETRY_SLEEP_ALLOWANCE)
 
 
-class OpenAISettings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class OpenAISettings(EnvironmentSettings):
+    api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
+    secret_arn: str | None = Field(None, alias="OPENAI_SECRET_ARN")
+    base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
 
-    api_key: SecretStr | None
-    secret_arn: str | None
-    base_url: str | None
+    @field_validator("secret_arn")
+    @classmethod
+    def _key_wins(cls, secret_arn: str | None, info: ValidationInfo) -> str | None:
+        return None if info.data.get("api_key") is not None else secret_arn
 
 
 def settings_from(env: Mapping[str, str]) -> OpenAISettings:
-    key = env_value(env, "OPENAI_API_KEY")
-    return OpenAISettings(
-        api_key=SecretStr(key) if key else None,
-        secret_arn=None if key else env_value(env, "OPENAI_SECRET_ARN"),
-        base_url=env_value(env, "OPENAI_BASE_URL"),
-    )
+    return OpenAISettings.from_env(env)
 
 
 def create_extractor(llm: str, settings: ConsumerSettings) -> OpenAIExtractor:
