@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
-from invoice_pipeline import db, images, items, jobs, orders, urls
+from invoice_pipeline import db, items, jobs, orders, urls
 from invoice_pipeline.budget import ModelBudgets
 from invoice_pipeline.errors import (
     AlreadyFailed,
@@ -109,6 +109,13 @@ class ThrottledTooLong(PermanentError):
     """The job's waits for rate limits added up to more than MAX_THROTTLE_WAIT_SECONDS."""
 
 
+def _fetch_invoice_image(location: Any, *, max_bytes: int) -> bytes:
+    # The image module loads Pillow: on the first record, not at cold start (bench/cold_start.py).
+    from invoice_pipeline import images
+
+    return images.fetch_invoice_image(location, max_bytes=max_bytes)
+
+
 def _default_extractor_for(llm: str, settings: ConsumerSettings) -> Extractor:
     from invoice_pipeline.extraction.registry import extractor_for
 
@@ -121,7 +128,7 @@ class ConsumerDeps:
 
     settings: ConsumerSettings = field(default_factory=consumer_settings)
     pool: db.ConnectionPool = field(default_factory=lambda: db.pool)
-    fetch_image: Callable[..., bytes] = images.fetch_invoice_image
+    fetch_image: Callable[..., bytes] = _fetch_invoice_image
     extractor_for: Callable[[str, ConsumerSettings], Extractor] = _default_extractor_for
     visibility: Visibility = field(default_factory=lambda: visibility)
     budgets: ModelBudgets | None = None  # None: the shared budgets in ``pool``
@@ -239,7 +246,7 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         _require_time(deadline, MIN_SECONDS_PER_IMAGE, f"fetching image {index}")
         data = deps.fetch_image(location, max_bytes=settings.max_image_bytes)
         segments = extractor.prepare(data, source=str(location))
-        document = SourceDocument(data=data, media_type=images.media_type(data))
+        document = SourceDocument(data=data, media_type=_media_type(data))
         prepared.append(InvoiceImages(job.order_id, index, segments, document=document))
 
     budgets = deps.budgets or ModelBudgets(deps.pool)
@@ -278,6 +285,12 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         },
     )
     return write.item_count
+
+
+def _media_type(data: bytes) -> str:
+    from invoice_pipeline import images
+
+    return images.media_type(data)
 
 
 def _require_time(deadline: float, needed: float, what: str) -> None:

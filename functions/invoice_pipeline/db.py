@@ -14,11 +14,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import pg8000.native
-from pg8000.native import Connection
+if TYPE_CHECKING:
+    from pg8000.native import Connection
+else:
+    Connection = Any  # pg8000 (about 30 ms with its SCRAM and ASN.1 modules) loads on the first connection
 
 from invoice_pipeline.errors import DatabaseConnectError
 from invoice_pipeline.settings import ConfigError, DatabaseSettings
@@ -110,6 +112,8 @@ def ssl_context_for(settings: DatabaseSettings) -> ssl.SSLContext | bool:
 
 
 def connect(settings: DatabaseSettings) -> Connection:
+    import pg8000.native
+
     params = connection_params(settings)
     try:
         connection = pg8000.native.Connection(
@@ -133,6 +137,8 @@ def connect(settings: DatabaseSettings) -> Connection:
 
 
 def _describe_connect_error(error: BaseException) -> str:
+    import pg8000.native
+
     if isinstance(error, pg8000.native.DatabaseError) and error.args and isinstance(error.args[0], dict):
         fields = error.args[0]
         return f"{fields.get('M', 'login refused')} ({fields.get('C', '?')})"
@@ -186,6 +192,8 @@ class ConnectionPool:
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
+        import pg8000.native
+
         connection = self._checkout()
         try:
             yield connection

@@ -3,6 +3,7 @@
 import socket
 import time
 
+import pg8000.native
 import pytest
 
 from invoice_pipeline import db, settings
@@ -68,7 +69,7 @@ def test_pool_keeps_the_connection_after_a_server_reported_error(database):
     pool = db.ConnectionPool(settings.database_settings)
     with pool.connection() as connection:
         pid = connection.run("SELECT pg_backend_pid()")[0][0]
-    with pytest.raises(db.pg8000.native.DatabaseError), pool.connection() as connection:
+    with pytest.raises(pg8000.native.DatabaseError), pool.connection() as connection:
         connection.run("BEGIN")
         connection.run("SELECT 1/0")
     with pool.connection() as connection:
