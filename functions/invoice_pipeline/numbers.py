@@ -164,6 +164,9 @@ def _plain_digits(number: str, decimal_mark: str | None) -> str | None:
             return None
         return number.replace(thousands, "").replace(mark, ".")
     if commas:
+        if decimal_mark == "," and commas == 1:  # the document writes decimals with a comma: "1,250" is 1.250
+            whole, fraction = number.split(",")
+            return f"{whole or '0'}.{fraction}"
         return _single_separator(number, ",")
     if dots:
         if decimal_mark == "," and _DOT_THOUSANDS.fullmatch(number):

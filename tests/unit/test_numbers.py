@@ -128,6 +128,8 @@ def test_parse_amount_keeps_to_the_range_of_the_items_columns():
         ("12.50", "12.50", "12.50"),
         ("1.250,50", "1250.50", "1250.50"),
         ("3,75", "3.75", "3.75"),
+        ("1,250", "1250", "1.250"),  # a comma before three digits: thousands, unless the document's decimal mark
+        ("1,250,000", "1250000", "1250000"),
     ],
 )
 def test_the_documents_decimal_mark_decides_a_dot_before_three_digits(text, guessed, comma_document):
