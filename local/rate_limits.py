@@ -18,6 +18,7 @@ import math
 import time
 from dataclasses import dataclass, replace
 
+from invoice_pipeline import ledger
 from invoice_pipeline.budget import Budget, set_budget
 from local.aws import MotoServer
 from local.chaos import ChaosConfig, ChaosStack, RecordingHandler, make_orders
@@ -122,15 +123,12 @@ def run_rate_limits(
     )
 
 
-JOB_FIGURES_SQL = """
-SELECT count(*) FILTER (WHERE status = 'done'), count(*) FILTER (WHERE status = 'failed'), coalesce(sum(throttles), 0)
-FROM benchmarking.extraction_jobs WHERE llm = :llm
-"""
-
-
 def _figures(stack: ChaosStack, llm: str, tokens: int, orders: int, window_seconds: float) -> ModelFigures:
     with stack.sql() as connection:
-        done, failed, throttles = connection.run(JOB_FIGURES_SQL, llm=llm)[0]
+        jobs = ledger.model_outcomes(connection, llm).values()
+    done = sum(1 for job in jobs if job.status == ledger.JobStatus.DONE)
+    failed = sum(1 for job in jobs if job.status == ledger.JobStatus.FAILED)
+    throttles = sum(job.throttles for job in jobs)
     dlq = sum(1 for body in stack.dlq_bodies() if _llm_of(body) == llm)
     served = stack.model.served(llm)
     served_tokens = sum(count for _, count in served)
