@@ -32,7 +32,12 @@ from pg8000.native import DatabaseError
 
 from invoice_pipeline.db import Connection, transaction
 from invoice_pipeline.observability import logger
-from invoice_pipeline.orders import ELIGIBLE_PAGE_ALL_RESTAURANTS, ELIGIBLE_PAGE_LISTED_RESTAURANTS, NO_LOWER_BOUND
+from invoice_pipeline.orders import (
+    ELIGIBLE_PAGE_ALL_RESTAURANTS,
+    ELIGIBLE_PAGE_LISTED_RESTAURANTS,
+    NO_LOWER_BOUND,
+    ORDERS_OF_RESTAURANTS_AND_DAYS,
+)
 from invoice_pipeline.settings import DEFAULT_PROCESSING_LEASE_SECONDS, DEFAULT_REQUEUE_LEASE_SECONDS, ProducerSettings
 
 
@@ -708,10 +713,8 @@ JOBS_OF_ORDERS_SQL = (
     + """
 JOIN orders AS o ON o.id = j.order_id
 WHERE (CAST(:llms AS text[]) IS NULL OR j.llm = ANY(CAST(:llms AS text[])))
-  AND (CAST(:restaurant_ids AS bigint[]) IS NULL OR o.restaurant_id = ANY(CAST(:restaurant_ids AS bigint[])))
-  AND (CAST(:since AS date) IS NULL OR o.created_at >= CAST(:since AS date))
-  AND (CAST(:before AS date) IS NULL OR o.created_at < CAST(:before AS date))
-"""
+  AND """
+    + ORDERS_OF_RESTAURANTS_AND_DAYS
 )
 
 

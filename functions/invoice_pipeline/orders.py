@@ -52,6 +52,12 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS {ORDERS_INDEX_NAME}
 ON orders (created_at, id) INCLUDE (restaurant_id)
 WHERE invoice_image ~ '{NOT_BLANK_PATTERN}'
 """
+# The comparison's filter on the orders `o` (each bound parameter NULL: no filter; :before is exclusive).
+ORDERS_OF_RESTAURANTS_AND_DAYS = """
+      (CAST(:restaurant_ids AS bigint[]) IS NULL OR o.restaurant_id = ANY(CAST(:restaurant_ids AS bigint[])))
+  AND (CAST(:since AS date) IS NULL OR o.created_at >= CAST(:since AS date))
+  AND (CAST(:before AS date) IS NULL OR o.created_at < CAST(:before AS date))
+"""
 RESTAURANTS_SQL = "SELECT DISTINCT restaurant_id FROM orders WHERE restaurant_id IS NOT NULL ORDER BY 1"
 ORDERS_TABLE_EXISTS = "SELECT to_regclass('public.orders') IS NOT NULL"
 
