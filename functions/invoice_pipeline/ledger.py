@@ -762,12 +762,13 @@ def job_rows(
     reads_orders: bool,
 ) -> list[JobRow]:
     """The jobs of the given models (None: all); ``reads_orders``: only those of orders matching the filters."""
-    sql = JOBS_OF_ORDERS_SQL if reads_orders else JOBS_SQL
-    params: dict[str, Any] = {"llms": _list(llms)}
-    if reads_orders:
-        params.update(
-            restaurant_ids=_list(restaurant_ids),
-            since=None if since is None else since.isoformat(),
-            before=None if before is None else before.isoformat(),
-        )
-    return [_job(row) for row in connection.run(sql, **params)]
+    if not reads_orders:
+        return [_job(row) for row in connection.run(JOBS_SQL, llms=_list(llms))]
+    rows = connection.run(
+        JOBS_OF_ORDERS_SQL,
+        llms=_list(llms),
+        restaurant_ids=_list(restaurant_ids),
+        since=None if since is None else since.isoformat(),
+        before=None if before is None else before.isoformat(),
+    )
+    return [_job(row) for row in rows]
