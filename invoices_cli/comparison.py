@@ -25,9 +25,9 @@ from typing import Any
 
 from pg8000.native import Connection
 
-from invoice_pipeline import accuracy, ground_truth, items, ledger, orders
+from invoice_pipeline import accuracy, ground_truth, items, ledger_reads, orders
 from invoice_pipeline.extraction.base import ExtractedInvoice
-from invoice_pipeline.ledger import JobRow
+from invoice_pipeline.ledger_reads import JobRow
 
 TOP_FAILURE_REASONS = 3
 AGREEMENT_MAX_ORDERS = 300
@@ -87,7 +87,7 @@ class ComparisonData:
 
 
 def load_comparison_data(connection: Connection, scope: ComparisonFilter) -> ComparisonData:
-    jobs = ledger.job_rows(
+    jobs = ledger_reads.job_rows(
         connection,
         llms=scope.llms,
         restaurant_ids=scope.restaurant_ids,

@@ -39,7 +39,7 @@ from typing import Any
 
 import boto3
 
-from invoice_pipeline import ledger, settings
+from invoice_pipeline import ledger_reads, settings
 from invoice_pipeline.db import pool
 from invoice_pipeline.operations import model_report
 from local.aws import patched_environment
@@ -457,13 +457,13 @@ def _collect(**facts: Any) -> DemoResult:
         for llm in facts["llms"]:
             jobs[llm] = {
                 order_id: (job.status, job.last_error)
-                for order_id, job in ledger.model_outcomes(connection, llm).items()
+                for order_id, job in ledger_reads.model_outcomes(connection, llm).items()
             }
             items[llm] = dict(connection.run(ITEMS_PER_ORDER_SQL, llm=llm))
         truth = dict(connection.run(TRUTH_PER_ORDER_SQL))
         duplicates = int(connection.run(DUPLICATE_ITEMS_SQL)[0][0])
         report = [r.as_dict() for r in model_report(connection)]
-        totals = ledger.ledger_status(connection).totals()
+        totals = ledger_reads.ledger_status(connection).totals()
     return DemoResult(
         jobs_by_llm=jobs,
         items_by_llm=items,

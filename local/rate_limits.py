@@ -18,8 +18,9 @@ import math
 import time
 from dataclasses import dataclass, replace
 
-from invoice_pipeline import ledger
+from invoice_pipeline import ledger_reads
 from invoice_pipeline.budget import Budget, set_budget
+from invoice_pipeline.ledger import JobStatus
 from local.aws import MotoServer
 from local.chaos import ChaosConfig, ChaosStack, RecordingHandler, make_orders
 from local.postgres import EmbeddedPostgres
@@ -125,9 +126,9 @@ def run_rate_limits(
 
 def _figures(stack: ChaosStack, llm: str, tokens: int, orders: int, window_seconds: float) -> ModelFigures:
     with stack.sql() as connection:
-        jobs = ledger.model_outcomes(connection, llm).values()
-    done = sum(1 for job in jobs if job.status == ledger.JobStatus.DONE)
-    failed = sum(1 for job in jobs if job.status == ledger.JobStatus.FAILED)
+        jobs = ledger_reads.model_outcomes(connection, llm).values()
+    done = sum(1 for job in jobs if job.status == JobStatus.DONE)
+    failed = sum(1 for job in jobs if job.status == JobStatus.FAILED)
     throttles = sum(job.throttles for job in jobs)
     dlq = sum(1 for body in stack.dlq_bodies() if _llm_of(body) == llm)
     served = stack.model.served(llm)

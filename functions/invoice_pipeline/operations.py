@@ -1,4 +1,4 @@
-"""The per-model report: the ledger's figures (:mod:`invoice_pipeline.ledger`), item counts and accuracy.
+"""The per-model report: the ledger's figures (:mod:`invoice_pipeline.ledger_reads`), item counts and accuracy.
 
 Used by the ``invoices report`` command and the local demo's summary. The ledger's own reads (status,
 failed jobs, capacity) and retry-failed live in the ledger module.
@@ -13,7 +13,7 @@ from typing import Any
 
 from pg8000.native import Connection
 
-from invoice_pipeline import ledger
+from invoice_pipeline import ledger_reads
 
 ITEM_COUNTS_SQL = """
 SELECT llm, count(*) AS items
@@ -63,7 +63,7 @@ class ModelReport:
 
 def model_report(connection: Connection, llm: str | None = None) -> list[ModelReport]:
     items = {model: int(count) for model, count in connection.run(ITEM_COUNTS_SQL, llm=llm)}
-    reasons = ledger.failure_reasons(connection, llm, top=TOP_FAILURE_REASONS)
+    reasons = ledger_reads.failure_reasons(connection, llm, top=TOP_FAILURE_REASONS)
     accuracy = accuracy_by_model(connection)
     return [
         ModelReport(
@@ -80,7 +80,7 @@ def model_report(connection: Connection, llm: str | None = None) -> list[ModelRe
             accuracy=accuracy.get(totals.llm),
             orders_with_warnings=totals.orders_with_warnings,
         )
-        for totals in ledger.model_totals(connection, llm)
+        for totals in ledger_reads.model_totals(connection, llm)
     ]
 
 
@@ -110,9 +110,9 @@ def accuracy_by_model(connection: Connection) -> dict[str, dict[str, Any]]:
     for order_id, invoice_index, *values in connection.run(GROUND_TRUTH_SQL):
         truth[(order_id, invoice_index)].append(item(values))
     predicted: dict[str, dict[tuple[int, int], list[ExtractedItem]]] = defaultdict(lambda: defaultdict(list))
-    for llm, order_id, invoice_index, *values in ledger.items_of_done_jobs_with_truth(connection):
+    for llm, order_id, invoice_index, *values in ledger_reads.items_of_done_jobs_with_truth(connection):
         predicted[llm][(order_id, invoice_index)].append(item(values))
-    done_orders = ledger.done_jobs_with_truth(connection)
+    done_orders = ledger_reads.done_jobs_with_truth(connection)
 
     result: dict[str, dict[str, Any]] = {}
     for llm, orders in done_orders.items():

@@ -34,10 +34,11 @@ from urllib.parse import parse_qs, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from invoice_pipeline import ground_truth, images, items, ledger, orders, urls, validation
+from invoice_pipeline import ground_truth, images, items, ledger_reads, orders, urls, validation
 from invoice_pipeline.db import ConnectionPool, pool
 from invoice_pipeline.errors import PipelineError
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.ledger import JobStatus
 from invoice_pipeline.settings import WorkbenchSettings
 from invoices_cli import comparison
 from invoices_cli.workbench import plots
@@ -467,8 +468,8 @@ class Workbench:
 # --------------------------------------------------------------------------------------------------- helpers
 
 
-def _done_jobs(connection: Any, order_id: int) -> list[ledger.JobOutcome]:
-    return [job for job in ledger.order_outcomes(connection, order_id).values() if job.status == ledger.JobStatus.DONE]
+def _done_jobs(connection: Any, order_id: int) -> list[ledger_reads.JobOutcome]:
+    return [job for job in ledger_reads.order_outcomes(connection, order_id).values() if job.status == JobStatus.DONE]
 
 
 def _done_models(connection: Any, order_id: int) -> list[str]:
@@ -486,7 +487,7 @@ def _stored_warnings(connection: Any, order_id: int) -> dict[str, list[str]]:
 def filter_choices(connection: Any) -> dict[str, list[Any]]:
     return {
         "restaurants": comparison.restaurants(connection),
-        "llms": ledger.models(connection),
+        "llms": ledger_reads.models(connection),
     }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pg8000.native
 
-from invoice_pipeline import ledger
+from invoice_pipeline import ledger_reads
 from local.chaos.data import MODEL, ChaosOrder
 
 ITEMS_SQL = """
@@ -61,7 +61,7 @@ class Ledger:
 def read_ledger(connection: pg8000.native.Connection) -> Ledger:
     jobs = {
         order_id: (job.status, job.last_error, job.item_count)
-        for order_id, job in ledger.model_outcomes(connection, MODEL).items()
+        for order_id, job in ledger_reads.model_outcomes(connection, MODEL).items()
     }
     rows: dict[int, list[tuple[Any, ...]]] = {}
     for order_id, *row in connection.run(ITEMS_SQL, llm=MODEL):
