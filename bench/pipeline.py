@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
-from invoice_pipeline import db, images, items, jobs, orders, settings, urls  # noqa: E402
+from invoice_pipeline import db, images, items, ledger, orders, settings, urls  # noqa: E402
 from invoice_pipeline.extraction.base import InvoiceImages  # noqa: E402
 from invoice_pipeline.extraction.registry import extractor_for  # noqa: E402
 from local.aws import patched_environment  # noqa: E402
@@ -189,7 +189,7 @@ def run_old_script(order_ids: Sequence[int], emulator: Any, *, threads: int, lat
 def extract_and_write(order_id: int, extractor: Any, consumer_settings: settings.ConsumerSettings) -> None:
     """One order without the queue: claim, read, fetch and prepare, extract, write (the consumer's own calls)."""
     with db.pool.connection() as connection:
-        claim = jobs.claim_job(connection, order_id, MODEL, message_id=f"old-script-{order_id}", lease_seconds=600)
+        claim = ledger.claim_job(connection, order_id, MODEL, message_id=f"old-script-{order_id}", lease_seconds=600)
         invoice_image = orders.read_invoice_image(connection, order_id)
     deadline = time.monotonic() + 60
     extracted = []

@@ -37,16 +37,14 @@ import pg8000.native
 from botocore.config import Config
 
 from invoice_pipeline import db, settings
-from invoice_pipeline.enqueue import (
-    FIRST_KEY,
-    ORDER_HAS_IMAGE,
+from invoice_pipeline.enqueue import enqueue_orders
+from invoice_pipeline.ledger import (
     PAGE_AND_CLAIM_ALL_RESTAURANTS,
     PAGE_AND_CLAIM_LISTED_RESTAURANTS,
     STALE_PROCESSING_ERROR,
-    create_orders_index,
-    enqueue_orders,
 )
 from invoice_pipeline.migrations import migrate
+from invoice_pipeline.orders import FIRST_KEY, ORDER_HAS_IMAGE, create_orders_index
 from local.aws import REGION, patched_environment
 from local.orders import create_orders_table
 from local.postgres import EmbeddedPostgres, free_port, wait_until_accepting
@@ -67,7 +65,7 @@ LOAD_DONE_JOBS = """
 INSERT INTO benchmarking.extraction_jobs (order_id, llm, status, attempts, enqueued_at, finished_at)
 SELECT g, :llm, 'done', 1, now(), now() FROM generate_series(1, :count) AS g WHERE g % 4 = 1
 """
-# The producer's restaurant filters (a list binds :restaurant_ids), as in invoice_pipeline.enqueue.
+# The producer's restaurant filters (a list binds :restaurant_ids), as in invoice_pipeline.orders.
 ALL_RESTAURANTS = "o.restaurant_id IS NOT NULL"
 LISTED_RESTAURANTS = "o.restaurant_id = ANY(CAST(:restaurant_ids AS bigint[]))"
 # How the old script found work: everything not yet extracted, skipped over with OFFSET.

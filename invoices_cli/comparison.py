@@ -25,8 +25,9 @@ from typing import Any
 
 from pg8000.native import Connection
 
-from invoice_pipeline import accuracy, ground_truth, items
+from invoice_pipeline import accuracy, ground_truth, items, ledger_reads, orders
 from invoice_pipeline.extraction.base import ExtractedInvoice
+from invoice_pipeline.ledger_reads import JobRow
 
 TOP_FAILURE_REASONS = 3
 AGREEMENT_MAX_ORDERS = 300
@@ -44,32 +45,6 @@ ITEM_BINS: tuple[tuple[str, int, int | None], ...] = (
     ("30-49", 30, 49),
     ("50+", 50, None),
 )
-
-_JOB_COLUMNS = """
-SELECT j.order_id, j.llm, j.status, j.invoice_count, j.input_tokens, j.output_tokens, j.cost_usd, j.model_ms,
-       CASE jsonb_typeof(j.warnings) WHEN 'array' THEN jsonb_array_length(j.warnings) END AS warning_count,
-       j.last_error
-FROM benchmarking.extraction_jobs AS j
-"""
-# Without a restaurant or date filter the ordering app's table is not read at all (it may not exist locally).
-JOBS_SQL = (
-    _JOB_COLUMNS
-    + """
-WHERE CAST(:llms AS text[]) IS NULL OR j.llm = ANY(CAST(:llms AS text[]))
-"""
-)
-JOBS_OF_ORDERS_SQL = (
-    _JOB_COLUMNS
-    + """
-JOIN orders AS o ON o.id = j.order_id
-WHERE (CAST(:llms AS text[]) IS NULL OR j.llm = ANY(CAST(:llms AS text[])))
-  AND (CAST(:restaurant_ids AS bigint[]) IS NULL OR o.restaurant_id = ANY(CAST(:restaurant_ids AS bigint[])))
-  AND (CAST(:since AS date) IS NULL OR o.created_at >= CAST(:since AS date))
-  AND (CAST(:before AS date) IS NULL OR o.created_at < CAST(:before AS date))
-"""
-)
-RESTAURANTS_SQL = "SELECT DISTINCT restaurant_id FROM orders WHERE restaurant_id IS NOT NULL ORDER BY 1"
-TABLE_EXISTS_SQL = "SELECT to_regclass(:name) IS NOT NULL"
 
 
 @dataclass(frozen=True)
@@ -94,20 +69,6 @@ class ComparisonFilter:
         }
 
 
-@dataclass(frozen=True)
-class JobRow:
-    order_id: int
-    llm: str
-    status: str
-    invoice_count: int | None
-    input_tokens: int | None
-    output_tokens: int | None
-    cost_usd: Decimal | None
-    model_ms: int | None
-    warning_count: int | None  # None: not validated
-    last_error: str | None
-
-
 @dataclass
 class ComparisonData:
     """Everything the comparison and the review queue are computed from, read once."""
@@ -125,36 +86,15 @@ class ComparisonData:
         return sorted(self.done_by_order.get(order_id, ()))
 
 
-def _list(value: Any) -> Any:
-    return None if value is None else list(value)
-
-
-def _job(row: list[Any]) -> JobRow:
-    order_id, llm, status, invoice_count, input_tokens, output_tokens, cost, model_ms, warning_count, last_error = row
-    return JobRow(
-        int(order_id),
-        llm,
-        status,
-        invoice_count,
-        input_tokens,
-        output_tokens,
-        None if cost is None else Decimal(cost),
-        None if model_ms is None else int(model_ms),
-        None if warning_count is None else int(warning_count),
-        last_error,
-    )
-
-
 def load_comparison_data(connection: Connection, scope: ComparisonFilter) -> ComparisonData:
-    sql = JOBS_OF_ORDERS_SQL if scope.reads_orders else JOBS_SQL
-    params: dict[str, Any] = {"llms": _list(scope.llms)}
-    if scope.reads_orders:
-        params.update(
-            restaurant_ids=_list(scope.restaurant_ids),
-            since=None if scope.since is None else scope.since.isoformat(),
-            before=None if scope.until is None else (scope.until + timedelta(days=1)).isoformat(),
-        )
-    jobs = [_job(row) for row in connection.run(sql, **params)]
+    jobs = ledger_reads.job_rows(
+        connection,
+        llms=scope.llms,
+        restaurant_ids=scope.restaurant_ids,
+        since=scope.since,
+        before=None if scope.until is None else scope.until + timedelta(days=1),
+        reads_orders=scope.reads_orders,
+    )
     llms = sorted({job.llm for job in jobs})
     done_by_order: dict[int, set[str]] = defaultdict(set)
     for job in jobs:
@@ -294,9 +234,7 @@ def compare_models(connection: Connection, scope: ComparisonFilter) -> list[dict
 
 def restaurants(connection: Connection) -> list[int]:
     """Restaurant ids for the filter (none when the ordering app's table is absent)."""
-    if not connection.run(TABLE_EXISTS_SQL, name="public.orders")[0][0]:
-        return []
-    return [int(row[0]) for row in connection.run(RESTAURANTS_SQL)]
+    return orders.restaurants(connection)
 
 
 @dataclass(frozen=True)

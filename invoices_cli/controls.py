@@ -27,7 +27,7 @@ from invoice_pipeline.budget import (
 )
 from invoice_pipeline.db import pool
 from invoice_pipeline.errors import PipelineError
-from invoice_pipeline.operations import ModelMeasurements, model_measurements
+from invoice_pipeline.ledger_reads import ModelMeasurements, model_measurements
 from invoice_pipeline.settings import ConfigError, operator_settings
 from invoices_cli.queues import is_local_endpoint
 

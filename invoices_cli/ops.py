@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from invoice_pipeline.db import pool
-from invoice_pipeline.operations import failed_jobs, ledger_status, retry_failed_jobs
+from invoice_pipeline.ledger_reads import failed_jobs, ledger_status, retry_failed_jobs
 from invoice_pipeline.queue_depth import queue_depth
 from invoice_pipeline.settings import ConfigError, operator_settings
 from invoices_cli.comparison import compare_models

@@ -25,7 +25,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
 
 def cmd_index_orders(args: argparse.Namespace) -> int:
     from invoice_pipeline.db import pool
-    from invoice_pipeline.enqueue import CREATE_ORDERS_INDEX, ORDERS_INDEX_NAME, create_orders_index
+    from invoice_pipeline.orders import CREATE_ORDERS_INDEX, ORDERS_INDEX_NAME, create_orders_index
 
     if args.print_sql:
         print(CREATE_ORDERS_INDEX.strip() + ";")

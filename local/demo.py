@@ -39,9 +39,9 @@ from typing import Any
 
 import boto3
 
-from invoice_pipeline import settings
+from invoice_pipeline import ledger_reads, settings
 from invoice_pipeline.db import pool
-from invoice_pipeline.operations import ledger_status, model_report
+from invoice_pipeline.operations import model_report
 from local.aws import patched_environment
 from local.dlq_mover import move_messages
 from local.event_source import FakeLambdaContext, SqsEventSource, fresh_handler
@@ -443,7 +443,6 @@ def _drain(local: LocalStack, consumer: Callable[[], Any], label: str) -> Any:
 
 ITEMS_PER_ORDER_SQL = "SELECT order_id, count(*) FROM benchmarking.invoice_items WHERE llm = :llm GROUP BY order_id"
 TRUTH_PER_ORDER_SQL = "SELECT order_id, count(*) FROM benchmarking.ground_truth_items GROUP BY order_id"
-JOBS_SQL = "SELECT order_id, status, last_error FROM benchmarking.extraction_jobs WHERE llm = :llm"
 DUPLICATE_ITEMS_SQL = """
 SELECT coalesce(sum(n - 1), 0) FROM (
     SELECT count(*) AS n FROM benchmarking.invoice_items GROUP BY order_id, llm, invoice_index, line_no
@@ -456,12 +455,15 @@ def _collect(**facts: Any) -> DemoResult:
     items: dict[str, dict[int, int]] = {}
     with pool.connection() as connection:
         for llm in facts["llms"]:
-            jobs[llm] = {order_id: (status, error) for order_id, status, error in connection.run(JOBS_SQL, llm=llm)}
+            jobs[llm] = {
+                order_id: (job.status, job.last_error)
+                for order_id, job in ledger_reads.model_outcomes(connection, llm).items()
+            }
             items[llm] = dict(connection.run(ITEMS_PER_ORDER_SQL, llm=llm))
         truth = dict(connection.run(TRUTH_PER_ORDER_SQL))
         duplicates = int(connection.run(DUPLICATE_ITEMS_SQL)[0][0])
         report = [r.as_dict() for r in model_report(connection)]
-        totals = ledger_status(connection).totals()
+        totals = ledger_reads.ledger_status(connection).totals()
     return DemoResult(
         jobs_by_llm=jobs,
         items_by_llm=items,

@@ -18,7 +18,9 @@ import math
 import time
 from dataclasses import dataclass, replace
 
+from invoice_pipeline import ledger_reads
 from invoice_pipeline.budget import Budget, set_budget
+from invoice_pipeline.ledger import JobStatus
 from local.aws import MotoServer
 from local.chaos import ChaosConfig, ChaosStack, RecordingHandler, make_orders
 from local.postgres import EmbeddedPostgres
@@ -122,15 +124,12 @@ def run_rate_limits(
     )
 
 
-JOB_FIGURES_SQL = """
-SELECT count(*) FILTER (WHERE status = 'done'), count(*) FILTER (WHERE status = 'failed'), coalesce(sum(throttles), 0)
-FROM benchmarking.extraction_jobs WHERE llm = :llm
-"""
-
-
 def _figures(stack: ChaosStack, llm: str, tokens: int, orders: int, window_seconds: float) -> ModelFigures:
     with stack.sql() as connection:
-        done, failed, throttles = connection.run(JOB_FIGURES_SQL, llm=llm)[0]
+        jobs = ledger_reads.model_outcomes(connection, llm).values()
+    done = sum(1 for job in jobs if job.status == JobStatus.DONE)
+    failed = sum(1 for job in jobs if job.status == JobStatus.FAILED)
+    throttles = sum(job.throttles for job in jobs)
     dlq = sum(1 for body in stack.dlq_bodies() if _llm_of(body) == llm)
     served = stack.model.served(llm)
     served_tokens = sum(count for _, count in served)

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
-from invoice_pipeline import db, items, jobs, orders, urls
+from invoice_pipeline import db, items, ledger, orders, urls
 from invoice_pipeline.budget import ModelBudgets
 from invoice_pipeline.errors import (
     AlreadyFailed,
@@ -175,7 +175,7 @@ def _process_job(
         return _hand_back_untouched(record, left, receive_count, deps)
     try:
         with deps.pool.connection() as connection:
-            claim = jobs.claim_job(
+            claim = ledger.claim_job(
                 connection,
                 order_id,
                 llm,
@@ -312,11 +312,11 @@ def _record_failure(job: Job, error: Exception, record: Record, deps: ConsumerDe
             if kind == "permanent" or last_receive:
                 # Only a permanent failure marks the message: its re-deliveries then fail fast.
                 message_id = job.message_id if kind == "permanent" else None
-                jobs.fail_job(
+                ledger.fail_job(
                     connection, job.order_id, job.llm, attempt=job.attempt, last_error=last_error, message_id=message_id
                 )
             else:
-                jobs.requeue_job(connection, job.order_id, job.llm, attempt=job.attempt, last_error=last_error)
+                ledger.requeue_job(connection, job.order_id, job.llm, attempt=job.attempt, last_error=last_error)
     except Exception:
         # The job stays `processing` until its lease runs out; the next delivery after that claims it.
         logger.exception("could not record the failure in the ledger", extra={"error": last_error})
@@ -341,7 +341,7 @@ def _record_configuration_error(job: Job, error: Exception, record: Record, deps
     backoff = deps.settings.config_error_backoff_seconds
     try:
         with deps.pool.connection() as connection:
-            jobs.requeue_job(connection, job.order_id, job.llm, attempt=job.attempt, last_error=last_error)
+            ledger.requeue_job(connection, job.order_id, job.llm, attempt=job.attempt, last_error=last_error)
     except Exception:
         logger.exception("could not record the failure in the ledger", extra={"error": last_error})
     metrics.add_metric(name="ModelCredentialsRejected", unit=MetricUnit.Count, value=1)
@@ -355,7 +355,7 @@ def _record_configuration_error(job: Job, error: Exception, record: Record, deps
             logger.warning("last receive: job handed back through a fresh message", extra={"delay_seconds": backoff})
             try:
                 with deps.pool.connection() as connection:
-                    jobs.mark_resent(connection, job.order_id, job.llm)
+                    ledger.mark_resent(connection, job.order_id, job.llm)
             except Exception:  # the producer may then send one message more: harmless, claims are idempotent
                 logger.exception("could not record the fresh message in the ledger")
             return True
@@ -375,7 +375,7 @@ def _hand_back(job: Job, error: Throttled, record: Record, deps: ConsumerDeps) -
     last_error = describe(error)
     try:
         with deps.pool.connection() as connection:
-            throttle = jobs.throttle_job(
+            throttle = ledger.throttle_job(
                 connection,
                 job.order_id,
                 job.llm,

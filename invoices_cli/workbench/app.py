@@ -34,10 +34,11 @@ from urllib.parse import parse_qs, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from invoice_pipeline import ground_truth, images, items, orders, urls, validation
+from invoice_pipeline import ground_truth, images, items, ledger_reads, orders, urls, validation
 from invoice_pipeline.db import ConnectionPool, pool
 from invoice_pipeline.errors import PipelineError
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.ledger import JobStatus
 from invoice_pipeline.settings import WorkbenchSettings
 from invoices_cli import comparison
 from invoices_cli.workbench import plots
@@ -466,31 +467,27 @@ class Workbench:
 
 # --------------------------------------------------------------------------------------------------- helpers
 
-DONE_MODELS_SQL = """
-SELECT llm FROM benchmarking.extraction_jobs WHERE order_id = :order_id AND status = 'done' ORDER BY llm
-"""
-STORED_WARNINGS_SQL = """
-SELECT llm, warnings FROM benchmarking.extraction_jobs
-WHERE order_id = :order_id AND status = 'done' AND jsonb_typeof(warnings) = 'array'
-"""
-MODELS_SQL = "SELECT DISTINCT llm FROM benchmarking.extraction_jobs ORDER BY llm"
+
+def _done_jobs(connection: Any, order_id: int) -> list[ledger_reads.JobOutcome]:
+    return [job for job in ledger_reads.order_outcomes(connection, order_id).values() if job.status == JobStatus.DONE]
 
 
 def _done_models(connection: Any, order_id: int) -> list[str]:
-    return [row[0] for row in connection.run(DONE_MODELS_SQL, order_id=order_id)]
+    return [job.llm for job in _done_jobs(connection, order_id)]
 
 
 def _stored_warnings(connection: Any, order_id: int) -> dict[str, list[str]]:
     return {
-        llm: [str(entry.get("message", entry)) if isinstance(entry, dict) else str(entry) for entry in warnings]
-        for llm, warnings in connection.run(STORED_WARNINGS_SQL, order_id=order_id)
+        job.llm: [str(entry.get("message", entry)) if isinstance(entry, dict) else str(entry) for entry in job.warnings]
+        for job in _done_jobs(connection, order_id)
+        if isinstance(job.warnings, list)
     }
 
 
 def filter_choices(connection: Any) -> dict[str, list[Any]]:
     return {
         "restaurants": comparison.restaurants(connection),
-        "llms": [row[0] for row in connection.run(MODELS_SQL)],
+        "llms": ledger_reads.models(connection),
     }
 
 

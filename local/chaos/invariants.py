@@ -15,9 +15,9 @@ from typing import Any
 
 import pg8000.native
 
+from invoice_pipeline import ledger_reads
 from local.chaos.data import MODEL, ChaosOrder
 
-JOBS_SQL = "SELECT order_id, status, last_error, item_count FROM benchmarking.extraction_jobs WHERE llm = :llm"
 ITEMS_SQL = """
 SELECT order_id, invoice_index, line_no, item_name, qty, uom, unit_price, net_price
 FROM benchmarking.invoice_items WHERE llm = :llm ORDER BY order_id, invoice_index, line_no
@@ -60,8 +60,8 @@ class Ledger:
 
 def read_ledger(connection: pg8000.native.Connection) -> Ledger:
     jobs = {
-        order_id: (status, error, item_count)
-        for order_id, status, error, item_count in connection.run(JOBS_SQL, llm=MODEL)
+        order_id: (job.status, job.last_error, job.item_count)
+        for order_id, job in ledger_reads.model_outcomes(connection, MODEL).items()
     }
     rows: dict[int, list[tuple[Any, ...]]] = {}
     for order_id, *row in connection.run(ITEMS_SQL, llm=MODEL):

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from invoice_pipeline import ledger_reads
 from local.aws import MotoServer
 from local.chaos.data import BUCKET, MODEL, make_orders
 from local.chaos.faults import BackendKiller, RecordingHandler, ServerRestarter
@@ -300,9 +301,7 @@ def scenario_poison(run: Run) -> None:
     run.faults["poison_messages"] = len(poison)
     run.drain()
     with run.stack.sql() as connection:
-        rows = connection.run(
-            "SELECT status, last_error FROM benchmarking.extraction_jobs WHERE order_id = :o", o=unknown_order
-        )
+        rows = [(job.status, job.last_error) for job in ledger_reads.order_outcomes(connection, unknown_order).values()]
     run.expect(
         bool(rows) and rows[0][0] == "failed" and rows[0][1] == "order not found",
         f"unknown order: ledger row {rows}, expected failed / order not found",

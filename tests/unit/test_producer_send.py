@@ -6,12 +6,15 @@ from typing import Any
 
 import pytest
 
-from invoice_pipeline.enqueue import Claim, send_batch
 from invoice_pipeline.errors import QueueUnavailableError
+from invoice_pipeline.ledger import EnqueueClaim
+from invoice_pipeline.sending import send_batch
 
 
-def claims(count: int) -> list[Claim]:
-    return [Claim(order_id, "gpt-4o-2024-11-20", "2026-01-01 00:00:00+00", True, None) for order_id in range(count)]
+def claims(count: int) -> list[EnqueueClaim]:
+    return [
+        EnqueueClaim(order_id, "gpt-4o-2024-11-20", "2026-01-01 00:00:00+00", True, None) for order_id in range(count)
+    ]
 
 
 class ScriptedQueue:
@@ -84,7 +87,7 @@ class DeadlockingConnection:
 
 
 def test_a_release_aborted_by_a_deadlock_is_run_again():
-    from invoice_pipeline.enqueue import release_claims
+    from invoice_pipeline.ledger import release_claims
 
     connection = DeadlockingConnection(deadlocks=2)
 
@@ -95,7 +98,7 @@ def test_a_release_aborted_by_a_deadlock_is_run_again():
 def test_a_deadlock_that_persists_is_raised():
     from pg8000.native import DatabaseError
 
-    from invoice_pipeline.enqueue import release_claims
+    from invoice_pipeline.ledger import release_claims
 
     with pytest.raises(DatabaseError):
         release_claims(DeadlockingConnection(deadlocks=5), claims(1))  # type: ignore[arg-type]

@@ -64,7 +64,7 @@ def test_an_images_tokens_follow_openais_tile_rule() -> None:
 
 def test_capacity_is_the_budget_over_what_one_order_costs() -> None:
     from invoice_pipeline.budget import Budget
-    from invoice_pipeline.operations import ModelMeasurements
+    from invoice_pipeline.ledger_reads import ModelMeasurements
     from invoices_cli.controls import capacity_plan
 
     measured = ModelMeasurements("gpt-4o", 100, tokens_per_order=2000, invoices_per_order=2, seconds_per_order=12,

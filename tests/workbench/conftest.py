@@ -19,7 +19,7 @@ import boto3
 import pg8000.native
 import pytest
 
-from invoice_pipeline import db, ground_truth, items, jobs
+from invoice_pipeline import db, ground_truth, items, ledger
 from invoice_pipeline.extraction.base import ExtractedInvoice
 from local.orders import create_orders_table, insert_orders
 from local.runtime import upload_samples
@@ -60,7 +60,7 @@ def _model_b(order_id: int, invoices: list[ExtractedInvoice]) -> list[ExtractedI
 def _claim_and_write(
     connection: pg8000.native.Connection, order_id: int, llm: str, invoices: list[ExtractedInvoice], model_ms: int
 ) -> None:
-    claim = jobs.claim_job(connection, order_id, llm, message_id=f"m-{order_id}-{llm}", lease_seconds=600)
+    claim = ledger.claim_job(connection, order_id, llm, message_id=f"m-{order_id}-{llm}", lease_seconds=600)
     priced = (
         [
             dataclasses.replace(invoice, input_tokens=1000, output_tokens=100, cost_usd=Decimal("0.01"))
@@ -95,8 +95,8 @@ def two_models(database: str, aws: object) -> Iterator[TwoModels]:
             predicted[(order_id, MODEL_A)] = invoices
             _claim_and_write(connection, order_id, MODEL_A, invoices, MODEL_MS[MODEL_A][order_id - 1])
             if order_id == FAILED_B:
-                claim = jobs.claim_job(connection, order_id, MODEL_B, message_id="m-failed", lease_seconds=600)
-                jobs.fail_job(
+                claim = ledger.claim_job(connection, order_id, MODEL_B, message_id="m-failed", lease_seconds=600)
+                ledger.fail_job(
                     connection, order_id, MODEL_B, attempt=claim.attempt, last_error="not an image", message_id=None
                 )
                 continue

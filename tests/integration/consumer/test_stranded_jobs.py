@@ -7,8 +7,9 @@ import json
 
 import boto3
 
-from invoice_pipeline import jobs
-from invoice_pipeline.enqueue import STALE_PROCESSING_ERROR, enqueue_orders
+from invoice_pipeline import ledger
+from invoice_pipeline.enqueue import enqueue_orders
+from invoice_pipeline.ledger import STALE_PROCESSING_ERROR
 from invoice_pipeline.settings import producer_settings_from
 from tests.conftest import connect
 from tests.events.builders import sqs_record
@@ -50,8 +51,8 @@ def test_a_job_left_processing_by_a_crash_on_the_last_receive_is_reenqueued_and_
     last = sqs_record({"order_id": 8001, "llm": MODEL}, receive_count=5)
     # The last delivery claimed the job, then its invocation was killed (timeout, out of memory): no failure was
     # recorded and SQS moved the message to the DLQ. Job 8002 crashed too, but its lease ended only recently.
-    jobs.claim_job(pipeline.sql, 8001, MODEL, message_id=last["messageId"], lease_seconds=LEASE)
-    jobs.claim_job(pipeline.sql, 8002, MODEL, message_id="another", lease_seconds=LEASE)
+    ledger.claim_job(pipeline.sql, 8001, MODEL, message_id=last["messageId"], lease_seconds=LEASE)
+    ledger.claim_job(pipeline.sql, 8002, MODEL, message_id="another", lease_seconds=LEASE)
     pipeline.sql.run("UPDATE benchmarking.extraction_jobs SET started_at = now() - interval '2 hours 1 minute'")
     pipeline.sql.run(
         "UPDATE benchmarking.extraction_jobs SET started_at = now() - interval '90 minutes' WHERE order_id = 8002"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import producer
-from invoice_pipeline.enqueue import CREATE_ORDERS_INDEX, NOT_BLANK_PATTERN, ORDERS_INDEX_NAME
+from invoice_pipeline.orders import CREATE_ORDERS_INDEX, NOT_BLANK_PATTERN, ORDERS_INDEX_NAME
 from invoices_cli.main import main
 from tests.integration.producer.conftest import FakeLambdaContext, at, drain, ledger
 
