@@ -29,6 +29,7 @@ from invoice_pipeline.db import pool
 from invoice_pipeline.errors import PipelineError
 from invoice_pipeline.ledger_reads import ModelMeasurements, model_measurements
 from invoice_pipeline.settings import ConfigError, operator_settings
+from invoices_cli.arguments import positive_int
 from invoices_cli.queues import is_local_endpoint
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -337,16 +338,6 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _positive_int(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {raw!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     pause = sub.add_parser(
         "pause",
@@ -365,7 +356,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Set ScalingConfig.MaximumConcurrency of the consumer's SQS event source mapping (2-1000, at "
         "most the function's reserved concurrency). Locally, the emulator's number of concurrent invocations.",
     )
-    concurrency.add_argument("concurrency", type=_positive_int)
+    concurrency.add_argument("concurrency", type=positive_int)
     concurrency.set_defaults(run=cmd_concurrency)
 
     budget = sub.add_parser(
@@ -375,8 +366,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "consumer paces its calls to it from the next call on (no deploy). A model without a budget is unpaced.",
     )
     budget.add_argument("llm", nargs="?", metavar="MODEL", help="model name as in LLM_MODELS")
-    budget.add_argument("--tpm", type=_positive_int, help="tokens per minute")
-    budget.add_argument("--rpm", type=_positive_int, help="requests per minute")
+    budget.add_argument("--tpm", type=positive_int, help="tokens per minute")
+    budget.add_argument("--rpm", type=positive_int, help="requests per minute")
     budget.add_argument(
         "--margin", type=float, default=DEFAULT_MARGIN, help=f"share of each limit kept free (default {DEFAULT_MARGIN})"
     )

@@ -25,6 +25,7 @@ from invoice_pipeline.db import pool
 from invoice_pipeline.ledger_reads import failed_jobs, ledger_status, retry_failed_jobs
 from invoice_pipeline.queue_depth import queue_depth
 from invoice_pipeline.settings import ConfigError, operator_settings
+from invoices_cli.arguments import positive_int
 from invoices_cli.comparison import compare_models
 from invoices_cli.queues import (
     MoveTask,
@@ -336,16 +337,6 @@ def cmd_consume(args: argparse.Namespace) -> int:
 # -- registration ---------------------------------------------------------------------------------------------
 
 
-def _positive_int(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {raw!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     status = sub.add_parser(
         "status",
@@ -363,7 +354,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "progress; against a local endpoint (AWS_ENDPOINT_URL on this machine) a local mover does the same. "
         "Exit 0 when the task completed, 1 when it failed or another task is already running, 2 on bad usage.",
     )
-    redrive.add_argument("--rate", type=_positive_int, help="messages per second (1-500; default: SQS decides)")
+    redrive.add_argument("--rate", type=positive_int, help="messages per second (1-500; default: SQS decides)")
     redrive.add_argument("--no-wait", action="store_true", help="start the task and return")
     redrive.add_argument("--poll-seconds", type=float, default=5.0, help="seconds between progress checks")
     redrive.set_defaults(run=cmd_redrive)
@@ -374,7 +365,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Delete the ledger rows of failed jobs (they have no items), so the producer's next run "
         "enqueues those orders again. Exit 0, or 2 on a configuration error.",
     )
-    retry.add_argument("--order", type=_positive_int, help="only this order id")
+    retry.add_argument("--order", type=positive_int, help="only this order id")
     retry.add_argument("--llm", help="only this model")
     retry.add_argument("--dry-run", action="store_true", help="list what would be reset")
     retry.set_defaults(run=cmd_retry_failed)
@@ -387,7 +378,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     report.add_argument("--llm", action="append", help="only this model (repeat for several)")
-    report.add_argument("--restaurant", action="append", type=_positive_int, help="only this restaurant (repeatable)")
+    report.add_argument("--restaurant", action="append", type=positive_int, help="only this restaurant (repeatable)")
     report.add_argument("--since", help="only orders created on or after this date (YYYY-MM-DD)")
     report.add_argument("--until", help="only orders created on or before this date (YYYY-MM-DD)")
     report.add_argument("--html", metavar="FILE", help="write the comparison page as one self-contained HTML file")
@@ -400,8 +391,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "SQS events (partial batch responses, bounded concurrency). Exit 0, or 1 when --max-seconds ran out "
         "with messages left.",
     )
-    consume.add_argument("--concurrency", type=_positive_int, default=2, help="concurrent invocations (default 2)")
-    consume.add_argument("--batch-size", type=_positive_int, default=5, help="records per invocation (default 5)")
+    consume.add_argument("--concurrency", type=positive_int, default=2, help="concurrent invocations (default 2)")
+    consume.add_argument("--batch-size", type=positive_int, default=5, help="records per invocation (default 5)")
     consume.add_argument("--until-idle", action="store_true", help="stop when the queue is empty and nothing runs")
     consume.add_argument("--max-seconds", type=float, help="stop after this long")
     consume.add_argument("--function-timeout", type=float, help="seconds (default: the queue's visibility timeout)")
