@@ -80,7 +80,7 @@ def reset_client_caches() -> None:
     """
     from aws_lambda_powertools.utilities import parameters
 
-    from invoice_pipeline import images, settings
+    from invoice_pipeline import budget, images, settings
     from invoice_pipeline.extraction import aws_sdk, registry
     from invoice_pipeline.visibility import visibility
 
@@ -89,4 +89,5 @@ def reset_client_caches() -> None:
     visibility.reset()
     registry.reset()
     aws_sdk.reset_clients()
+    budget.reset_estimates()  # output sizes seen under another endpoint's model would skew the next run's pacing
     parameters.clear_caches()  # drops the providers, and with them their boto3 clients

@@ -51,6 +51,12 @@ MIN_ANSWERS_SEEN = 10
 _recent_outputs: dict[str, deque[int]] = {}
 _estimates_lock = threading.Lock()
 
+
+def reset_estimates() -> None:
+    """Forget the answers seen (a container keeps them for life; a local run or a test starts from none)."""
+    with _estimates_lock:
+        _recent_outputs.clear()
+
 # The level of both buckets brought up to now (refill at (1 - margin) x limit per window, capped at that).
 _REFILLED = """least({limit} * (1 - margin), {level} + {limit} * (1 - margin)
         * greatest(0, CAST(extract(epoch FROM now.t - refilled_at) AS double precision)) / window_seconds)"""
