@@ -57,6 +57,7 @@ def reset_estimates() -> None:
     with _estimates_lock:
         _recent_outputs.clear()
 
+
 # The level of both buckets brought up to now (refill at (1 - margin) x limit per window, capped at that).
 _REFILLED = """least({limit} * (1 - margin), {level} + {limit} * (1 - margin)
         * greatest(0, CAST(extract(epoch FROM now.t - refilled_at) AS double precision)) / window_seconds)"""
