@@ -37,7 +37,8 @@ def test_server_restarts_during_a_run_keep_every_promise(own_postgres: EmbeddedP
 
     result = run_scenario("pg-restart", own_postgres, fresh_database(own_postgres, "restart"), aws, orders=ORDERS)
     assert result.problems == []
-    assert result.faults["pg_restart"] == 2
+    # Two restarts are scheduled 0.7 s apart; a run that drains sooner sees only the first: at least one happened.
+    assert result.faults["pg_restart"] >= 1
 
 
 def test_permanent_faults_reach_the_dlq_and_the_redrive_recovers_what_can_be(
