@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
 from invoice_pipeline import db, images, items, ledger, orders, settings, urls  # noqa: E402
+from invoice_pipeline.consume import ConsumerDeps, build_runtime  # noqa: E402
 from invoice_pipeline.extraction.base import InvoiceImages  # noqa: E402
-from invoice_pipeline.extraction.registry import extractor_for  # noqa: E402
 from local.aws import patched_environment  # noqa: E402
 from local.event_source import EventSourceStats, FakeLambdaContext, SqsEventSource, fresh_handler  # noqa: E402
 from local.orders import create_orders_table, insert_orders  # noqa: E402
@@ -118,10 +118,8 @@ def run_event_source(
     queue_url: str, emulator: Any, *, concurrency: int, batch_size: int, latency: float, expected: int
 ) -> Run:
     """One producer run, then the consumer handler behind the event source until the queue is idle."""
-    import producer
-
     reset_ledger()
-    summary = producer.handler({"source": "bench.pipeline"}, FakeLambdaContext("producer", 300))
+    summary = fresh_handler("producer")()({"source": "bench.pipeline"}, FakeLambdaContext("producer", 300))
     if summary["enqueued"] != expected:
         raise RuntimeError(f"producer enqueued {summary['enqueued']} orders, expected {expected}")
     last_batch_done = 0.0
@@ -150,8 +148,8 @@ def run_event_source(
 def run_old_script(order_ids: Sequence[int], emulator: Any, *, threads: int, latency: float) -> Run:
     """The old script's shape: threads take orders from one list and extract and write each directly."""
     reset_ledger()
-    consumer_settings = settings.consumer_settings()
-    extractor = extractor_for(MODEL, consumer_settings)
+    consumer = build_runtime(settings.consumer_settings())
+    extractor = consumer.extractor_for(MODEL)
     pending = list(reversed(order_ids))
     lock = threading.Lock()
     errors: list[str] = []
@@ -165,7 +163,7 @@ def run_old_script(order_ids: Sequence[int], emulator: Any, *, threads: int, lat
         nonlocal done
         while (order_id := next_order()) is not None:
             try:
-                extract_and_write(order_id, extractor, consumer_settings)
+                extract_and_write(order_id, extractor, consumer)
             except Exception as error:
                 with lock:
                     errors.append(f"order {order_id}: {type(error).__name__}: {error}")
@@ -186,15 +184,15 @@ def run_old_script(order_ids: Sequence[int], emulator: Any, *, threads: int, lat
     return Run(f"old script ({threads} threads)", threads, len(order_ids), seconds, calls, latency)
 
 
-def extract_and_write(order_id: int, extractor: Any, consumer_settings: settings.ConsumerSettings) -> None:
+def extract_and_write(order_id: int, extractor: Any, consumer: ConsumerDeps) -> None:
     """One order without the queue: claim, read, fetch and prepare, extract, write (the consumer's own calls)."""
     with db.pool.connection() as connection:
         claim = ledger.claim_job(connection, order_id, MODEL, message_id=f"old-script-{order_id}", lease_seconds=600)
         invoice_image = orders.read_invoice_image(connection, order_id)
     deadline = time.monotonic() + 60
     extracted = []
-    for index, location in enumerate(urls.parse_invoice_image(invoice_image, consumer_settings.allowed_buckets)):
-        data = images.fetch_invoice_image(location, max_bytes=consumer_settings.max_image_bytes)
+    for index, location in enumerate(urls.parse_invoice_image(invoice_image, consumer.settings.allowed_buckets)):
+        data = consumer.fetch_image(location, max_bytes=consumer.settings.max_image_bytes)
         invoice = InvoiceImages(
             order_id=order_id, invoice_index=index, segments=images.prepare_invoice(data, source=str(location))
         )
@@ -238,7 +236,6 @@ def run(order_count: int, latency: float, concurrencies: Sequence[int], batch_si
             llm=MODEL, max_image_bytes=MAX_IMAGE_BYTES, model_env=emulator_environment(emulator)
         )
         with patched_environment(env):
-            settings.clear_cache()
             db.pool.discard()
             emulator.inject("latency", seconds=latency)
             # The SDK is imported on the first model call; in this one process only the first run would pay it

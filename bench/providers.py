@@ -14,7 +14,6 @@ No database and no queue: this measures what one invoice costs, not the pipeline
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from contextlib import ExitStack
@@ -25,8 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
 from invoice_pipeline import settings  # noqa: E402
-from invoice_pipeline.extraction import aws_sdk, registry  # noqa: E402
+from invoice_pipeline.clients import AwsClients  # noqa: E402
 from invoice_pipeline.extraction.base import InvoiceImages  # noqa: E402
+from invoice_pipeline.extraction.registry import Extractors  # noqa: E402
 from local.aws import patched_environment  # noqa: E402
 from local.aws_emulators import BedrockEmulator, TextractEmulator  # noqa: E402
 from local.model_emulator import ModelEmulator  # noqa: E402
@@ -70,13 +70,11 @@ def main() -> int:
             "POWERTOOLS_LOG_LEVEL": "CRITICAL",
         }
         stack.enter_context(patched_environment(env))
-        settings.clear_cache()
-        registry.reset()
-        aws_sdk.reset_clients()
-        consumer = settings.consumer_settings_from(os.environ)
+        consumer = settings.consumer_settings()
+        extractors = Extractors(consumer, AwsClients())
         rows = []
         for model in MODELS:
-            extractor = registry.extractor_for(model, consumer)
+            extractor = extractors.get(model)
             tokens_in = tokens_out = pages = 0
             cost = Decimal(0)
             for sample in samples:

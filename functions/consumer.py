@@ -9,6 +9,7 @@ shared instance would mix up the batches of invocations running at once in one p
 event-source emulator runs each concurrent execution environment as a thread). It costs nothing.
 """
 
+import functools
 import time
 from typing import Any
 
@@ -16,8 +17,15 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from invoice_pipeline.consume import record_handler
+from invoice_pipeline.consume import ConsumerDeps, build_runtime, record_handler
 from invoice_pipeline.observability import logger, metrics, tracer
+from invoice_pipeline.settings import consumer_settings
+
+
+@functools.cache
+def runtime() -> ConsumerDeps:
+    """This container's settings, pool, clients and extractors: built on the first invocation, kept while warm."""
+    return build_runtime(consumer_settings())
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
@@ -27,5 +35,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(
-        event=event, record_handler=record_handler(deadline), processor=processor, context=context
+        event=event, record_handler=record_handler(deadline, runtime()), processor=processor, context=context
     )

@@ -89,9 +89,10 @@ def _check_openai(model: str, settings: ConsumerSettings) -> str:
 
 
 def _check_bedrock(model: str) -> str:
+    from invoice_pipeline.clients import AwsClients
     from invoice_pipeline.extraction import aws_sdk, bedrock
 
-    runtime = aws_sdk.client(bedrock.SERVICE, timeout=MODEL_CHECK_TIMEOUT_SECONDS, retries=0)
+    runtime = aws_sdk.client(AwsClients(), bedrock.SERVICE, timeout=MODEL_CHECK_TIMEOUT_SECONDS, retries=0)
     try:
         runtime.converse(
             modelId=model.removeprefix(bedrock.MODEL_PREFIX),

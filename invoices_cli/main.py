@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from invoice_pipeline.errors import PipelineError
-from invoice_pipeline.settings import ConfigError
+from invoice_pipeline.settings import ConfigError, database_settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -22,7 +22,7 @@ Command = Callable[[argparse.Namespace], int]
 def cmd_migrate(args: argparse.Namespace) -> int:
     from invoice_pipeline.schema import migrate_database
 
-    result = migrate_database()
+    result = migrate_database(database_settings())
     print(json.dumps(result) if args.json else f"applied {result['count']} migration(s): {result['applied']}")
     return EXIT_OK
 

@@ -9,9 +9,10 @@ from invoices_cli.main import EXIT_OK
 
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
-    from invoice_pipeline.enqueue import run_producer
+    from invoice_pipeline.enqueue import build_runtime, run_producer
+    from invoice_pipeline.settings import producer_settings
 
-    summary = run_producer().as_dict()
+    summary = run_producer(build_runtime(producer_settings())).as_dict()
     if args.json:
         print(json.dumps(summary))
     else:

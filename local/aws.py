@@ -73,21 +73,13 @@ def patched_environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def reset_client_caches() -> None:
-    """Forget every AWS client and setting the pipeline caches per container.
+    """Forget what outlives a handler's runtime in this process: Powertools' secret providers and their boto3 clients.
 
-    A Lambda container never changes endpoint, so the functions keep their clients for life; a test run or
-    a demo starts moto servers on new ports, so they must all be dropped before boto3 is pointed elsewhere.
+    Each handler builds its settings, pool and clients into a runtime once per container (``consumer.runtime()``);
+    a local "container" is a fresh copy of the handler module (:func:`local.event_source.fresh_handler`), so it
+    starts with a fresh runtime. Powertools keeps its parameter providers per process, so a test run or a demo
+    that starts moto on a new port must drop them before the secrets are read again.
     """
     from aws_lambda_powertools.utilities import parameters
 
-    from invoice_pipeline import budget, images, settings
-    from invoice_pipeline.extraction import aws_sdk, registry
-    from invoice_pipeline.visibility import visibility
-
-    settings.clear_cache()
-    images.reset_s3_client()
-    visibility.reset()
-    registry.reset()
-    aws_sdk.reset_clients()
-    budget.reset_estimates()  # output sizes seen under another endpoint's model would skew the next run's pacing
     parameters.clear_caches()  # drops the providers, and with them their boto3 clients

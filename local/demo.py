@@ -39,7 +39,7 @@ from typing import Any
 
 import boto3
 
-from invoice_pipeline import ledger_reads, settings
+from invoice_pipeline import ledger_reads
 from invoice_pipeline.db import pool
 from invoice_pipeline.operations import model_report
 from local.aws import patched_environment
@@ -335,13 +335,11 @@ def run_demo(
 
         handler_env = runtime.handler_environment(llm=llm, max_image_bytes=DEMO_MAX_IMAGE_BYTES, model_env=model_env)
         stack.enter_context(patched_environment(handler_env))
-        settings.clear_cache()
         timings["setup"] = time.monotonic() - started
 
         # 3. one producer run
-        import producer
-
-        summary = producer.handler({"source": "local.demo"}, FakeLambdaContext("producer", 300))
+        producer = fresh_handler("producer")()
+        summary = producer({"source": "local.demo"}, FakeLambdaContext("producer", 300))
         print(f"producer: {json.dumps(summary, default=str)}")
 
         # 4. the consumer behind the event-source emulator

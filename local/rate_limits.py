@@ -23,6 +23,7 @@ from invoice_pipeline.budget import Budget, set_budget
 from invoice_pipeline.ledger import JobStatus
 from local.aws import MotoServer
 from local.chaos import ChaosConfig, ChaosStack, RecordingHandler, make_orders
+from local.event_source import fresh_handler
 from local.postgres import EmbeddedPostgres
 
 MODELS = ("gpt-4o-2024-11-20", "gpt-4.1-mini")
@@ -103,13 +104,12 @@ def run_rate_limits(
                     set_budget(connection, Budget(llm, tokens, requests, margin, window_seconds))
         if latency_seconds:
             stack.model.inject("latency", seconds=latency_seconds)
-        import consumer
         import openai  # noqa: F401  # isort: skip
 
         # Warm containers, as a backlog that lasts finds them: the SDK's first import (about 2 s here) would sit
         # between a cold container's reservation and its call, which time scaled to windows of seconds magnifies
         # into a third of a window (on AWS, 2 s of a 60 s window stays inside the margin).
-        handler = RecordingHandler(consumer.handler)
+        handler = RecordingHandler(fresh_handler("consumer")())
         stack.produce()
         stats = stack.drain(handler)
         figures = tuple(

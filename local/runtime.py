@@ -24,6 +24,7 @@ import boto3
 
 from invoice_pipeline import settings
 from invoice_pipeline.schema import migrate_database
+from invoice_pipeline.settings import database_settings
 from local.aws import MotoServer, patched_environment, reset_client_caches
 from local.postgres import EmbeddedPostgres
 from local.stack import LocalStack, create_local_stack
@@ -90,7 +91,7 @@ def local_runtime(
         stack.enter_context(patched_environment(env))
         stack.callback(_forget_cached_clients)
         _forget_cached_clients()
-        applied = migrate_database()["applied"]
+        applied = migrate_database(database_settings())["applied"]
         secret_arn = boto3.client("secretsmanager").create_secret(
             Name="invoice-pipeline/db",
             SecretString=json.dumps(

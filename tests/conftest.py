@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pg8000.native
 import pytest
 
-from invoice_pipeline import db, settings
+from invoice_pipeline import db
 from invoice_pipeline.migrations import migrate
 from local.aws import MotoServer, reset_client_caches
 from local.postgres import EmbeddedPostgres
@@ -66,9 +66,7 @@ def database(postgres: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch) -> Ite
     for dsn in _fresh_database(postgres, TEMPLATE):
         monkeypatch.setenv("DATABASE_URL", dsn)
         monkeypatch.setenv("DB_SSLMODE", "disable")
-        settings.clear_cache()
         yield dsn
-    settings.clear_cache()
 
 
 @pytest.fixture
@@ -77,9 +75,7 @@ def empty_database(postgres: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch) 
     for dsn in _fresh_database(postgres, "template0"):
         monkeypatch.setenv("DATABASE_URL", dsn)
         monkeypatch.setenv("DB_SSLMODE", "disable")
-        settings.clear_cache()
         yield dsn
-    settings.clear_cache()
 
 
 @pytest.fixture

@@ -44,18 +44,10 @@ FIRST_OUTPUT_ESTIMATE = 600
 SLEEP_SHARE_OF_WINDOW = 0.25
 MAX_SLEEP_SECONDS = 15.0
 
-# Per container, like the SDK clients: the sizes of each model's recent answers, in output tokens. The estimate is
-# the largest of them: an estimate that comes out short, times the calls in flight, is what collects 429s.
+# Kept per container, like the SDK clients: the sizes of each model's recent answers, in output tokens. The estimate
+# is the largest of them: an estimate that comes out short, times the calls in flight, is what collects 429s.
 RECENT_ANSWERS = 50
 MIN_ANSWERS_SEEN = 10
-_recent_outputs: dict[str, deque[int]] = {}
-_estimates_lock = threading.Lock()
-
-
-def reset_estimates() -> None:
-    """Forget the answers seen (a container keeps them for life; a local run or a test starts from none)."""
-    with _estimates_lock:
-        _recent_outputs.clear()
 
 
 # The level of both buckets brought up to now (refill at (1 - margin) x limit per window, capped at that).
@@ -196,11 +188,13 @@ class ModelBudgets:
         self._pool = pool
         self._clock = clock
         self._sleep = sleep
+        self._recent_outputs: dict[str, deque[int]] = {}
+        self._estimates_lock = threading.Lock()
 
     def estimate_tokens(self, llm: str, invoice: InvoiceImages) -> int:
         """Tokens the request will count: its images as the provider counts them, the prompt, the answer."""
-        with _estimates_lock:
-            recent = _recent_outputs.get(llm) or ()
+        with self._estimates_lock:
+            recent = self._recent_outputs.get(llm) or ()
             # A handful of short answers says little about the long ones: keep the first estimate until then.
             output = max(recent) if len(recent) >= MIN_ANSWERS_SEEN else max([FIRST_OUTPUT_ESTIMATE, *recent])
         images = sum(image_tokens(segment.width, segment.height) for segment in invoice.segments)
@@ -260,8 +254,8 @@ class ModelBudgets:
         state: RateLimitState | None,
     ) -> None:
         """Correct one call's reservation from the answer's usage and the provider's remaining limits."""
-        with _estimates_lock:
-            _recent_outputs.setdefault(reservation.llm, deque(maxlen=RECENT_ANSWERS)).append(output_tokens)
+        with self._estimates_lock:
+            self._recent_outputs.setdefault(reservation.llm, deque(maxlen=RECENT_ANSWERS)).append(output_tokens)
         reserved = reservation.tokens.pop(invoice_index, 0)
         if not reservation.paced:
             return

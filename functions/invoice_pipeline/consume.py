@@ -18,7 +18,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from invoice_pipeline import db, items, ledger, orders, urls
 from invoice_pipeline.budget import ModelBudgets
+from invoice_pipeline.clients import AwsClients, ClientConfig
 from invoice_pipeline.errors import (
     AlreadyFailed,
     ClaimLost,
@@ -46,9 +47,9 @@ from invoice_pipeline.extraction.base import (
     SourceDocument,
 )
 from invoice_pipeline.observability import logger, metrics
-from invoice_pipeline.settings import ConsumerSettings, consumer_settings
+from invoice_pipeline.settings import ConsumerSettings
 from invoice_pipeline.visibility import Record as VisibilityRecord
-from invoice_pipeline.visibility import backoff_seconds, visibility
+from invoice_pipeline.visibility import SqsVisibility, backoff_seconds
 
 # Kept back from the invocation's remaining time: the ledger write and the batch response after the model.
 WRITE_RESERVE_SECONDS = 15.0
@@ -109,29 +110,50 @@ class ThrottledTooLong(PermanentError):
     """The job's waits for rate limits added up to more than MAX_THROTTLE_WAIT_SECONDS."""
 
 
-def _fetch_invoice_image(location: Any, *, max_bytes: int) -> bytes:
-    # The image module loads Pillow: on the first record, not at cold start (bench/cold_start.py).
-    from invoice_pipeline import images
-
-    return images.fetch_invoice_image(location, max_bytes=max_bytes)
+# Attempts, the first included: a fetch that outlasts the read timeout is tried again.
+S3_FETCH = ClientConfig(read_timeout=20, attempts=4)
 
 
-def _default_extractor_for(llm: str, settings: ConsumerSettings) -> Extractor:
-    from invoice_pipeline.extraction.registry import extractor_for
+def image_fetcher(clients: AwsClients) -> Callable[..., bytes]:
+    """``fetch(location, max_bytes=...)`` with the runtime's S3 client."""
 
-    return extractor_for(llm, settings)
+    def fetch(location: Any, *, max_bytes: int) -> bytes:
+        # The image module loads Pillow: on the first record, not at cold start (bench/cold_start.py).
+        from invoice_pipeline import images
+
+        return images.fetch_invoice_image(location, max_bytes=max_bytes, client=clients.get("s3", S3_FETCH))
+
+    return fetch
 
 
 @dataclass
 class ConsumerDeps:
-    """The consumer's adapters; tests hand in their own, production uses these defaults."""
+    """The consumer's runtime: everything a record needs besides the record. The handler builds it once per container
+    (:func:`build_runtime`) and passes it down; tests hand in their own parts."""
 
-    settings: ConsumerSettings = field(default_factory=consumer_settings)
-    pool: db.ConnectionPool = field(default_factory=lambda: db.pool)
-    fetch_image: Callable[..., bytes] = _fetch_invoice_image
-    extractor_for: Callable[[str, ConsumerSettings], Extractor] = _default_extractor_for
-    visibility: Visibility = field(default_factory=lambda: visibility)
-    budgets: ModelBudgets | None = None  # None: the shared budgets in ``pool``
+    settings: ConsumerSettings
+    pool: db.ConnectionPool
+    fetch_image: Callable[..., bytes]
+    extractor_for: Callable[[str], Extractor]
+    visibility: Visibility
+    budgets: ModelBudgets
+
+
+def build_runtime(settings: ConsumerSettings) -> ConsumerDeps:
+    """The consumer's runtime for ``settings``: the connection pool, the AWS clients and the extractors, none of them
+    connected yet (each connects on first use)."""
+    from invoice_pipeline.extraction.registry import Extractors
+
+    clients = AwsClients()
+    pool = db.ConnectionPool(lambda: settings.database)
+    return ConsumerDeps(
+        settings=settings,
+        pool=pool,
+        fetch_image=image_fetcher(clients),
+        extractor_for=Extractors(settings, clients).get,
+        visibility=SqsVisibility(clients),
+        budgets=ModelBudgets(pool),
+    )
 
 
 @dataclass(frozen=True)
@@ -143,12 +165,11 @@ class Job:
     receive_count: int
 
 
-def process_record(record: Record, *, deadline: float, deps: ConsumerDeps | None = None) -> str:
+def process_record(record: Record, *, deadline: float, deps: ConsumerDeps) -> str:
     """Handle one record; returns what happened (``done``, ``already_done``) or raises so it is reported failed.
 
     ``deadline`` is a ``time.monotonic()`` value by which the record must be finished.
     """
-    deps = deps or ConsumerDeps()
     receive_count = int(record.attributes.get("ApproximateReceiveCount", "1"))
     try:
         order_id, llm = parse_message(record.body, deps.settings.llm_models)
@@ -240,7 +261,7 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         invoice_image = orders.read_invoice_image(connection, job.order_id)
     locations = urls.parse_invoice_image(invoice_image, settings.allowed_buckets)
     # The provider prepares the document the way it reads it (model-sized images, or whole pages).
-    extractor = deps.extractor_for(job.llm, settings)
+    extractor = deps.extractor_for(job.llm)
     prepared = []
     for index, location in enumerate(locations):
         _require_time(deadline, MIN_SECONDS_PER_IMAGE, f"fetching image {index}")
@@ -249,7 +270,7 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         document = SourceDocument(data=data, media_type=_media_type(data))
         prepared.append(InvoiceImages(job.order_id, index, segments, document=document))
 
-    budgets = deps.budgets or ModelBudgets(deps.pool)
+    budgets = deps.budgets
     reservation = budgets.reserve(job.llm, prepared, deadline=deadline, call_seconds=settings.model_timeout_seconds)
     extracted: list[ExtractedInvoice] = []
     model_ms = 0.0
@@ -414,7 +435,7 @@ def _hand_back(job: Job, error: Throttled, record: Record, deps: ConsumerDeps) -
     return True
 
 
-def record_handler(deadline: float, deps: ConsumerDeps | None = None) -> Callable[[Record], str]:
+def record_handler(deadline: float, deps: ConsumerDeps) -> Callable[[Record], str]:
     """The per-record function for Powertools' batch processor, bound to this invocation's deadline."""
 
     def handle(record: Record) -> str:

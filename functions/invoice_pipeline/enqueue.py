@@ -32,11 +32,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from invoice_pipeline.db import Connection
+from invoice_pipeline.clients import AwsClients
+from invoice_pipeline.db import Connection, ConnectionPool
 from invoice_pipeline.ledger import EnqueueClaim, claim_page, release_claims
 from invoice_pipeline.observability import logger, metrics
 from invoice_pipeline.orders import FIRST_KEY
-from invoice_pipeline.sending import SEND_THREADS, QueueClient, batches, queue_depth, send_batch, sqs_client
+from invoice_pipeline.sending import SEND_THREADS, SQS_CLIENT, QueueClient, batches, queue_depth, send_batch
 from invoice_pipeline.settings import ProducerSettings
 
 
@@ -164,11 +165,26 @@ def publish_metrics(summary: RunSummary) -> None:
     metrics.add_metric(name="ProducerRunDuration", unit=MetricUnit.Milliseconds, value=summary.duration_ms)
 
 
-def run_producer(remaining_time_ms: Callable[[], int] | None = None) -> RunSummary:
-    """One run with the pipeline's own settings, connection and SQS client (the handler and the CLI)."""
-    from invoice_pipeline.db import pool
-    from invoice_pipeline.settings import producer_settings
+@dataclass(frozen=True)
+class ProducerRuntime:
+    """The producer's runtime: its settings, connection pool and SQS client. The handler builds it once per
+    container (:func:`build_runtime`); the CLI builds one per command."""
 
-    settings = producer_settings()
-    with pool.connection() as connection:
-        return enqueue_orders(connection, sqs_client(), settings, remaining_time_ms=remaining_time_ms)
+    settings: ProducerSettings
+    pool: ConnectionPool
+    sqs: QueueClient
+
+
+def build_runtime(settings: ProducerSettings) -> ProducerRuntime:
+    clients = AwsClients()
+    return ProducerRuntime(
+        settings=settings,
+        pool=ConnectionPool(lambda: settings.database),
+        sqs=clients.get("sqs", SQS_CLIENT),
+    )
+
+
+def run_producer(runtime: ProducerRuntime, remaining_time_ms: Callable[[], int] | None = None) -> RunSummary:
+    """One run with the runtime's settings, connection and SQS client (the handler and the CLI)."""
+    with runtime.pool.connection() as connection:
+        return enqueue_orders(connection, runtime.sqs, runtime.settings, remaining_time_ms=remaining_time_ms)

@@ -77,30 +77,9 @@ def media_type(data: bytes) -> str:
 
 # ---------------------------------------------------------------------------------------------- fetching
 
-_s3_client: Any = None
 
-
-def s3_client() -> Any:
-    """The container's S3 client, created on first use (boto3 honours AWS_ENDPOINT_URL, so moto works)."""
-    global _s3_client
-    if _s3_client is None:
-        import boto3
-        from botocore.config import Config
-
-        config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
-        _s3_client = boto3.client("s3", config=config)
-    return _s3_client
-
-
-def reset_s3_client() -> None:
-    """Forget the cached client (tests point boto3 at a new endpoint)."""
-    global _s3_client
-    _s3_client = None
-
-
-def fetch_invoice_image(location: S3Location, *, max_bytes: int, client: Any = None) -> bytes:
+def fetch_invoice_image(location: S3Location, *, max_bytes: int, client: Any) -> bytes:
     """The object's bytes; refuses anything larger than ``max_bytes`` from its Content-Length, unread."""
-    client = client or s3_client()
     response = client.get_object(Bucket=location.bucket, Key=location.key)
     body = response["Body"]
     try:

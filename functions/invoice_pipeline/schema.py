@@ -1,12 +1,16 @@
-"""Applying the migrations with the pipeline's own connection settings (handler and CLI share this)."""
+"""Applying the migrations on a connection of its own (the migrate handler, the CLI and the local stack share this)."""
 
 from __future__ import annotations
 
-from invoice_pipeline.db import pool
+from contextlib import closing
+
+from invoice_pipeline.db import connect
 from invoice_pipeline.migrations import MigrationLimits, migrate
+from invoice_pipeline.settings import DatabaseSettings
 
 
-def migrate_database(limits: MigrationLimits | None = None) -> dict[str, object]:
-    with pool.connection() as connection:
+def migrate_database(database: DatabaseSettings, limits: MigrationLimits | None = None) -> dict[str, object]:
+    """Runs once per deploy: the connection is opened for it and closed after, not kept in a pool."""
+    with closing(connect(database)) as connection:
         applied = migrate(connection, limits)
     return {"applied": applied, "count": len(applied)}

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
+from invoice_pipeline.clients import ClientConfig
 from invoice_pipeline.errors import QueueUnavailableError
 from invoice_pipeline.observability import logger
 
@@ -93,11 +94,5 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}{f' ({code})' if code else ''}: {error}"
 
 
-def sqs_client() -> QueueClient:
-    import boto3
-    from botocore.config import Config
-
-    # Enough HTTP connections for every sending thread; boto3's standard retries cover throttling and 5xx.
-    config = Config(max_pool_connections=SEND_THREADS * 2, retries={"mode": "standard", "max_attempts": 5})
-    client: QueueClient = boto3.client("sqs", config=config)
-    return client
+# Enough HTTP connections for every sending thread; boto3's standard retries cover throttling and 5xx.
+SQS_CLIENT = ClientConfig(attempts=6, max_pool_connections=SEND_THREADS * 2)

@@ -1,6 +1,6 @@
 """Configuration: the only module that reads the environment (DESIGN §6).
 
-Each handler loads only the settings it needs, once per cold start (``functools.cache``), so the producer
+Each handler loads only the settings it needs, once per container, when it builds its runtime; so the producer
 never asks for an OpenAI key and the consumer never asks for a queue URL. Each model declares its variables
 as field aliases and their constraints as pydantic fields; a missing or malformed variable raises
 :class:`ConfigError` naming the variable.
@@ -8,7 +8,6 @@ as field aliases and their constraints as pydantic fields; a missing or malforme
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Hashable, Mapping
 from datetime import UTC, date, datetime, time
@@ -308,23 +307,15 @@ def operator_settings() -> OperatorSettings:
     return operator_settings_from(os.environ)
 
 
-@functools.cache
 def database_settings() -> DatabaseSettings:
+    """From the environment as it is now. Not cached: each handler validates its settings once, when it builds its
+    runtime (``build_runtime``), and keeps them there; tools and tests read them when they need them."""
     return parse_database(os.environ)
 
 
-@functools.cache
 def producer_settings() -> ProducerSettings:
     return producer_settings_from(os.environ)
 
 
-@functools.cache
 def consumer_settings() -> ConsumerSettings:
     return consumer_settings_from(os.environ)
-
-
-def clear_cache() -> None:
-    """Forget loaded settings (tests and the local stack change the environment between runs)."""
-    database_settings.cache_clear()
-    producer_settings.cache_clear()
-    consumer_settings.cache_clear()

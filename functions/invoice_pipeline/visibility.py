@@ -15,6 +15,7 @@ import random
 import threading
 from typing import Any, Protocol
 
+from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.observability import logger
 
 BACKOFF_BASE_SECONDS = 30
@@ -54,17 +55,13 @@ def queue_name_and_account(arn: str) -> tuple[str, str]:
 class SqsVisibility:
     """Changes a record's visibility timeout; the queue URL is looked up once per event source ARN."""
 
-    def __init__(self, client: Any = None) -> None:
-        self._client = client
+    def __init__(self, clients: AwsClients) -> None:
+        self._clients = clients
         self._urls: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def _sqs(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("sqs")
-        return self._client
+        return self._clients.get("sqs")
 
     def _queue_url(self, arn: str) -> str:
         with self._lock:
@@ -92,13 +89,3 @@ class SqsVisibility:
             MessageBody=record.body,
             DelaySeconds=max(0, min(MAX_DELAY_SECONDS, delay_seconds)),
         )
-
-    def reset(self) -> None:
-        """Forget the client and URLs (tests point boto3 at another endpoint)."""
-        with self._lock:
-            self._client = None
-            self._urls.clear()
-
-
-# The container-wide instance the consumer uses.
-visibility = SqsVisibility()

@@ -35,6 +35,8 @@ from urllib.parse import parse_qs, urlencode
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from invoice_pipeline import ground_truth, images, items, ledger_reads, orders, urls, validation
+from invoice_pipeline.clients import AwsClients
+from invoice_pipeline.consume import image_fetcher
 from invoice_pipeline.db import ConnectionPool, pool
 from invoice_pipeline.errors import PipelineError
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
@@ -223,7 +225,7 @@ class Workbench:
         token: str | None = None,
         reviewer: str = "reviewer",
         connections: ConnectionPool = pool,
-        fetch_image: Callable[..., bytes] = images.fetch_invoice_image,
+        fetch_image: Callable[..., bytes] | None = None,  # default: the consumer's fetch, with its own S3 client
     ) -> None:
         self.settings = settings
         self.token = token or secrets.token_urlsafe(24)
@@ -231,7 +233,7 @@ class Workbench:
         self.hosts = frozenset(hosts)
         self.reviewer = reviewer
         self.connections = connections
-        self.fetch_image = fetch_image
+        self.fetch_image = fetch_image or image_fetcher(AwsClients())
         self.templates = templates()
         self._images: OrderedDict[int, list[tuple[str | None, tuple[bytes, ...], str | None]]] = OrderedDict()
         self._images_lock = threading.Lock()

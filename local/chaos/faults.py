@@ -15,7 +15,6 @@ from typing import Any, Self
 
 import boto3
 
-from invoice_pipeline import images
 from local.chaos.database import APPLICATION_NAME, connect
 from local.postgres import EmbeddedPostgres
 
@@ -40,13 +39,11 @@ class S3Faults:
         boto3.setup_default_session()
         self._session = boto3.DEFAULT_SESSION
         self._session.events.register("before-send.s3", self._before_send, unique_id="chaos-s3-faults")
-        images.reset_s3_client()
         return self
 
     def uninstall(self) -> None:
         if self._session is not None:
             self._session.events.unregister("before-send.s3", unique_id="chaos-s3-faults")
-        images.reset_s3_client()
 
     def _before_send(self, request: Any, event_name: str = "", **_: Any) -> Any:
         operation = event_name.rsplit(".", 1)[-1]  # before-send.s3.GetObject

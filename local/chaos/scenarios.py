@@ -21,7 +21,7 @@ from local.aws import MotoServer
 from local.chaos.data import BUCKET, MODEL, make_orders
 from local.chaos.faults import BackendKiller, RecordingHandler, ServerRestarter
 from local.chaos.stack import ChaosConfig, ChaosStack
-from local.event_source import EventSourceStats
+from local.event_source import EventSourceStats, fresh_handler
 from local.postgres import EmbeddedPostgres
 
 
@@ -69,10 +69,8 @@ class Run:
         stack.add_orders(self.orders)
 
     def consumer(self, crash_every: int = 0) -> RecordingHandler:
-        import consumer
-
-        if self.handler is None:
-            self.handler = RecordingHandler(consumer.handler)
+        if self.handler is None:  # one container for the scenario's drains, with its own runtime
+            self.handler = RecordingHandler(fresh_handler("consumer")())
         self.handler.crash_every = crash_every
         return self.handler
 

@@ -26,7 +26,7 @@ from local.chaos.faults import RecordingHandler, S3Faults
 from local.chaos.invariants import Check, check_invariants, read_ledger
 from local.demo import messages_in
 from local.dlq_mover import move_messages
-from local.event_source import EventSourceStats, FakeLambdaContext, SqsEventSource
+from local.event_source import EventSourceStats, FakeLambdaContext, SqsEventSource, fresh_handler
 from local.model_emulator import ModelEmulator
 from local.orders import create_orders_table, insert_orders
 from local.postgres import EmbeddedPostgres
@@ -105,7 +105,6 @@ class ChaosStack:
         )
         self.local = create_local_stack(queue_settings, bucket=BUCKET)
         self._exit.enter_context(patched_environment({"QUEUE_URL": self.local.queue_url}))
-        settings.clear_cache()
         with self.sql() as connection:
             create_orders_table(connection)
         return self
@@ -115,7 +114,7 @@ class ChaosStack:
 
     @staticmethod
     def _reset_caches() -> None:
-        reset_client_caches()  # the one list of what the functions keep per container (it includes the registry)
+        reset_client_caches()  # each handler builds its own runtime; Powertools keeps its secret providers per process
         db.pool.discard()
 
     @contextmanager
@@ -131,7 +130,6 @@ class ChaosStack:
     def setenv(self, **values: str) -> None:
         """Change handler settings for the rest of the scenario (restored when the stack closes)."""
         self._exit.enter_context(patched_environment(values))
-        settings.clear_cache()
 
     # -- arranging ---------------------------------------------------------------------------------------------
 
@@ -173,10 +171,8 @@ class ChaosStack:
     # -- running -----------------------------------------------------------------------------------------------
 
     def produce(self) -> dict[str, Any]:
-        import producer
-
-        settings.clear_cache()
-        result: dict[str, Any] = producer.handler({"source": "chaos"}, FakeLambdaContext("producer", 300))
+        handler = fresh_handler("producer")()  # a new container: the settings as the scenario left them
+        result: dict[str, Any] = handler({"source": "chaos"}, FakeLambdaContext("producer", 300))
         return result
 
     def drain(self, handler: RecordingHandler) -> EventSourceStats:

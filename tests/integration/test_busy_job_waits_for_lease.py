@@ -6,13 +6,14 @@ with its job still `processing` (seen with the Postgres server restarted during 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import pg8000.native
 import pytest
 
-from invoice_pipeline import db, settings
-from invoice_pipeline.consume import ConsumerDeps, process_record
+from invoice_pipeline import settings
+from invoice_pipeline.consume import build_runtime, process_record
 from invoice_pipeline.errors import JobBusy
 
 MODEL = "gpt-4o-2024-11-20"
@@ -40,15 +41,14 @@ def test_a_busy_job_is_retried_after_the_holders_lease(
     monkeypatch.setenv("ALLOWED_BUCKETS", "invoices")
     monkeypatch.setenv("LLM_MODELS", MODEL)
     monkeypatch.setenv("PROCESSING_LEASE_SECONDS", "600")
-    settings.clear_cache()
     sql.run(
         "INSERT INTO benchmarking.extraction_jobs (order_id, llm, status, attempts, started_at) "
         "VALUES (7, :llm, 'processing', 1, now() - interval '100 seconds')",
         llm=MODEL,
     )
     visibility = RecordedVisibility()
-    pool = db.ConnectionPool(settings.database_settings)
-    deps = ConsumerDeps(settings=settings.consumer_settings(), pool=pool, visibility=visibility)
+    deps = replace(build_runtime(settings.consumer_settings()), visibility=visibility)
+    pool = deps.pool
     with pytest.raises(JobBusy):
         process_record(Record(), deadline=1e12, deps=deps)
     pool.discard()

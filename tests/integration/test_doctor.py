@@ -9,7 +9,6 @@ import boto3
 import pg8000.native
 import pytest
 
-from invoice_pipeline import settings
 from invoices_cli.main import main
 from local.aws import reset_client_caches
 from local.model_emulator import ModelEmulator
@@ -50,7 +49,6 @@ def deployment(database: str, aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 def doctor(capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
-    settings.clear_cache()
     code = main(["doctor"])
     return code, capsys.readouterr().out.splitlines()
 

@@ -14,6 +14,7 @@ from typing import Any
 import pg8000.native
 import pytest
 
+from local.event_source import fresh_handler
 from tests.events.builders import sqs_event, sqs_record
 
 MODEL = "gpt-4o-2024-11-20"
@@ -46,8 +47,7 @@ def done_jobs(database: str, sql: pg8000.native.Connection, aws: Any, monkeypatc
 
 
 def test_concurrent_invocations_report_exactly_their_own_failed_records(done_jobs: list[int]) -> None:
-    from consumer import handler
-
+    handler = fresh_handler("consumer")()  # one container's module, shared by the four invocations
     results: dict[int, tuple[set[str], set[str]]] = {}
     barrier = threading.Barrier(4)
 

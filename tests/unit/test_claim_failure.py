@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import pytest
 
-from invoice_pipeline.consume import ConsumerDeps, process_record
+from invoice_pipeline.consume import build_runtime, process_record
 from invoice_pipeline.errors import DatabaseConnectError
 from invoice_pipeline.settings import consumer_settings_from
 
@@ -45,7 +46,7 @@ def test_a_claim_that_fails_backs_off_from_the_configured_base() -> None:
         {"DATABASE_URL": "postgresql://u:p@db/d", "ALLOWED_BUCKETS": "b", "RETRY_BACKOFF_BASE_SECONDS": "1"}
     )
     visibility = RecordedVisibility()
-    deps = ConsumerDeps(settings=settings, pool=UnreachablePool(), visibility=visibility)  # type: ignore[arg-type]
+    deps = replace(build_runtime(settings), pool=UnreachablePool(), visibility=visibility)
     with pytest.raises(DatabaseConnectError):
         process_record(Record(), deadline=1e12, deps=deps)
     assert len(visibility.changes) == 1

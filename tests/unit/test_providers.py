@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.errors import ModelRefusal, PermanentError, TransientError
 from invoice_pipeline.extraction import answer, bedrock, registry, textract
 from invoice_pipeline.settings import ConfigError, consumer_settings_from
@@ -46,7 +47,7 @@ def test_a_malformed_provider_setting_is_named():
 def test_an_unknown_textract_model_is_a_configuration_error():
     settings = consumer_settings_from({**ENV, "LLM_MODELS": "textract/analyze-document"})
     with pytest.raises(ConfigError, match="analyze-expense"):
-        registry.extractor_for("textract/analyze-document", settings)
+        registry.Extractors(settings, AwsClients()).get("textract/analyze-document")
 
 
 def test_the_tool_schema_is_the_item_schema_without_references():

@@ -9,10 +9,10 @@ points a service at a local emulator).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
+from invoice_pipeline.clients import AwsClients, ClientConfig
 from invoice_pipeline.errors import ConfigurationError, PermanentError, Throttled, TransientError
 
 # Credentials or signing refused: the deployment is wrong for every request, whatever the service.
@@ -20,36 +20,11 @@ _CREDENTIAL_CODES = frozenset(
     {"UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException", "MissingAuthenticationToken"}
 )
 
-_clients: dict[tuple[str, int, int], Any] = {}
-_lock = threading.Lock()
 
-
-def client(service: str, *, timeout: float, retries: int) -> Any:
-    """A client whose attempts (``retries + 1``, botocore's standard retry mode) each time out after ``timeout``.
-
-    Clients are cached per whole second of timeout: creating one costs tens of milliseconds.
-    """
-    key = (service, max(1, int(timeout)), retries)
-    with _lock:
-        cached = _clients.get(key)
-        if cached is None:
-            import boto3
-            from botocore.config import Config
-
-            config = Config(
-                retries={"mode": "standard", "total_max_attempts": retries + 1},
-                connect_timeout=5,
-                read_timeout=key[1],
-            )
-            cached = boto3.client(service, config=config)
-            _clients[key] = cached
-        return cached
-
-
-def reset_clients() -> None:
-    """Forget the clients (tests point boto3 at new endpoints)."""
-    with _lock:
-        _clients.clear()
+def client(clients: AwsClients, service: str, *, timeout: float, retries: int) -> Any:
+    """The runtime's client whose attempts (``retries + 1``, botocore's standard retry mode) each time out after
+    ``timeout``; one per whole second of timeout, since creating one costs tens of milliseconds."""
+    return clients.get(service, ClientConfig(read_timeout=max(1, int(timeout)), attempts=retries + 1))
 
 
 @dataclass(frozen=True)

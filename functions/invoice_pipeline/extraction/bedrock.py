@@ -34,6 +34,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from invoice_pipeline import images
+from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.errors import ConfigurationError, ModelRefusal, PermanentError, TransientError
 from invoice_pipeline.extraction import aws_sdk
 from invoice_pipeline.extraction.answer import SYSTEM_PROMPT, ModelInvoice, invoice_json_schema, user_text
@@ -90,8 +91,9 @@ def settings_from(env: Mapping[str, str]) -> BedrockSettings:
     return BedrockSettings.from_env(env)
 
 
-def create_extractor(llm: str, settings: ConsumerSettings) -> BedrockExtractor:
-    return BedrockExtractor(llm, settings.provider(NAME), timeout_seconds=settings.model_timeout_seconds)  # type: ignore[arg-type]
+def create_extractor(llm: str, settings: ConsumerSettings, clients: AwsClients) -> BedrockExtractor:
+    provider_settings: BedrockSettings = settings.provider(NAME)  # type: ignore[assignment]
+    return BedrockExtractor(llm, provider_settings, clients, timeout_seconds=settings.model_timeout_seconds)
 
 
 def base_model_id(model_id: str) -> str:
@@ -157,8 +159,9 @@ def read_answer(response: Mapping[str, Any], *, invoice_index: int, max_output_t
 
 
 class BedrockExtractor(images.VisionPreparation):
-    def __init__(self, llm: str, settings: BedrockSettings, *, timeout_seconds: float) -> None:
+    def __init__(self, llm: str, settings: BedrockSettings, clients: AwsClients, *, timeout_seconds: float) -> None:
         self.llm = llm
+        self._clients = clients
         self.model_id = llm.removeprefix(MODEL_PREFIX)
         self._settings = settings
         self._timeout_seconds = timeout_seconds
@@ -167,7 +170,7 @@ class BedrockExtractor(images.VisionPreparation):
         timeout, retries = request_budget(deadline - time.monotonic(), self._timeout_seconds)
         request = build_request(self.model_id, invoice, self._settings.max_output_tokens)
         try:
-            runtime = aws_sdk.client(SERVICE, timeout=timeout, retries=retries)
+            runtime = aws_sdk.client(self._clients, SERVICE, timeout=timeout, retries=retries)
             response = runtime.converse(**request)
         except Exception as error:
             translated = aws_sdk.translate(error, ERRORS, service=SERVICE)

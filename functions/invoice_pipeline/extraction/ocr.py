@@ -43,6 +43,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from invoice_pipeline import images
+from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.errors import PermanentError, TransientError
 from invoice_pipeline.extraction import pdf_text, table_reader
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem, InvoiceImages, PreparedImage
@@ -511,7 +512,7 @@ def settings_from(env: Mapping[str, str]) -> None:
     return None
 
 
-def create_extractor(llm: str, settings: ConsumerSettings) -> OcrExtractor:
+def create_extractor(llm: str, settings: ConsumerSettings, clients: AwsClients) -> OcrExtractor:
     return OcrExtractor(llm)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from invoice_pipeline import images
+from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.errors import (
     ConfigurationError,
     ModelRefusal,
@@ -87,7 +88,7 @@ def settings_from(env: Mapping[str, str]) -> OpenAISettings:
     return OpenAISettings.from_env(env)
 
 
-def create_extractor(llm: str, settings: ConsumerSettings) -> OpenAIExtractor:
+def create_extractor(llm: str, settings: ConsumerSettings, clients: AwsClients) -> OpenAIExtractor:
     return OpenAIExtractor(llm, settings.provider(NAME), timeout_seconds=settings.model_timeout_seconds)  # type: ignore[arg-type]
 
 
@@ -97,22 +98,6 @@ def build_messages(invoice: InvoiceImages) -> list[dict[str, Any]]:
         data_url = f"data:{segment.media_type};base64,{base64.b64encode(segment.data).decode('ascii')}"
         content.append({"type": "image_url", "image_url": {"url": data_url, "detail": "high"}})
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}]
-
-
-_clients: dict[tuple[str | None, str], Any] = {}
-_clients_lock = threading.Lock()
-
-
-def _client(base_url: str | None, api_key: str) -> Any:
-    """One SDK client per endpoint and key for the container (connection pool reuse across invocations)."""
-    with _clients_lock:
-        client = _clients.get((base_url, api_key))
-        if client is None:
-            import openai
-
-            client = openai.OpenAI(api_key=api_key, base_url=base_url)
-            _clients[(base_url, api_key)] = client
-        return client
 
 
 def api_key_from(settings: OpenAISettings) -> str:
@@ -168,6 +153,19 @@ class OpenAIExtractor(images.VisionPreparation):
         self._api_model = llm.removeprefix(MODEL_PREFIX)
         self._settings = settings
         self._timeout_seconds = timeout_seconds
+        self._sdk_clients: dict[str, Any] = {}  # by API key: a rotated secret gets a new client
+        self._lock = threading.Lock()
+
+    def _client(self, api_key: str) -> Any:
+        """One SDK client per key, kept while the container is warm (its connection pool is reused)."""
+        with self._lock:
+            client = self._sdk_clients.get(api_key)
+            if client is None:
+                import openai
+
+                client = openai.OpenAI(api_key=api_key, base_url=self._settings.base_url)
+                self._sdk_clients[api_key] = client
+            return client
 
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
         timeout, retries = request_budget(deadline - time.monotonic(), self._timeout_seconds)
@@ -175,7 +173,7 @@ class OpenAIExtractor(images.VisionPreparation):
             api_key = api_key_from(self._settings)
         except Exception as error:  # no key set, secret missing or unreadable: a human must fix the deployment
             raise ConfigurationError(f"model credentials unavailable: {describe(error)}") from error
-        client = _client(self._settings.base_url, api_key)
+        client = self._client(api_key)
         try:
             # The raw response keeps the headers: x-ratelimit-remaining-* feed the shared budget.
             raw = client.with_options(timeout=timeout, max_retries=retries).chat.completions.with_raw_response.parse(

@@ -5,21 +5,23 @@ A provider is one module under ``invoice_pipeline.extraction`` exposing:
 - ``NAME``: how the stack, the logs and the README call it;
 - ``settings_from(env)``: its own settings, read from the environment by :mod:`invoice_pipeline.settings` once per
   cold start, validated, every error naming the variable (a frozen, hashable value);
-- ``create_extractor(llm, consumer_settings)``: the :class:`~invoice_pipeline.extraction.base.Extractor`, which
+- ``create_extractor(llm, consumer_settings, clients)``: the :class:`~invoice_pipeline.extraction.base.Extractor`, which
   prepares the document the way the provider wants it, calls it, translates its errors into the project's error types
   and prices the call.
 
 Adding a provider is that module plus one line in :data:`PROVIDERS`. Modules are imported on first use (the
-OCR stack and the SDKs are heavy), and one extractor per model is kept for the container.
+OCR stack and the SDKs are heavy), and the runtime's :class:`Extractors` keeps one extractor per model.
 """
 
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.extraction.base import Extractor
 
 
@@ -43,8 +45,9 @@ class Provider(Protocol):
 
     def settings_from(self, env: Mapping[str, str]) -> Hashable: ...
 
-    def create_extractor(self, llm: str, settings: Any) -> Extractor:
-        """``settings`` is the whole ``ConsumerSettings``: the provider takes its own part and the time limits."""
+    def create_extractor(self, llm: str, settings: Any, clients: AwsClients) -> Extractor:
+        """``settings`` is the whole ``ConsumerSettings``: the provider takes its own part and the time limits;
+        ``clients`` are the runtime's AWS clients."""
 
 
 def entry_for(llm: str) -> ProviderEntry:
@@ -70,20 +73,20 @@ def provider_settings(env: Mapping[str, str], llms: tuple[str, ...]) -> tuple[tu
     return tuple((entry.name, _load(entry).settings_from(env)) for entry in PROVIDERS if entry.name in wanted)
 
 
-_extractors: dict[tuple[str, Hashable], Extractor] = {}
+class Extractors:
+    """The extractors of one runtime: one per model, made on first use and kept while the container is warm (their SDK
+    clients keep connections open between invocations)."""
 
+    def __init__(self, settings: Any, clients: AwsClients) -> None:
+        self._settings = settings  # the whole ConsumerSettings
+        self._clients = clients
+        self._extractors: dict[str, Extractor] = {}
+        self._lock = threading.Lock()
 
-def extractor_for(llm: str, settings: Any) -> Extractor:
-    """The extractor for ``llm`` under ``settings`` (``ConsumerSettings``: frozen, hence hashable)."""
-    key = (llm, settings)
-    extractor = _extractors.get(key)
-    if extractor is None:
-        provider = provider_for(llm)
-        extractor = provider.create_extractor(llm, settings)
-        _extractors[key] = extractor
-    return extractor
-
-
-def reset() -> None:
-    """Forget the extractors (their clients hold endpoints and keys); the local stack changes both."""
-    _extractors.clear()
+    def get(self, llm: str) -> Extractor:
+        with self._lock:
+            extractor = self._extractors.get(llm)
+            if extractor is None:
+                extractor = provider_for(llm).create_extractor(llm, self._settings, self._clients)
+                self._extractors[llm] = extractor
+            return extractor

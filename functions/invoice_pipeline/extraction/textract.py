@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from invoice_pipeline import images
+from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.errors import ImageRejected, NotEnoughTime
 from invoice_pipeline.extraction import aws_sdk
 from invoice_pipeline.extraction.answer import ModelInvoice, ModelLineItem
@@ -77,10 +78,10 @@ def settings_from(env: Mapping[str, str]) -> None:
     return None
 
 
-def create_extractor(llm: str, settings: ConsumerSettings) -> TextractExtractor:
+def create_extractor(llm: str, settings: ConsumerSettings, clients: AwsClients) -> TextractExtractor:
     if llm not in MODELS:
         raise ConfigError(f"unknown Textract model {llm!r}; available: {', '.join(sorted(MODELS))}")
-    return TextractExtractor(llm, timeout_seconds=settings.model_timeout_seconds)
+    return TextractExtractor(llm, clients, timeout_seconds=settings.model_timeout_seconds)
 
 
 def _fields(fields: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
@@ -146,7 +147,8 @@ def read_response(response: Mapping[str, Any]) -> tuple[list[ExtractedItem], Dec
 
 
 class TextractExtractor:
-    def __init__(self, llm: str, *, timeout_seconds: float) -> None:
+    def __init__(self, llm: str, clients: AwsClients, *, timeout_seconds: float) -> None:
+        self._clients = clients
         self.llm = llm
         self._timeout_seconds = timeout_seconds
 
@@ -167,7 +169,7 @@ class TextractExtractor:
             except NotEnoughTime as error:
                 raise NotEnoughTime(f"page {number} of {len(invoice.segments)}: {error}") from None
             try:
-                textract = aws_sdk.client(SERVICE, timeout=timeout, retries=retries)
+                textract = aws_sdk.client(self._clients, SERVICE, timeout=timeout, retries=retries)
                 response = textract.analyze_expense(Document={"Bytes": page.data})
             except Exception as error:
                 translated = aws_sdk.translate(error, ERRORS, service=SERVICE)

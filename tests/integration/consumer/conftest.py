@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from local.aws import reset_client_caches
+from local.event_source import fresh_handler
 from local.model_emulator import ModelEmulator
 from local.stamp import draw_stamp
 from tests.events.builders import sqs_event, sqs_record
@@ -64,6 +65,11 @@ class Pipeline:
 
     def __init__(self, sql: pg8000.native.Connection, s3: Any, model: ModelEmulator) -> None:
         self.sql, self.s3, self.model = sql, s3, model
+        self._handler: Any = None
+
+    def new_container(self) -> None:
+        """The next run starts a fresh container: a new runtime, with the environment as it is then."""
+        self._handler = None
 
     def put_image(self, key: str, data: bytes) -> str:
         self.s3.put_object(Bucket=BUCKET, Key=key, Body=data)
@@ -86,9 +92,9 @@ class Pipeline:
 
     def run(self, *records: dict[str, Any], remaining_ms: int = 300_000) -> list[str]:
         """Invoke the handler; returns the message ids reported in batchItemFailures."""
-        from consumer import handler
-
-        response = handler(sqs_event(*records), LambdaContext(remaining_ms=remaining_ms))
+        if self._handler is None:  # one warm container for the test, started on its first run
+            self._handler = fresh_handler("consumer")()
+        response = self._handler(sqs_event(*records), LambdaContext(remaining_ms=remaining_ms))
         return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
 
     def job(self, order_id: int, llm: str = MODEL) -> dict[str, Any] | None:

@@ -20,10 +20,11 @@ import boto3
 import pytest
 
 from invoice_pipeline.accuracy import compare
+from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.errors import classify
 from invoice_pipeline.extraction import bedrock, textract
 from invoice_pipeline.extraction.base import ExtractedItem, InvoiceImages
-from invoice_pipeline.extraction.registry import extractor_for
+from invoice_pipeline.extraction.registry import Extractors
 from invoice_pipeline.settings import consumer_settings
 from local.aws import reset_client_caches
 from local.aws_emulators import BedrockEmulator, TextractEmulator
@@ -178,7 +179,7 @@ def test_each_provider_error_maps_to_its_class_and_ends_in_the_right_ledger_stat
         chosen.emulator.inject(fault)  # every request, retries included
 
         # What the provider raises, classified as the consumer does.
-        extractor = extractor_for(chosen.llm, consumer_settings())
+        extractor = Extractors(consumer_settings(), AwsClients()).get(chosen.llm)
         prepared = InvoiceImages(601, 0, extractor.prepare(SAMPLE.data, source="sample"))
         with pytest.raises(Exception) as raised:
             extractor.extract(prepared, deadline=time.monotonic() + 60)

@@ -111,10 +111,8 @@ def test_throttling_for_longer_than_every_receive_never_reaches_the_dlq(pipeline
 def test_a_job_throttled_for_longer_than_the_maximum_fails_with_that_reason(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ):
-    from invoice_pipeline import settings
-
     monkeypatch.setenv("MAX_THROTTLE_WAIT_SECONDS", "2")
-    settings.clear_cache()
+    pipeline.new_container()
     sqs, queue_url, arn, _ = queue_with_dlq()
     pipeline.add_invoice_order(4011, [(58, answer(TOMATO))])
     pipeline.model.inject("rate_limit", retry_after=1.5)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import producer
 from invoice_pipeline.orders import CREATE_ORDERS_INDEX, NOT_BLANK_PATTERN, ORDERS_INDEX_NAME
 from invoices_cli.main import main
+from local.event_source import fresh_handler
 from tests.integration.producer.conftest import FakeLambdaContext, at, drain, ledger
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -25,7 +25,7 @@ def test_scheduled_event_runs_until_the_remaining_time_margin_and_emits_the_coun
     clock = iter([120_000, 90_000, 29_000])  # the default margin is 30 s: the third page is never started
     context = FakeLambdaContext(remaining_ms=lambda: next(clock))
 
-    result = producer.handler(event, context)
+    result = fresh_handler("producer")()(event, context)  # a cold container, with this test's settings
 
     assert result["stopped_because"] == "remaining_time"
     assert (result["pages"], result["scanned"], result["enqueued"]) == (2, 100, 200)
