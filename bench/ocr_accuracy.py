@@ -2,7 +2,7 @@
 
 Each sample is prepared the way the consumer prepares images for a model (EXIF orientation applied, fit into
 2048 x 2048, short side at most 768, tall receipts cut into overlapping segments, JPEG), read by the OCR
-extractor and scored against its ground truth with ``invoice_pipeline.accuracy``. Prints per kind: item
+extractor and scored against its ground truth with ``invoices_cli.accuracy``. Prints per kind: item
 precision / recall / F1, the exact rate of the numeric fields of matched items, pages (segments) per second on
 this machine (wall clock: other load on the machine lowers it), CPU seconds per page (both cores together) and
 the process's peak memory so far.
@@ -24,10 +24,10 @@ sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
 from PIL import Image, ImageOps  # noqa: E402
 
-from invoice_pipeline.accuracy import ItemScores, aggregate, compare  # noqa: E402
 from invoice_pipeline.extraction.base import InvoiceImages, PreparedImage  # noqa: E402
 from invoice_pipeline.extraction.ocr import OcrExtractor  # noqa: E402
 from invoice_pipeline.validation import validate  # noqa: E402
+from invoices_cli.accuracy import ItemScores, aggregate, compare  # noqa: E402
 from local.samples import KINDS, generate_invoice  # noqa: E402
 
 FIT = 2048

@@ -5,7 +5,7 @@ order, model latency p50 / p90, share of orders with validation warnings, top fa
 per-field accuracy against ``benchmarking.ground_truth_items``, agreement with every other model, items per
 invoice). ``report --format json`` prints these rows; the comparison page and ``report --html`` draw them.
 
-Accuracy reuses :mod:`invoice_pipeline.accuracy` (``compare_order`` per order, micro-averaged). Agreement between
+Accuracy reuses :mod:`invoices_cli.accuracy` (``compare_order`` per order, micro-averaged). Agreement between
 two models is the item F1 of one model's lines against the other's (F1 is symmetric), over the orders that every
 compared model finished; to keep the page fast it uses the newest ``AGREEMENT_MAX_ORDERS`` of them (the row says
 how many). The review queue ranks orders worst first: validation warnings, then disagreement, then no truth yet.
@@ -25,9 +25,10 @@ from typing import Any
 
 from pg8000.native import Connection
 
-from invoice_pipeline import accuracy, ground_truth, items, ledger_reads, orders
+from invoice_pipeline import items, ledger_reads, orders
 from invoice_pipeline.extraction.base import ExtractedInvoice
 from invoice_pipeline.ledger_reads import JobRow
+from invoices_cli import accuracy, ground_truth
 
 TOP_FAILURE_REASONS = 3
 AGREEMENT_MAX_ORDERS = 300
@@ -135,7 +136,7 @@ def _ratio(part: int, whole: int) -> float | None:
 
 @functools.lru_cache(maxsize=COMPARE_CACHE_SIZE)
 def compare_lines(expected: tuple[ExtractedInvoice, ...], actual: tuple[ExtractedInvoice, ...]) -> accuracy.ItemScores:
-    """:func:`invoice_pipeline.accuracy.compare_order`, remembered: stored lines never change, and the matcher
+    """:func:`invoices_cli.accuracy.compare_order`, remembered: stored lines never change, and the matcher
     (difflib on every pair of descriptions) is what the pages spend their time on."""
     return accuracy.compare_order(expected, actual)
 

@@ -28,9 +28,10 @@ from invoice_pipeline.budget import (
 from invoice_pipeline.db import pool
 from invoice_pipeline.errors import PipelineError
 from invoice_pipeline.ledger_reads import ModelMeasurements, model_measurements
-from invoice_pipeline.settings import ConfigError, operator_settings
+from invoice_pipeline.settings import ConfigError
 from invoices_cli.arguments import positive_int
 from invoices_cli.queues import is_local_endpoint
+from invoices_cli.settings import operator_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # What Lambda accepts for an SQS event source mapping's ScalingConfig.MaximumConcurrency.

@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from invoice_pipeline.errors import classify, describe
-from invoice_pipeline.settings import ConsumerSettings, consumer_settings, operator_settings
+from invoice_pipeline.settings import ConsumerSettings, consumer_settings
+from invoices_cli.settings import operator_settings
 
 EXIT_OK, EXIT_FAILED = 0, 1
 MODEL_CHECK_TIMEOUT_SECONDS = 15.0

@@ -40,6 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "invoices_cli.producer_cmds",
     "invoices_cli.doctor",
     "invoices_cli.controls",
+    "invoices_cli.ground_truth_cmd",
     "invoices_cli.workbench.server",
 )
 

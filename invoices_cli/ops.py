@@ -24,7 +24,7 @@ from typing import Any
 from invoice_pipeline.db import pool
 from invoice_pipeline.ledger_reads import failed_jobs, ledger_status, retry_failed_jobs
 from invoice_pipeline.queue_depth import queue_depth
-from invoice_pipeline.settings import ConfigError, operator_settings
+from invoice_pipeline.settings import ConfigError
 from invoices_cli.arguments import positive_int
 from invoices_cli.comparison import compare_models
 from invoices_cli.queues import (
@@ -34,6 +34,7 @@ from invoices_cli.queues import (
     start_redrive,
     wait_for_redrive,
 )
+from invoices_cli.settings import operator_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -41,7 +42,6 @@ import boto3
 
 from invoice_pipeline import ledger_reads
 from invoice_pipeline.db import pool
-from invoice_pipeline.operations import model_report
 from local.aws import patched_environment
 from local.dlq_mover import move_messages
 from local.event_source import FakeLambdaContext, SqsEventSource, fresh_handler
@@ -96,7 +96,7 @@ class DemoResult:
     redriven: int
     durations: dict[str, float] = field(default_factory=dict)
     consumed_orders_per_second: float = 0.0
-    report: list[dict[str, Any]] = field(default_factory=list)
+    report: list[dict[str, Any]] = field(default_factory=list)  # `invoices report --format json`: a row per model
     ledger_totals: dict[str, int] = field(default_factory=dict)
     report_html: str | None = None  # the comparison page written by `invoices report --html`
 
@@ -319,15 +319,11 @@ def run_demo(
         ]
         rows += [(p.order_id, 101, p.invoice_image, now - timedelta(minutes=p.order_id)) for p in poison]
         rows += [(order_id, 102, text, now) for order_id, text in zip(sorted(blank_ids), (None, " \t\n "), strict=True)]
-        from invoice_pipeline.ground_truth import load_ground_truth
-
         with pool.connection() as connection:
             create_orders_table(connection)
             insert_orders(connection, rows)
-            truth_rows = load_ground_truth(
-                connection, {order_id: [i.truth for i in order.invoices] for order_id, order in enumerate(samples, 1)}
-            )
         pool.discard()
+        truth_rows = _load_ground_truth(samples)
         print(
             f"orders: {len(samples)} samples ({sum(len(o.invoices) for o in samples)} invoices, {truth_rows} known "
             f"items), {len(poison)} poison, {len(blank_ids)} blank"
@@ -398,11 +394,32 @@ def _invoices(*argv: str) -> list[str]:
     return [sys.executable, "-m", "invoices_cli.main", *argv]
 
 
-def _write_report(path: str) -> Path:
-    done = subprocess.run(_invoices("report", "--html", path), capture_output=True, text=True, check=False)
+def _run_invoices(*argv: str) -> str:
+    """What an ``invoices`` command printed; a failure raises with its error output."""
+    done = subprocess.run(_invoices(*argv), capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"invoices report --html failed: {done.stderr.strip()}")
+        raise RuntimeError(f"invoices {' '.join(argv)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def _write_report(path: str) -> Path:
+    _run_invoices("report", "--html", path)
     return Path(path).resolve()
+
+
+def _load_ground_truth(samples: list[Any]) -> int:
+    """The samples' known items as the operator loads ground truth (``invoices ground-truth load``); lines loaded."""
+    from local.samples import truth_to_json
+
+    orders = [
+        {"order_id": order_id, "invoices": [truth_to_json(invoice.truth) for invoice in order.invoices]}
+        for order_id, order in enumerate(samples, start=1)
+    ]
+    with tempfile.TemporaryDirectory(prefix="demo-truth-") as folder:
+        path = Path(folder) / "ground-truth.json"
+        path.write_text(json.dumps(orders, ensure_ascii=False), encoding="utf-8")
+        loaded = json.loads(_run_invoices("ground-truth", "load", str(path), "--json"))
+    return int(loaded["lines"])
 
 
 def serve_workbench(result: DemoResult) -> None:
@@ -460,8 +477,8 @@ def _collect(**facts: Any) -> DemoResult:
             items[llm] = dict(connection.run(ITEMS_PER_ORDER_SQL, llm=llm))
         truth = dict(connection.run(TRUTH_PER_ORDER_SQL))
         duplicates = int(connection.run(DUPLICATE_ITEMS_SQL)[0][0])
-        report = [r.as_dict() for r in model_report(connection)]
         totals = ledger_reads.ledger_status(connection).totals()
+    report = json.loads(_run_invoices("report", "--format", "json"))  # the operator's per-model figures
     return DemoResult(
         jobs_by_llm=jobs,
         items_by_llm=items,
@@ -508,14 +525,13 @@ def format_summary(result: DemoResult) -> str:
             f"{row['invoices']} invoices   tokens: {row['input_tokens']} in, "
             f"{row['output_tokens']} out   cost: ${row['cost_usd']} (per invoice: ${row['cost_per_invoice_usd']})"
         )
-        accuracy = row.get("accuracy")
-        if accuracy:
+        if row["accuracy_f1"] is not None:
             lines.append(
-                f"accuracy vs ground truth ({accuracy['orders']} orders): F1 {accuracy['f1']:.3f}, "
-                f"precision {accuracy['precision']:.3f}, recall {accuracy['recall']:.3f}"
+                f"accuracy vs ground truth ({row['accuracy_orders']} orders): F1 {row['accuracy_f1']:.3f}, "
+                f"precision {row['accuracy_precision']:.3f}, recall {row['accuracy_recall']:.3f}"
             )
         else:
-            lines.append("accuracy vs ground truth: n/a (no accuracy module yet)")
+            lines.append("accuracy vs ground truth: n/a (no done order has ground truth)")
     with_truth = [order_id for order_id in done if order_id in result.truth_items]
     exact = sum(1 for order_id in with_truth if result.items.get(order_id, 0) == result.truth_items[order_id])
     lines.append(f"done orders with as many items as their ground truth: {exact}/{len(with_truth)}")

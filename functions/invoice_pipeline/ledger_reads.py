@@ -1,9 +1,10 @@
 """The ledger's reads (``benchmarking.extraction_jobs``) for the operator, ``local/`` and the workbench.
 
 Part of the ledger's owner with :mod:`invoice_pipeline.ledger`, whose lease rules these reads use: the status
-and its stale `processing` listing, the report's totals and failure reasons, the accuracy inputs, the capacity
-figures, retry-failed, the outcomes ``local/`` checks and the job rows of the comparison. Kept apart from the
-transitions so that the handlers, which only need those, do not import these result types at cold start.
+and its stale `processing` listing, the capacity figures, retry-failed, the outcomes ``local/`` checks and the
+job rows of the comparison (the report's and the workbench's figures, ``invoices_cli/comparison.py``). Kept
+apart from the transitions so that the handlers, which only need those, do not import these result types at cold
+start.
 """
 
 from __future__ import annotations
@@ -66,32 +67,6 @@ ORDER BY started_at, order_id, llm
 LIMIT CAST(:limit AS integer)
 """
 
-MODEL_TOTALS_SQL = """
-SELECT llm,
-       count(*) FILTER (WHERE status = 'done') AS orders_done,
-       count(*) FILTER (WHERE status = 'failed') AS orders_failed,
-       count(*) FILTER (WHERE status IN ('queued', 'processing')) AS orders_pending,
-       count(*) FILTER (
-           WHERE status = 'done' AND warnings IS NOT NULL AND warnings <> CAST('[]' AS jsonb)
-       ) AS orders_with_warnings,
-       coalesce(sum(invoice_count) FILTER (WHERE status = 'done'), 0) AS invoices,
-       coalesce(sum(input_tokens), 0) AS input_tokens,
-       coalesce(sum(output_tokens), 0) AS output_tokens,
-       coalesce(sum(cost_usd), 0) AS cost_usd
-FROM benchmarking.extraction_jobs
-WHERE CAST(:llm AS text) IS NULL OR llm = CAST(:llm AS text)
-GROUP BY llm
-ORDER BY llm
-"""
-
-FAILURE_REASONS_SQL = """
-SELECT llm, coalesce(last_error, '(no reason recorded)') AS reason, count(*) AS jobs
-FROM benchmarking.extraction_jobs
-WHERE status = 'failed' AND (CAST(:llm AS text) IS NULL OR llm = CAST(:llm AS text))
-GROUP BY llm, reason
-ORDER BY llm, jobs DESC, reason
-"""
-
 FAILED_JOBS_SQL = """
 SELECT order_id, llm, attempts, last_error
 FROM benchmarking.extraction_jobs
@@ -109,21 +84,6 @@ WHERE status = 'failed'
   AND (CAST(:order_id AS bigint) IS NULL OR order_id = CAST(:order_id AS bigint))
   AND (CAST(:llm AS text) IS NULL OR llm = CAST(:llm AS text))
 RETURNING order_id, llm
-"""
-
-# Items of done jobs for orders that have ground truth, per model (the report's accuracy).
-ITEMS_WITH_TRUTH_SQL = """
-SELECT i.llm, i.order_id, i.invoice_index, i.item_name, i.qty, i.uom, i.unit_price, i.net_price
-FROM benchmarking.invoice_items AS i
-JOIN benchmarking.extraction_jobs AS j ON j.order_id = i.order_id AND j.llm = i.llm AND j.status = 'done'
-WHERE i.order_id IN (SELECT DISTINCT order_id FROM benchmarking.ground_truth_items)
-ORDER BY i.llm, i.order_id, i.invoice_index, i.line_no
-"""
-
-DONE_JOBS_WITH_TRUTH_SQL = """
-SELECT llm, order_id
-FROM benchmarking.extraction_jobs
-WHERE status = 'done' AND order_id IN (SELECT DISTINCT order_id FROM benchmarking.ground_truth_items)
 """
 
 STALE_PROCESSING_LISTED = 20
@@ -187,39 +147,6 @@ def ledger_status(
     )
 
 
-@dataclass(frozen=True)
-class ModelTotals:
-    """One model's ledger figures for the report (jobs are orders: one job per order and model)."""
-
-    llm: str
-    orders_done: int
-    orders_failed: int
-    orders_pending: int
-    orders_with_warnings: int
-    invoices: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: Decimal
-
-
-def model_totals(connection: Connection, llm: str | None = None) -> list[ModelTotals]:
-    return [
-        ModelTotals(
-            model, int(done), int(failed), int(pending), int(warned), int(invoices), int(inp), int(out), Decimal(cost)
-        )
-        for model, done, failed, pending, warned, invoices, inp, out, cost in connection.run(MODEL_TOTALS_SQL, llm=llm)
-    ]
-
-
-def failure_reasons(connection: Connection, llm: str | None = None, *, top: int) -> dict[str, list[tuple[str, int]]]:
-    """Per model, its ``top`` most frequent ``last_error`` values of failed jobs, most frequent first."""
-    reasons: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for model, reason, jobs in connection.run(FAILURE_REASONS_SQL, llm=llm):
-        if len(reasons[model]) < top:
-            reasons[model].append((reason, int(jobs)))
-    return dict(reasons)
-
-
 def failed_jobs(connection: Connection, *, order_id: int | None = None, llm: str | None = None) -> list[dict[str, Any]]:
     rows = connection.run(FAILED_JOBS_SQL, order_id=order_id, llm=llm)
     return [
@@ -232,20 +159,6 @@ def retry_failed_jobs(connection: Connection, *, order_id: int | None = None, ll
     """Forget the failed ledger rows that match, so the producer's next run enqueues those orders again."""
     with transaction(connection):
         return len(connection.run(DELETE_FAILED_JOBS_SQL, order_id=order_id, llm=llm))
-
-
-def done_jobs_with_truth(connection: Connection) -> dict[str, set[int]]:
-    """Per model, the done orders that have ground truth."""
-    done_orders: dict[str, set[int]] = defaultdict(set)
-    for llm, order_id in connection.run(DONE_JOBS_WITH_TRUTH_SQL):
-        done_orders[llm].add(order_id)
-    return dict(done_orders)
-
-
-def items_of_done_jobs_with_truth(connection: Connection) -> list[list[Any]]:
-    """Rows (llm, order_id, invoice_index, item_name, qty, uom, unit_price, net_price) of done jobs with truth."""
-    rows: list[list[Any]] = connection.run(ITEMS_WITH_TRUTH_SQL)
-    return rows
 
 
 # What `invoices capacity` measures per model from its most recent done jobs: tokens and invoices per order and

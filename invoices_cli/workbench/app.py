@@ -34,15 +34,15 @@ from urllib.parse import parse_qs, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from invoice_pipeline import ground_truth, images, items, ledger_reads, orders, urls, validation
+from invoice_pipeline import images, items, ledger_reads, orders, urls, validation
 from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.consume import image_fetcher
 from invoice_pipeline.db import ConnectionPool, pool
 from invoice_pipeline.errors import PipelineError
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
 from invoice_pipeline.ledger import JobStatus
-from invoice_pipeline.settings import WorkbenchSettings
-from invoices_cli import comparison
+from invoices_cli import comparison, ground_truth
+from invoices_cli.settings import WorkbenchSettings
 from invoices_cli.workbench import plots
 
 COOKIE = "workbench_token"

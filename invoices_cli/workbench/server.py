@@ -17,7 +17,7 @@ from threading import Thread
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from invoice_pipeline.settings import workbench_settings
+from invoices_cli.settings import workbench_settings
 from invoices_cli.workbench.app import Workbench
 
 DEFAULT_HOST = "127.0.0.1"

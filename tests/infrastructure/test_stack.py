@@ -498,3 +498,25 @@ def test_every_cdk_nag_acknowledgment_gives_a_reason(example: Synthesized) -> No
 def test_cfn_lint_passes_on_the_synthesized_template(example: Synthesized) -> None:
     result = cfn_lint(example.template_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_functions_asset_holds_what_the_handlers_run_and_no_operator_module(example: Synthesized) -> None:
+    from tests.unit.test_lambda_asset import (
+        HANDLERS,
+        SHARED_WITH_LOCAL,
+        import_graph,
+        python_modules,
+        reached_by_handlers,
+    )
+
+    keys = {
+        function(example, f"{name}.handler")[1]["Properties"]["Code"]["S3Key"]
+        for name in ("producer", "consumer", "migrate")
+    }
+    assert len(keys) == 1  # one code asset for the three handlers
+    asset = example.template_path.parent / f"asset.{keys.pop().removesuffix('.zip')}"  # what cdk deploy zips
+    shipped = python_modules(asset)
+
+    handlers = {handler.removeprefix("functions.") for handler in HANDLERS}
+    assert shipped == handlers | (reached_by_handlers(import_graph()) - set(HANDLERS)) | set(SHARED_WITH_LOCAL)
+    assert not any(module.startswith(("invoices_cli", "local")) for module in shipped)

@@ -9,9 +9,9 @@ import time
 import pytest
 from PIL import Image
 
-from invoice_pipeline.accuracy import aggregate, compare
 from invoice_pipeline.extraction.base import InvoiceImages, PreparedImage
 from invoice_pipeline.validation import validate
+from invoices_cli.accuracy import aggregate, compare
 from local.samples import generate_invoice
 
 pytest.importorskip("rapidocr", reason="the OCR extra (requirements-ocr.txt) is not installed")

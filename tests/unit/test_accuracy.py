@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.accuracy import ItemScores, aggregate, compare, compare_order, match, normalise_text, similarity
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoices_cli.accuracy import ItemScores, aggregate, compare, compare_order, match, normalise_text, similarity
 
 
 def item(description, quantity="1", unit="kg", unit_price="1.000", line_total="1.000"):

@@ -118,7 +118,7 @@ def test_the_maximum_throttle_wait_defaults_to_six_hours_and_a_bad_value_is_name
 
 
 def test_pause_and_resume_find_the_schedule_by_name():
-    from invoice_pipeline.settings import operator_settings_from
+    from invoices_cli.settings import operator_settings_from
 
     settings = operator_settings_from({"SCHEDULE_NAME": "invoice-producer"})
     assert (settings.schedule_name, settings.schedule_group) == ("invoice-producer", "default")

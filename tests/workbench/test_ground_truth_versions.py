@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pg8000.native
 
-from invoice_pipeline import db, ground_truth
+from invoice_pipeline import db
+from invoices_cli import ground_truth
 from tests.workbench.conftest import TwoModels
 
 CURRENT = "SELECT line_no, qty, saved_by FROM benchmarking.ground_truth_items WHERE order_id = 1 ORDER BY line_no"

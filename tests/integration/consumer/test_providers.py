@@ -19,13 +19,13 @@ from typing import Any
 import boto3
 import pytest
 
-from invoice_pipeline.accuracy import compare
 from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.errors import classify
 from invoice_pipeline.extraction import bedrock, textract
 from invoice_pipeline.extraction.base import ExtractedItem, InvoiceImages
 from invoice_pipeline.extraction.registry import Extractors
 from invoice_pipeline.settings import consumer_settings
+from invoices_cli.accuracy import compare
 from local.aws import reset_client_caches
 from local.aws_emulators import BedrockEmulator, TextractEmulator
 from local.model_emulator import ModelEmulator

@@ -1,9 +1,9 @@
 """Known line items of orders (``benchmarking.ground_truth_items``), the reference accuracy is measured against.
 
-The demo loads the truth of its sample invoices here; the workbench's review page saves hand-checked orders the
-same way. Loading an order replaces whatever truth it had, so a reload never leaves stale lines behind; the
-replaced version is kept in ``benchmarking.ground_truth_versions`` (same transaction), so a mistake can be undone
-with :func:`restore_ground_truth`.
+``invoices ground-truth load FILE`` loads it (the demo loads its samples' truth that way); the workbench's review
+page saves hand-checked orders the same way. Loading an order replaces whatever truth it had, so a reload never
+leaves stale lines behind; the replaced version is kept in ``benchmarking.ground_truth_versions`` (same
+transaction), so a mistake can be undone with :func:`restore_ground_truth`.
 """
 
 from __future__ import annotations
