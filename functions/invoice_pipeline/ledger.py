@@ -30,7 +30,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pg8000.native import DatabaseError
 
 from invoice_pipeline.db import Connection
 from invoice_pipeline.observability import logger
@@ -373,6 +372,8 @@ def release_claims(connection: Connection, claims: Sequence[EnqueueClaim]) -> in
 
 def run_statement(connection: Connection, statement: str, **params: Any) -> Any:
     """One autocommitted statement, run again if Postgres aborted it to break a deadlock."""
+    from pg8000.native import DatabaseError  # loaded with the connection already; not at cold start (db.py)
+
     for attempt in range(1, STATEMENT_ATTEMPTS + 1):
         try:
             return connection.run(statement, **params)
