@@ -30,7 +30,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-
 from invoice_pipeline.db import Connection
 from invoice_pipeline.observability import logger
 from invoice_pipeline.orders import ELIGIBLE_PAGE_ALL_RESTAURANTS, ELIGIBLE_PAGE_LISTED_RESTAURANTS, NO_LOWER_BOUND
