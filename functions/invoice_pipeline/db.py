@@ -251,5 +251,6 @@ def _default_settings() -> DatabaseSettings:
     return database_settings()
 
 
-# The container-wide pool every handler uses.
+# The pool of the operator tools, the local stack and the tests, one per process. No handler uses it: each builds
+# its own in its runtime (consume.build_runtime, enqueue.build_runtime).
 pool = ConnectionPool(_default_settings)
