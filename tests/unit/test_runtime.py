@@ -1,4 +1,4 @@
-"""Each handler builds its runtime once per container and passes it down; containers share nothing through the domain."""
+"""Each handler builds its runtime once per container and passes it down; containers share nothing via the domain."""
 
 from __future__ import annotations
 
