@@ -10,8 +10,8 @@ At most ``max_concurrency`` invocations run at once: one worker thread per concu
 like the mapping's maximum concurrency. A Lambda container runs one invocation at a time, so a handler
 module may keep per-invocation state in globals (Powertools' ``BatchProcessor`` does). Pass
 ``handler_factory`` (e.g. :func:`fresh_handler`) to give each worker its own copy of the handler module, as
-each container has; what that module imports (``invoice_pipeline``) stays shared and is thread-safe
-(``invoice_pipeline.db.pool`` keeps one connection per thread).
+each container has, with its own runtime (settings, connection pool, clients: ``consumer.runtime()``); the domain
+modules it imports (``invoice_pipeline``) are shared and keep no per-container state.
 """
 
 from __future__ import annotations
