@@ -26,13 +26,12 @@ import urllib.parse
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 from PIL import Image
 
 from invoice_pipeline.budget import image_tokens
+from local.http_emulator import JsonHttpEmulator, Reply, header
 from local.stamp import read_stamp
 
 FAULT_KINDS = (
@@ -126,7 +125,9 @@ def _duration(seconds: float) -> str:
     return f"{int(minutes)}m{text}" if minutes else text
 
 
-class ModelEmulator:
+class ModelEmulator(JsonHttpEmulator):
+    METHODS = ("GET", "POST")
+
     def __init__(self, port: int | None = None, *, seed: int = 0, api_key: str | None = None) -> None:
         self._api_key = api_key  # when set, a request with another bearer key gets OpenAI's 401
         self._answers: dict[int, dict[str, Any]] = {}
@@ -139,19 +140,13 @@ class ModelEmulator:
         self._limits: dict[str | None, RateLimit] = {}
         self._served: list[tuple[float, str, int]] = []  # (monotonic time, model, tokens) of each 200
         self._limited: Counter[str] = Counter()  # 429s for a rate limit, per model
-        self._server = ThreadingHTTPServer(("127.0.0.1", port or 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        super().__init__(port)
 
     # --------------------------------------------------------------------------- control (test side)
 
     @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.endpoint_url}/v1"
 
     def register(self, stamp: int, answer: dict[str, Any]) -> None:
         """What the model answers for the invoice carrying ``stamp`` (a ``ModelInvoice`` JSON dict)."""
@@ -214,27 +209,6 @@ class ModelEmulator:
         with self._lock:
             return dict(self._by_stamp)
 
-    # --------------------------------------------------------------------------- lifecycle
-
-    def start(self) -> ModelEmulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="model-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> ModelEmulator:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
-
     # --------------------------------------------------------------------------- serving
 
     def _next_fault(self, stamp: int | None) -> _Fault | None:
@@ -249,7 +223,36 @@ class ModelEmulator:
         with self._lock:
             return self._answers.get(stamp, EMPTY_ANSWER) if stamp is not None else EMPTY_ANSWER
 
-    def respond(self, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        if method == "GET":
+            # models.retrieve: what `invoices doctor` asks to check the key without paying for a completion.
+            prefix = "/v1/models/" if path.startswith("/v1/") else "/models/"
+            if not path.startswith(prefix) or len(path) == len(prefix):
+                return 404, {}, _error(f"no route {path}", "invalid_request_error", None)
+            if not self._authorized(headers):
+                return 401, {}, _invalid_key_error()
+            model = urllib.parse.unquote(path[len(prefix) :])
+            return 200, {}, {"id": model, "object": "model", "created": 0, "owned_by": "emulator"}
+        if not self._authorized(headers):
+            return 401, {}, _invalid_key_error()
+        if path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+            return 404, {}, _error(f"no route {path}", "invalid_request_error", None)
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            return 400, {}, _error("body is not JSON", "invalid_request_error", None)
+        return self.respond(request)
+
+    def crashed(self, error: Exception) -> Reply:
+        return 500, {}, _error(f"emulator error: {error}", "server_error", None)
+
+    def reply_headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json"}
+
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        return self._api_key is None or header(headers, "Authorization") == f"Bearer {self._api_key}"
+
+    def respond(self, request: dict[str, Any]) -> Reply:
         """(status, headers, JSON body) for one Chat Completions request."""
         images = list(_images_of(request))
         stamp = read_stamp(images[0]) if images else None
@@ -316,64 +319,6 @@ class ModelEmulator:
             "system_fingerprint": "fp_emulator",
         }
         return 200, headers, body
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        emulator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _authorized(self) -> bool:
-                if emulator._api_key is None or self.headers.get("Authorization") == f"Bearer {emulator._api_key}":
-                    return True
-                self._send(401, {}, _invalid_key_error())
-                return False
-
-            def do_GET(self) -> None:
-                # models.retrieve: what `invoices doctor` asks to check the key without paying for a completion.
-                prefix = "/v1/models/" if self.path.startswith("/v1/") else "/models/"
-                if not self.path.startswith(prefix) or len(self.path) == len(prefix):
-                    self._send(404, {}, _error(f"no route {self.path}", "invalid_request_error", None))
-                    return
-                if self._authorized():
-                    model = urllib.parse.unquote(self.path[len(prefix) :])
-                    self._send(200, {}, {"id": model, "object": "model", "created": 0, "owned_by": "emulator"})
-
-            def do_POST(self) -> None:
-                if not self._authorized():
-                    return
-                if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
-                    self._send(404, {}, _error(f"no route {self.path}", "invalid_request_error", None))
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                try:
-                    request = json.loads(self.rfile.read(length) or b"{}")
-                except ValueError:
-                    self._send(400, {}, _error("body is not JSON", "invalid_request_error", None))
-                    return
-                try:
-                    status, headers, body = emulator.respond(request)
-                except Exception as error:  # a bug in the double must look like a server error, not hang
-                    status, headers, body = 500, {}, _error(f"emulator error: {error}", "server_error", None)
-                self._send(status, headers, body)
-
-            def _send(self, status: int, headers: dict[str, str], body: dict[str, Any]) -> None:
-                payload = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout fault)
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                pass
-
-        return Handler
 
 
 def _error(message: str, type_: str, code: str | None) -> dict[str, Any]:
