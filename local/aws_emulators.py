@@ -33,84 +33,40 @@ import binascii
 import io
 import json
 import math
-import random
-import threading
 import time
 import urllib.parse
 import uuid
-from collections import Counter
 from typing import Any, ClassVar
 
 from PIL import Image, UnidentifiedImageError
 
-from local.http_emulator import JsonHttpEmulator, Reply, header
-from local.model_emulator import EMPTY_ANSWER, _Fault
+from local.http_emulator import Fault, ProviderEmulator, Reply, header
 from local.stamp import read_stamp
 
 
-class _AwsEmulator(JsonHttpEmulator):
-    """Registration, fault injection and counters (the HTTP server is the base's); subclasses answer requests."""
+class _AwsEmulator(ProviderEmulator):
+    """The service's fault kinds (its error codes and :attr:`OTHER_FAULTS`) and its endpoint variable; subclasses
+    answer requests."""
 
     SERVICE_ENV: ClassVar[str]
     FAULTS: ClassVar[dict[str, tuple[int, str]]]  # fault kind (the error code) -> (HTTP status, message)
     OTHER_FAULTS: ClassVar[tuple[str, ...]] = ("latency",)
 
-    def __init__(self, port: int | None = None, *, seed: int = 0) -> None:
-        self._answers: dict[int, dict[str, Any]] = {}
-        self._faults: list[_Fault] = []
-        self._lock = threading.Lock()
-        self._rng = random.Random(seed)
-        self._by_stamp: Counter[int | None] = Counter()
-        self._fired: Counter[str] = Counter()
-        super().__init__(port)
-
     def environment(self) -> dict[str, str]:
         """What points boto3 (and the consumer) at this emulator."""
         return {self.SERVICE_ENV: self.endpoint_url}
 
-    def register(self, stamp: int, answer: dict[str, Any]) -> None:
-        with self._lock:
-            self._answers[stamp] = json.loads(json.dumps(answer))
-
-    def inject(self, kind: str, *, times: int | None = None, rate: float | None = None, **options: Any) -> None:
-        """Answer the next ``times`` requests (or a ``rate`` of them, or all) with fault ``kind``: an error code of
-        the service, or one of :attr:`OTHER_FAULTS`. Options: ``seconds`` (latency), ``stamp`` (only that invoice).
-        """
-        if kind not in self.FAULTS and kind not in self.OTHER_FAULTS:
-            raise ValueError(f"unknown fault {kind!r}; one of {', '.join([*self.FAULTS, *self.OTHER_FAULTS])}")
-        with self._lock:
-            self._faults.append(_Fault(kind, times, rate, options))
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    @property
-    def requests(self) -> int:
-        with self._lock:
-            return sum(self._by_stamp.values())
-
-    @property
-    def requests_by_stamp(self) -> dict[int | None, int]:
-        with self._lock:
-            return dict(self._by_stamp)
-
-    @property
-    def faults_fired(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._fired)
+    def fault_kinds(self) -> tuple[str, ...]:
+        """An error code of the service, or one of :attr:`OTHER_FAULTS`; option ``seconds`` (latency)."""
+        return (*self.FAULTS, *self.OTHER_FAULTS)
 
     # ---------------------------------------------------------------------------------------------- serving
 
-    def _seen(self, image: Image.Image | None) -> tuple[int | None, dict[str, Any], _Fault | None]:
+    def _seen(self, image: Image.Image | None) -> tuple[int | None, dict[str, Any], Fault | None]:
         """Count the request; (stamp, registered answer, fault to answer with, if any)."""
         stamp = read_stamp(image) if image is not None else None
-        with self._lock:
-            self._by_stamp[stamp] += 1
-            answer = self._answers.get(stamp, EMPTY_ANSWER) if stamp is not None else EMPTY_ANSWER
-            fault = next((f for f in self._faults if f.fires(self._rng, stamp)), None)
-            if fault is not None:
-                self._fired[fault.kind] += 1
+        self._count(stamp)
+        answer, fault = self._answer_for(stamp), self._next_fault(stamp)
         if fault is not None and fault.kind == "latency":
             time.sleep(float(fault.options.get("seconds", 1.0)))
         return stamp, answer, fault

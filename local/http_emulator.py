@@ -1,21 +1,27 @@
-"""The HTTP plumbing the provider emulators share: a threaded server on 127.0.0.1 answering with JSON.
+"""What the provider emulators share: the HTTP plumbing, and the answers and faults a test registers.
 
-:class:`JsonHttpEmulator` starts and stops the server (a context manager), reads each request's body and writes
-the reply a subclass computes in :meth:`~JsonHttpEmulator.answer`; what a service puts on the wire (routes, error
-bodies, its request-id header) stays in the subclass: :mod:`local.model_emulator` (OpenAI),
+:class:`JsonHttpEmulator` starts and stops a threaded server on 127.0.0.1 (a context manager), reads each
+request's body and writes the JSON reply a subclass computes in :meth:`~JsonHttpEmulator.answer`.
+:class:`ProviderEmulator` adds what a test arranges: the answer registered for each invoice stamp, injected
+faults, and counters of requests and fired faults. What a service puts on the wire (routes, error bodies, its
+request-id header, its fault kinds) stays in the subclass: :mod:`local.model_emulator` (OpenAI),
 :mod:`local.aws_emulators` (Bedrock Converse, Textract AnalyzeExpense).
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
 Reply = tuple[int, dict[str, str], dict[str, Any]]  # (HTTP status, headers, JSON body)
+EMPTY_ANSWER: dict[str, Any] = {"currency": None, "printed_total": None, "items": []}
 
 
 def header(headers: Mapping[str, str], name: str, default: str = "") -> str:
@@ -114,3 +120,95 @@ class JsonHttpEmulator:
                 pass
 
         return Handler
+
+
+@dataclass
+class Fault:
+    kind: str
+    times: int | None  # None: until cleared (or by rate)
+    rate: float | None
+    options: dict[str, Any]
+
+    def fires(self, rng: random.Random, stamp: int | None) -> bool:
+        if "stamp" in self.options and self.options["stamp"] != stamp:
+            return False
+        if self.times is not None and self.times <= 0:
+            return False
+        if self.rate is not None and rng.random() >= self.rate:
+            return False
+        if self.times is not None:
+            self.times -= 1
+        return True
+
+
+class ProviderEmulator(JsonHttpEmulator):
+    """Answers registered per invoice stamp (a ``ModelInvoice`` dict; none: :data:`EMPTY_ANSWER`), injected
+    faults and request counters; subclasses read the stamp off a request and answer in their service's protocol."""
+
+    def __init__(self, port: int | None = None, *, seed: int = 0) -> None:
+        self._answers: dict[int, dict[str, Any]] = {}
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._by_stamp: Counter[int | None] = Counter()
+        self._fired: Counter[str] = Counter()
+        super().__init__(port)
+
+    def fault_kinds(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def register(self, stamp: int, answer: dict[str, Any]) -> None:
+        """What the provider answers for the invoice carrying ``stamp`` (a ``ModelInvoice`` JSON dict)."""
+        with self._lock:
+            self._answers[stamp] = json.loads(json.dumps(answer))
+
+    def inject(self, kind: str, *, times: int | None = None, rate: float | None = None, **options: Any) -> None:
+        """Answer the next ``times`` requests (or a ``rate`` fraction of them, or all) with fault ``kind``, one of
+        :meth:`fault_kinds`. Option ``stamp``: only requests for that invoice; the others are the subclass's."""
+        if kind not in self.fault_kinds():
+            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(self.fault_kinds())}")
+        with self._lock:
+            self._faults.append(Fault(kind, times, rate, options))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def requests(self) -> int:
+        """Requests received so far (faulted ones included)."""
+        with self._lock:
+            return sum(self._by_stamp.values())
+
+    def requests_for(self, stamp: int | None) -> int:
+        """Requests whose first image carried ``stamp`` (None: no readable stamp)."""
+        with self._lock:
+            return self._by_stamp[stamp]
+
+    @property
+    def requests_by_stamp(self) -> dict[int | None, int]:
+        with self._lock:
+            return dict(self._by_stamp)
+
+    @property
+    def faults_fired(self) -> dict[str, int]:
+        """How many requests each fault kind has answered so far."""
+        with self._lock:
+            return dict(self._fired)
+
+    def _count(self, stamp: int | None) -> None:
+        with self._lock:
+            self._by_stamp[stamp] += 1
+
+    def _answer_for(self, stamp: int | None) -> dict[str, Any]:
+        with self._lock:
+            return self._answers.get(stamp, EMPTY_ANSWER) if stamp is not None else EMPTY_ANSWER
+
+    def _next_fault(self, stamp: int | None) -> Fault | None:
+        """The first injected fault that fires for this request (counted as fired), if any."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.fires(self._rng, stamp):
+                    self._fired[fault.kind] += 1
+                    return fault
+        return None

@@ -19,19 +19,16 @@ import base64
 import io
 import json
 import math
-import random
-import threading
 import time
 import urllib.parse
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
 
 from invoice_pipeline.budget import image_tokens
-from local.http_emulator import JsonHttpEmulator, Reply, header
+from local.http_emulator import ProviderEmulator, Reply, header
 from local.stamp import read_stamp
 
 FAULT_KINDS = (
@@ -44,26 +41,6 @@ FAULT_KINDS = (
     "insufficient_quota",
     "invalid_api_key",
 )
-EMPTY_ANSWER: dict[str, Any] = {"currency": None, "printed_total": None, "items": []}
-
-
-@dataclass
-class _Fault:
-    kind: str
-    times: int | None  # None: until cleared (or by rate)
-    rate: float | None
-    options: dict[str, Any]
-
-    def fires(self, rng: random.Random, stamp: int | None) -> bool:
-        if "stamp" in self.options and self.options["stamp"] != stamp:
-            return False
-        if self.times is not None and self.times <= 0:
-            return False
-        if self.rate is not None and rng.random() >= self.rate:
-            return False
-        if self.times is not None:
-            self.times -= 1
-        return True
 
 
 class RateLimit:
@@ -125,22 +102,15 @@ def _duration(seconds: float) -> str:
     return f"{int(minutes)}m{text}" if minutes else text
 
 
-class ModelEmulator(JsonHttpEmulator):
+class ModelEmulator(ProviderEmulator):
     METHODS = ("GET", "POST")
 
     def __init__(self, port: int | None = None, *, seed: int = 0, api_key: str | None = None) -> None:
         self._api_key = api_key  # when set, a request with another bearer key gets OpenAI's 401
-        self._answers: dict[int, dict[str, Any]] = {}
-        self._faults: list[_Fault] = []
-        self._lock = threading.Lock()
-        self._rng = random.Random(seed)
-        self._requests = 0
-        self._by_stamp: Counter[int | None] = Counter()
-        self._fired: Counter[str] = Counter()
         self._limits: dict[str | None, RateLimit] = {}
         self._served: list[tuple[float, str, int]] = []  # (monotonic time, model, tokens) of each 200
         self._limited: Counter[str] = Counter()  # 429s for a rate limit, per model
-        super().__init__(port)
+        super().__init__(port, seed=seed)
 
     # --------------------------------------------------------------------------- control (test side)
 
@@ -148,22 +118,10 @@ class ModelEmulator(JsonHttpEmulator):
     def base_url(self) -> str:
         return f"{self.endpoint_url}/v1"
 
-    def register(self, stamp: int, answer: dict[str, Any]) -> None:
-        """What the model answers for the invoice carrying ``stamp`` (a ``ModelInvoice`` JSON dict)."""
-        with self._lock:
-            self._answers[stamp] = json.loads(json.dumps(answer))
-
-    def inject(self, kind: str, *, times: int | None = None, rate: float | None = None, **options: Any) -> None:
-        """Make the next ``times`` requests (or a ``rate`` fraction of them, or all) fail as ``kind``.
-
-        Options: ``seconds`` (latency, timeout), ``retry_after`` seconds (rate_limit, server_error,
-        insufficient_quota; default 0.01 so SDK retries stay quick), ``message`` (refusal), ``stamp`` (only
-        requests for that invoice).
-        """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
-        with self._lock:
-            self._faults.append(_Fault(kind, times, rate, options))
+    def fault_kinds(self) -> tuple[str, ...]:
+        """Options of :meth:`inject`: ``seconds`` (latency, timeout), ``retry_after`` seconds (rate_limit,
+        server_error, insufficient_quota; default 0.01 so SDK retries stay quick), ``message`` (refusal)."""
+        return FAULT_KINDS
 
     def limit(self, *, tokens: int, requests: int, window_seconds: float = 60.0, llm: str | None = None) -> None:
         """Enforce ``tokens`` and ``requests`` per window for ``llm`` (None: every model without its own limit),
@@ -183,45 +141,7 @@ class ModelEmulator(JsonHttpEmulator):
         with self._lock:
             return self._limited[llm] if llm is not None else sum(self._limited.values())
 
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    @property
-    def requests(self) -> int:
-        """Requests received so far (faulted ones included)."""
-        with self._lock:
-            return self._requests
-
-    def requests_for(self, stamp: int | None) -> int:
-        """Requests whose first image carried ``stamp`` (None: no readable stamp)."""
-        with self._lock:
-            return self._by_stamp[stamp]
-
-    @property
-    def faults_fired(self) -> dict[str, int]:
-        """How many requests each fault kind has answered so far."""
-        with self._lock:
-            return dict(self._fired)
-
-    @property
-    def requests_by_stamp(self) -> dict[int | None, int]:
-        with self._lock:
-            return dict(self._by_stamp)
-
     # --------------------------------------------------------------------------- serving
-
-    def _next_fault(self, stamp: int | None) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.fires(self._rng, stamp):
-                    self._fired[fault.kind] += 1
-                    return fault
-        return None
-
-    def _answer_for(self, stamp: int | None) -> dict[str, Any]:
-        with self._lock:
-            return self._answers.get(stamp, EMPTY_ANSWER) if stamp is not None else EMPTY_ANSWER
 
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         if method == "GET":
@@ -256,9 +176,7 @@ class ModelEmulator(JsonHttpEmulator):
         """(status, headers, JSON body) for one Chat Completions request."""
         images = list(_images_of(request))
         stamp = read_stamp(images[0]) if images else None
-        with self._lock:
-            self._requests += 1
-            self._by_stamp[stamp] += 1
+        self._count(stamp)
         model = str(request.get("model") or "")
         if not model or not isinstance(request.get("messages"), list):
             return 400, {}, _error("'model' and 'messages' are required", "invalid_request_error", None)
