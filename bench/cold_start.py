@@ -31,21 +31,19 @@ STATEMENTS = {
 }
 
 
-def import_seconds(statement: str, runs: int) -> float:
-    """Best of ``runs`` fresh interpreters: seconds spent in ``statement`` alone."""
-    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    samples = []
-    for _ in range(runs):
-        output = subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=FUNCTIONS,
-            env={"PYTHONPATH": str(FUNCTIONS), "PYTHONDONTWRITEBYTECODE": "1", "PATH": "/usr/bin:/bin"},
-        ).stdout
-        samples.append(float(output.strip()))
-    return min(samples)
+def import_seconds(statement: str, functions: Path = FUNCTIONS, after: str = "pass") -> float:
+    """Seconds spent in ``statement`` (once ``after`` has run) in one fresh interpreter with ``functions`` on the
+    path, as in the code asset."""
+    code = f"{after}; import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    output = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=functions,
+        env={"PYTHONPATH": str(functions), "PYTHONDONTWRITEBYTECODE": "1", "PATH": "/usr/bin:/bin"},
+    ).stdout
+    return float(output.strip())
 
 
 def measure(runs: int, names: list[str] | None = None) -> dict[str, float]:
@@ -54,7 +52,7 @@ def measure(runs: int, names: list[str] | None = None) -> dict[str, float]:
     best = {name: float("inf") for name in chosen}
     for _ in range(runs):
         for name in chosen:
-            best[name] = min(best[name], import_seconds(STATEMENTS[name], runs=1))
+            best[name] = min(best[name], import_seconds(STATEMENTS[name]))
     return best
 
 

@@ -12,29 +12,15 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 import tarfile
 import tempfile
 from io import BytesIO
 from pathlib import Path
 
+from cold_start import import_seconds  # this folder is on the path when a bench script runs
+
 ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = ("consumer", "producer")
-
-
-def import_seconds(statement: str, functions: Path, after: str = "pass") -> float:
-    """Seconds spent in ``statement`` (once ``after`` has run) in one fresh interpreter with ``functions`` on the
-    path, as in the code asset."""
-    code = f"{after}; import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    output = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=functions,
-        env={"PYTHONPATH": str(functions), "PYTHONDONTWRITEBYTECODE": "1", "PATH": "/usr/bin:/bin"},
-    ).stdout
-    return float(output.strip())
 
 
 def extract_functions(revision: str, into: Path) -> Path:

@@ -33,151 +33,53 @@ import binascii
 import io
 import json
 import math
-import random
-import threading
 import time
 import urllib.parse
 import uuid
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, ClassVar
 
 from PIL import Image, UnidentifiedImageError
 
-from local.model_emulator import EMPTY_ANSWER, _Fault
+from local.http_emulator import Fault, ProviderEmulator, Reply, header
 from local.stamp import read_stamp
 
-Reply = tuple[int, dict[str, str], dict[str, Any]]
 
-
-class _AwsEmulator:
-    """Registration, fault injection, counters and the HTTP server; subclasses answer requests."""
+class _AwsEmulator(ProviderEmulator):
+    """The service's fault kinds (its error codes and :attr:`OTHER_FAULTS`) and its endpoint variable; subclasses
+    answer requests."""
 
     SERVICE_ENV: ClassVar[str]
     FAULTS: ClassVar[dict[str, tuple[int, str]]]  # fault kind (the error code) -> (HTTP status, message)
     OTHER_FAULTS: ClassVar[tuple[str, ...]] = ("latency",)
 
-    def __init__(self, port: int | None = None, *, seed: int = 0) -> None:
-        self._answers: dict[int, dict[str, Any]] = {}
-        self._faults: list[_Fault] = []
-        self._lock = threading.Lock()
-        self._rng = random.Random(seed)
-        self._by_stamp: Counter[int | None] = Counter()
-        self._fired: Counter[str] = Counter()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port or 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
     def environment(self) -> dict[str, str]:
         """What points boto3 (and the consumer) at this emulator."""
         return {self.SERVICE_ENV: self.endpoint_url}
 
-    def register(self, stamp: int, answer: dict[str, Any]) -> None:
-        with self._lock:
-            self._answers[stamp] = json.loads(json.dumps(answer))
-
-    def inject(self, kind: str, *, times: int | None = None, rate: float | None = None, **options: Any) -> None:
-        """Answer the next ``times`` requests (or a ``rate`` of them, or all) with fault ``kind``: an error code of
-        the service, or one of :attr:`OTHER_FAULTS`. Options: ``seconds`` (latency), ``stamp`` (only that invoice).
-        """
-        if kind not in self.FAULTS and kind not in self.OTHER_FAULTS:
-            raise ValueError(f"unknown fault {kind!r}; one of {', '.join([*self.FAULTS, *self.OTHER_FAULTS])}")
-        with self._lock:
-            self._faults.append(_Fault(kind, times, rate, options))
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    @property
-    def requests(self) -> int:
-        with self._lock:
-            return sum(self._by_stamp.values())
-
-    @property
-    def requests_by_stamp(self) -> dict[int | None, int]:
-        with self._lock:
-            return dict(self._by_stamp)
-
-    @property
-    def faults_fired(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._fired)
-
-    def start(self) -> _AwsEmulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
+    def fault_kinds(self) -> tuple[str, ...]:
+        """An error code of the service, or one of :attr:`OTHER_FAULTS`; option ``seconds`` (latency)."""
+        return (*self.FAULTS, *self.OTHER_FAULTS)
 
     # ---------------------------------------------------------------------------------------------- serving
 
-    def _seen(self, image: Image.Image | None) -> tuple[int | None, dict[str, Any], _Fault | None]:
+    def _seen(self, image: Image.Image | None) -> tuple[int | None, dict[str, Any], Fault | None]:
         """Count the request; (stamp, registered answer, fault to answer with, if any)."""
         stamp = read_stamp(image) if image is not None else None
-        with self._lock:
-            self._by_stamp[stamp] += 1
-            answer = self._answers.get(stamp, EMPTY_ANSWER) if stamp is not None else EMPTY_ANSWER
-            fault = next((f for f in self._faults if f.fires(self._rng, stamp)), None)
-            if fault is not None:
-                self._fired[fault.kind] += 1
+        self._count(stamp)
+        answer, fault = self._answer_for(stamp), self._next_fault(stamp)
         if fault is not None and fault.kind == "latency":
             time.sleep(float(fault.options.get("seconds", 1.0)))
         return stamp, answer, fault
 
-    def respond(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
-        raise NotImplementedError
-
     def error(self, code: str) -> Reply:
         raise NotImplementedError
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        emulator = self
+    def crashed(self, error: Exception) -> Reply:
+        status, headers, reply = self.error("InternalServerError")
+        return status, headers, {**reply, "message": f"emulator error: {error}", "Message": f"emulator error: {error}"}
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    status, headers, reply = emulator.respond(self.path, dict(self.headers.items()), body)
-                except Exception as error:  # a bug in the double must look like a server error, not hang
-                    status, headers, reply = emulator.error("InternalServerError")
-                    reply = {**reply, "message": f"emulator error: {error}", "Message": f"emulator error: {error}"}
-                payload = json.dumps(reply).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-                    self.send_header("Content-Length", str(len(payload)))
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                pass
-
-        return Handler
+    def reply_headers(self) -> dict[str, str]:
+        return {"x-amzn-RequestId": str(uuid.uuid4())}
 
 
 def _open(data: bytes) -> Image.Image | None:
@@ -230,7 +132,7 @@ class BedrockEmulator(_AwsEmulator):
             {"message": message},
         )
 
-    def respond(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
+    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         parts = path.split("/")
         if len(parts) != 4 or parts[1] != "model" or parts[3] != "converse":
             return 404, {"Content-Type": "application/json", "x-amzn-ErrorType": "UnknownOperationException"}, {}
@@ -350,8 +252,8 @@ class TextractEmulator(_AwsEmulator):
         headers = {"Content-Type": "application/x-amz-json-1.1"}
         return status, headers, {"__type": code, "Message": message or default}
 
-    def respond(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
-        target = next((value for name, value in headers.items() if name.lower() == "x-amz-target"), "")
+    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        target = header(headers, "X-Amz-Target")
         if path != "/" or target != "Textract.AnalyzeExpense":
             return 400, {"Content-Type": "application/x-amz-json-1.1"}, {"__type": "UnknownOperationException"}
         try:

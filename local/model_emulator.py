@@ -19,20 +19,16 @@ import base64
 import io
 import json
 import math
-import random
-import threading
 import time
 import urllib.parse
 import uuid
 from collections import Counter
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 from PIL import Image
 
 from invoice_pipeline.budget import image_tokens
+from local.http_emulator import ProviderEmulator, Reply, header
 from local.stamp import read_stamp
 
 FAULT_KINDS = (
@@ -45,26 +41,6 @@ FAULT_KINDS = (
     "insufficient_quota",
     "invalid_api_key",
 )
-EMPTY_ANSWER: dict[str, Any] = {"currency": None, "printed_total": None, "items": []}
-
-
-@dataclass
-class _Fault:
-    kind: str
-    times: int | None  # None: until cleared (or by rate)
-    rate: float | None
-    options: dict[str, Any]
-
-    def fires(self, rng: random.Random, stamp: int | None) -> bool:
-        if "stamp" in self.options and self.options["stamp"] != stamp:
-            return False
-        if self.times is not None and self.times <= 0:
-            return False
-        if self.rate is not None and rng.random() >= self.rate:
-            return False
-        if self.times is not None:
-            self.times -= 1
-        return True
 
 
 class RateLimit:
@@ -126,49 +102,26 @@ def _duration(seconds: float) -> str:
     return f"{int(minutes)}m{text}" if minutes else text
 
 
-class ModelEmulator:
+class ModelEmulator(ProviderEmulator):
+    METHODS = ("GET", "POST")
+
     def __init__(self, port: int | None = None, *, seed: int = 0, api_key: str | None = None) -> None:
         self._api_key = api_key  # when set, a request with another bearer key gets OpenAI's 401
-        self._answers: dict[int, dict[str, Any]] = {}
-        self._faults: list[_Fault] = []
-        self._lock = threading.Lock()
-        self._rng = random.Random(seed)
-        self._requests = 0
-        self._by_stamp: Counter[int | None] = Counter()
-        self._fired: Counter[str] = Counter()
         self._limits: dict[str | None, RateLimit] = {}
         self._served: list[tuple[float, str, int]] = []  # (monotonic time, model, tokens) of each 200
         self._limited: Counter[str] = Counter()  # 429s for a rate limit, per model
-        self._server = ThreadingHTTPServer(("127.0.0.1", port or 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        super().__init__(port, seed=seed)
 
     # --------------------------------------------------------------------------- control (test side)
 
     @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.endpoint_url}/v1"
 
-    def register(self, stamp: int, answer: dict[str, Any]) -> None:
-        """What the model answers for the invoice carrying ``stamp`` (a ``ModelInvoice`` JSON dict)."""
-        with self._lock:
-            self._answers[stamp] = json.loads(json.dumps(answer))
-
-    def inject(self, kind: str, *, times: int | None = None, rate: float | None = None, **options: Any) -> None:
-        """Make the next ``times`` requests (or a ``rate`` fraction of them, or all) fail as ``kind``.
-
-        Options: ``seconds`` (latency, timeout), ``retry_after`` seconds (rate_limit, server_error,
-        insufficient_quota; default 0.01 so SDK retries stay quick), ``message`` (refusal), ``stamp`` (only
-        requests for that invoice).
-        """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
-        with self._lock:
-            self._faults.append(_Fault(kind, times, rate, options))
+    def fault_kinds(self) -> tuple[str, ...]:
+        """Options of :meth:`inject`: ``seconds`` (latency, timeout), ``retry_after`` seconds (rate_limit,
+        server_error, insufficient_quota; default 0.01 so SDK retries stay quick), ``message`` (refusal)."""
+        return FAULT_KINDS
 
     def limit(self, *, tokens: int, requests: int, window_seconds: float = 60.0, llm: str | None = None) -> None:
         """Enforce ``tokens`` and ``requests`` per window for ``llm`` (None: every model without its own limit),
@@ -188,74 +141,42 @@ class ModelEmulator:
         with self._lock:
             return self._limited[llm] if llm is not None else sum(self._limited.values())
 
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    @property
-    def requests(self) -> int:
-        """Requests received so far (faulted ones included)."""
-        with self._lock:
-            return self._requests
-
-    def requests_for(self, stamp: int | None) -> int:
-        """Requests whose first image carried ``stamp`` (None: no readable stamp)."""
-        with self._lock:
-            return self._by_stamp[stamp]
-
-    @property
-    def faults_fired(self) -> dict[str, int]:
-        """How many requests each fault kind has answered so far."""
-        with self._lock:
-            return dict(self._fired)
-
-    @property
-    def requests_by_stamp(self) -> dict[int | None, int]:
-        with self._lock:
-            return dict(self._by_stamp)
-
-    # --------------------------------------------------------------------------- lifecycle
-
-    def start(self) -> ModelEmulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="model-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> ModelEmulator:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
-
     # --------------------------------------------------------------------------- serving
 
-    def _next_fault(self, stamp: int | None) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.fires(self._rng, stamp):
-                    self._fired[fault.kind] += 1
-                    return fault
-        return None
+    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        if method == "GET":
+            # models.retrieve: what `invoices doctor` asks to check the key without paying for a completion.
+            prefix = "/v1/models/" if path.startswith("/v1/") else "/models/"
+            if not path.startswith(prefix) or len(path) == len(prefix):
+                return 404, {}, _error(f"no route {path}", "invalid_request_error", None)
+            if not self._authorized(headers):
+                return 401, {}, _invalid_key_error()
+            model = urllib.parse.unquote(path[len(prefix) :])
+            return 200, {}, {"id": model, "object": "model", "created": 0, "owned_by": "emulator"}
+        if not self._authorized(headers):
+            return 401, {}, _invalid_key_error()
+        if path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+            return 404, {}, _error(f"no route {path}", "invalid_request_error", None)
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            return 400, {}, _error("body is not JSON", "invalid_request_error", None)
+        return self.respond(request)
 
-    def _answer_for(self, stamp: int | None) -> dict[str, Any]:
-        with self._lock:
-            return self._answers.get(stamp, EMPTY_ANSWER) if stamp is not None else EMPTY_ANSWER
+    def crashed(self, error: Exception) -> Reply:
+        return 500, {}, _error(f"emulator error: {error}", "server_error", None)
 
-    def respond(self, request: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def reply_headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json"}
+
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        return self._api_key is None or header(headers, "Authorization") == f"Bearer {self._api_key}"
+
+    def respond(self, request: dict[str, Any]) -> Reply:
         """(status, headers, JSON body) for one Chat Completions request."""
         images = list(_images_of(request))
         stamp = read_stamp(images[0]) if images else None
-        with self._lock:
-            self._requests += 1
-            self._by_stamp[stamp] += 1
+        self._count(stamp)
         model = str(request.get("model") or "")
         if not model or not isinstance(request.get("messages"), list):
             return 400, {}, _error("'model' and 'messages' are required", "invalid_request_error", None)
@@ -316,64 +237,6 @@ class ModelEmulator:
             "system_fingerprint": "fp_emulator",
         }
         return 200, headers, body
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        emulator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _authorized(self) -> bool:
-                if emulator._api_key is None or self.headers.get("Authorization") == f"Bearer {emulator._api_key}":
-                    return True
-                self._send(401, {}, _invalid_key_error())
-                return False
-
-            def do_GET(self) -> None:
-                # models.retrieve: what `invoices doctor` asks to check the key without paying for a completion.
-                prefix = "/v1/models/" if self.path.startswith("/v1/") else "/models/"
-                if not self.path.startswith(prefix) or len(self.path) == len(prefix):
-                    self._send(404, {}, _error(f"no route {self.path}", "invalid_request_error", None))
-                    return
-                if self._authorized():
-                    model = urllib.parse.unquote(self.path[len(prefix) :])
-                    self._send(200, {}, {"id": model, "object": "model", "created": 0, "owned_by": "emulator"})
-
-            def do_POST(self) -> None:
-                if not self._authorized():
-                    return
-                if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
-                    self._send(404, {}, _error(f"no route {self.path}", "invalid_request_error", None))
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                try:
-                    request = json.loads(self.rfile.read(length) or b"{}")
-                except ValueError:
-                    self._send(400, {}, _error("body is not JSON", "invalid_request_error", None))
-                    return
-                try:
-                    status, headers, body = emulator.respond(request)
-                except Exception as error:  # a bug in the double must look like a server error, not hang
-                    status, headers, body = 500, {}, _error(f"emulator error: {error}", "server_error", None)
-                self._send(status, headers, body)
-
-            def _send(self, status: int, headers: dict[str, str], body: dict[str, Any]) -> None:
-                payload = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout fault)
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                pass
-
-        return Handler
 
 
 def _error(message: str, type_: str, code: str | None) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from invoice_pipeline.ledger import JobStatus
 from local.aws import MotoServer
 from local.chaos import ChaosConfig, ChaosStack, RecordingHandler, make_orders
 from local.event_source import fresh_handler
+from local.markdown import markdown_table
 from local.postgres import EmbeddedPostgres
 
 MODELS = ("gpt-4o-2024-11-20", "gpt-4.1-mini")
@@ -193,9 +194,4 @@ def table(results: list[RateLimitResult]) -> str:
         for result in results
         for model in result.models
     ]
-    widths = [max(len(column), *(len(row[n]) for row in rows)) for n, column in enumerate(COLUMNS)]
-    lines = ["| " + " | ".join(column.ljust(width) for column, width in zip(COLUMNS, widths, strict=True)) + " |"]
-    lines.append("|" + "|".join("-" * (width + 2) for width in widths) + "|")
-    for row in rows:
-        lines.append("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |")
-    return "\n".join(lines)
+    return markdown_table(COLUMNS, rows)

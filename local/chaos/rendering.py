@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from local.chaos.scenarios import ScenarioResult
+from local.markdown import markdown_table
 
 COLUMNS = ("scenario", "orders", "faults injected", "retries", "DLQ", "DLQ after redrive", "dup", "lost", "time s")
 
@@ -23,9 +24,4 @@ def table(results: list[ScenarioResult]) -> str:
         )
         for result in results
     ]
-    widths = [max(len(column), *(len(row[n]) for row in rows)) for n, column in enumerate(COLUMNS)]
-    lines = ["| " + " | ".join(column.ljust(width) for column, width in zip(COLUMNS, widths, strict=True)) + " |"]
-    lines.append("|" + "|".join("-" * (width + 2) for width in widths) + "|")
-    for row in rows:
-        lines.append("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |")
-    return "\n".join(lines)
+    return markdown_table(COLUMNS, rows)

@@ -7,32 +7,18 @@ with its job still `processing` (seen with the Postgres server restarted during 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, ClassVar
 
 import pg8000.native
 import pytest
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from invoice_pipeline import settings
 from invoice_pipeline.consume import build_runtime, process_record
 from invoice_pipeline.errors import JobBusy
+from tests.events.builders import sqs_record
+from tests.fakes import RecordedVisibility
 
 MODEL = "gpt-4o-2024-11-20"
-
-
-class RecordedVisibility:
-    def __init__(self) -> None:
-        self.changes: list[int] = []
-
-    def change(self, record: Any, seconds: int) -> None:
-        self.changes.append(seconds)
-
-
-class Record:
-    message_id = "m-2"
-    body = '{"order_id": 7}'
-    receipt_handle = "handle"
-    event_source_arn = "arn:aws:sqs:us-east-1:123456789012:invoice-extraction"
-    attributes: ClassVar[dict[str, str]] = {"ApproximateReceiveCount": "2"}
 
 
 def test_a_busy_job_is_retried_after_the_holders_lease(
@@ -50,7 +36,7 @@ def test_a_busy_job_is_retried_after_the_holders_lease(
     deps = replace(build_runtime(settings.consumer_settings()), visibility=visibility)
     pool = deps.pool
     with pytest.raises(JobBusy):
-        process_record(Record(), deadline=1e12, deps=deps)
+        process_record(SQSRecord(sqs_record({"order_id": 7}, receive_count=2)), deadline=1e12, deps=deps)
     pool.discard()
     assert len(visibility.changes) == 1
     assert 495 <= visibility.changes[0] <= 505  # the 500 s left of the lease, not a 60 s backoff

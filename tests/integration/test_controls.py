@@ -17,23 +17,10 @@ from invoices_cli import controls
 from invoices_cli.main import main
 from local.controls import read_controls
 from local.event_source import SqsEventSource
-from local.stack import create_local_stack
-from local.stack_config import load_queue_settings
+from tests.integration.cli import run_cli
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:consumer"
 UUID = "a1b2c3d4-5678-90ab-cdef-1234567890ab"
-
-
-@pytest.fixture
-def stack(aws: object, monkeypatch: pytest.MonkeyPatch) -> Any:
-    local = create_local_stack(load_queue_settings().scaled_for_local(1))
-    monkeypatch.setenv("QUEUE_URL", local.queue_url)
-    return local
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    code = main(list(argv))
-    return code, capsys.readouterr().out
 
 
 def schedule(scheduler: Any) -> None:

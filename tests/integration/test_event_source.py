@@ -12,20 +12,11 @@ import boto3
 import pytest
 
 from local.event_source import SqsEventSource, queue_depth
+from tests.integration.queues import create_queue_with_dlq
 
 
 def make_queues(max_receive_count: int = 2, visibility: int = 1) -> tuple[str, str]:
-    sqs = boto3.client("sqs")
-    dlq_url = sqs.create_queue(QueueName="toy-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName="toy",
-        Attributes={
-            "VisibilityTimeout": str(visibility),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}),
-        },
-    )["QueueUrl"]
-    return queue_url, dlq_url
+    return create_queue_with_dlq("toy", visibility_seconds=visibility, max_receive_count=max_receive_count)
 
 
 def send(queue_url: str, bodies: list[dict[str, Any]]) -> None:

@@ -13,9 +13,8 @@ import pg8000.native
 import pytest
 
 from invoices_cli.main import main
-from local.stack import create_local_stack
-from local.stack_config import load_queue_settings
 from tests.integration import toy_sink
+from tests.integration.cli import run_cli
 
 INSERT_JOB = """
 INSERT INTO benchmarking.extraction_jobs
@@ -51,18 +50,6 @@ def ledger(sql: pg8000.native.Connection) -> pg8000.native.Connection:
     add_job(sql, 3, "ocr-table-v1", "failed", error="not an image")
     add_job(sql, 7, "ocr-table-v1", "processing", age=30)
     return sql
-
-
-@pytest.fixture
-def stack(aws: object, monkeypatch: pytest.MonkeyPatch) -> Any:
-    local = create_local_stack(load_queue_settings().scaled_for_local(1))
-    monkeypatch.setenv("QUEUE_URL", local.queue_url)
-    return local
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    code = main(list(argv))
-    return code, capsys.readouterr().out
 
 
 def test_status_counts_jobs_and_queue_depths(

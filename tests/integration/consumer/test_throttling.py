@@ -10,21 +10,16 @@ import boto3
 import pytest
 
 from tests.integration.consumer.conftest import MODEL, Pipeline, answer, sqs_record
+from tests.integration.queues import create_queue_with_dlq
 
 TOMATO = ("Tomato paste", "2", "ctn", "4.500", "9.000")
 
 
 def queue_with_dlq(max_receive_count: int = 5) -> tuple[Any, str, str, str]:
     sqs = boto3.client("sqs")
-    dlq_url = sqs.create_queue(QueueName="invoice-jobs-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName="invoice-jobs",
-        Attributes={
-            "VisibilityTimeout": "1800",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}),
-        },
-    )["QueueUrl"]
+    queue_url, dlq_url = create_queue_with_dlq(
+        "invoice-jobs", visibility_seconds=1800, max_receive_count=max_receive_count
+    )
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return sqs, queue_url, arn, dlq_url
 
