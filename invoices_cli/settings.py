@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator
 
-# _csv: the domain's reader of a comma list, so ALLOWED_BUCKETS splits here exactly as in the consumer.
+# comma_list is the domain's, so ALLOWED_BUCKETS splits here exactly as in the consumer.
 from invoice_pipeline.settings import (
     DEFAULT_LLM_MODEL,
     DEFAULT_MAX_IMAGE_BYTES,
@@ -22,7 +22,7 @@ from invoice_pipeline.settings import (
     EnvironmentSettings,
     LeaseSeconds,
     LlmModels,
-    _csv,
+    comma_list,
 )
 
 
@@ -52,7 +52,7 @@ class WorkbenchSettings(EnvironmentSettings):
     @field_validator("allowed_buckets", mode="before")
     @classmethod
     def _allowed_buckets(cls, raw: Any) -> Any:
-        return frozenset(_csv(raw)) if isinstance(raw, str) else raw
+        return frozenset(comma_list(raw)) if isinstance(raw, str) else raw
 
 
 def operator_settings_from(env: Mapping[str, str]) -> OperatorSettings:

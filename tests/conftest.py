@@ -48,12 +48,16 @@ def _admin(server: EmbeddedPostgres) -> pg8000.native.Connection:
     return connect(server.dsn)
 
 
-def _fresh_database(server: EmbeddedPostgres, template: str) -> Iterator[str]:
+def _fresh_database(server: EmbeddedPostgres, template: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new database from ``template``; DATABASE_URL points at it for the code under test, and it is dropped after."""
     name = f"test_{os.getpid()}_{next(_counter)}"
     admin = _admin(server)
     admin.run(f"CREATE DATABASE {name} TEMPLATE {template}")
     try:
-        yield server.dsn_for(name)
+        dsn = server.dsn_for(name)
+        monkeypatch.setenv("DATABASE_URL", dsn)
+        monkeypatch.setenv("DB_SSLMODE", "disable")
+        yield dsn
     finally:
         db.pool.discard()
         admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -63,19 +67,13 @@ def _fresh_database(server: EmbeddedPostgres, template: str) -> Iterator[str]:
 @pytest.fixture
 def database(postgres: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """DSN of a fresh, migrated database; DATABASE_URL points at it for the code under test."""
-    for dsn in _fresh_database(postgres, TEMPLATE):
-        monkeypatch.setenv("DATABASE_URL", dsn)
-        monkeypatch.setenv("DB_SSLMODE", "disable")
-        yield dsn
+    yield from _fresh_database(postgres, TEMPLATE, monkeypatch)
 
 
 @pytest.fixture
 def empty_database(postgres: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """DSN of a fresh database with no schema at all."""
-    for dsn in _fresh_database(postgres, "template0"):
-        monkeypatch.setenv("DATABASE_URL", dsn)
-        monkeypatch.setenv("DB_SSLMODE", "disable")
-        yield dsn
+    yield from _fresh_database(postgres, "template0", monkeypatch)
 
 
 @pytest.fixture

@@ -100,7 +100,8 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-def _csv(raw: str) -> list[str]:
+def comma_list(raw: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``: how every list variable is written (LLM_MODELS, ALLOWED_BUCKETS, ...)."""
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
@@ -135,7 +136,7 @@ class DatabaseSettings(EnvironmentSettings):
 
 
 def _llm_models(value: Any) -> tuple[str, ...]:
-    models = tuple(dict.fromkeys(_csv(value) if isinstance(value, str) else value))
+    models = tuple(dict.fromkeys(comma_list(value) if isinstance(value, str) else value))
     if not models:
         raise ConfigError("LLM_MODELS is empty")
     return models
@@ -172,7 +173,7 @@ class ProducerSettings(EnvironmentSettings):
         if raw == "*":
             return None
         ids: list[int] = []
-        for part in _csv(raw):
+        for part in comma_list(raw):
             try:
                 ids.append(int(part))
             except ValueError:
@@ -220,9 +221,9 @@ class ConsumerSettings(EnvironmentSettings):
     @field_validator("allowed_buckets", mode="before")
     @classmethod
     def _allowed_buckets(cls, raw: Any) -> Any:
-        if isinstance(raw, str) and not _csv(raw):
+        if isinstance(raw, str) and not comma_list(raw):
             raise ConfigError("ALLOWED_BUCKETS is empty")
-        return frozenset(_csv(raw)) if isinstance(raw, str) else raw
+        return frozenset(comma_list(raw)) if isinstance(raw, str) else raw
 
     @field_validator("config_error_backoff_seconds")
     @classmethod
