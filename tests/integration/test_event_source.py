@@ -189,3 +189,26 @@ def test_a_batch_size_below_one_is_refused(aws: object, batch_size: int) -> None
     queue_url, _ = make_queues()
     with pytest.raises(ValueError, match="batch_size"):
         SqsEventSource(queue_url, ToyHandler(), batch_size=batch_size)
+
+
+def test_metrics_disabled_locally_never_reach_the_terminal_however_many_invocations_add(
+    aws: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Powertools keeps a disabled metric set and prints it once a metric holds 100 values; the event source drops it
+    after each invocation, so a long local run shows its figures, not EMF blobs."""
+    from invoice_pipeline.observability import metrics
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    queue_url, _ = make_queues(max_receive_count=5)
+    send(queue_url, [{"n": n} for n in range(30)])
+
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        for _ in range(10):  # 30 invocations x 10 values: three times Powertools' 100
+            metrics.add_metric(name="Toy", unit="Count", value=1)
+        return {"batchItemFailures": []}
+
+    stats = SqsEventSource(queue_url, handler, batch_size=1).drain(timeout_seconds=30)
+
+    assert stats.succeeded == 30
+    assert '"_aws"' not in capsys.readouterr().out
