@@ -44,7 +44,8 @@ sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 from invoice_pipeline import images  # noqa: E402
 from invoice_pipeline.extraction import base, pdf_text  # noqa: E402
 from invoice_pipeline.extraction.base import ExtractedInvoice, InvoiceImages, PreparedImage  # noqa: E402
-from invoice_pipeline.extraction.ocr import Box, OcrExtractor, RapidOcrReader  # noqa: E402
+from invoice_pipeline.extraction.ocr import OcrExtractor, RapidOcrReader  # noqa: E402
+from invoice_pipeline.extraction.rows import Box  # noqa: E402
 from invoice_pipeline.validation import check  # noqa: E402
 
 DEFAULT_SET = ROOT.parent / "shared" / "realdocs"

@@ -4,7 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.extraction.ocr import group_rows, reconstruct_pages
+from invoice_pipeline.extraction.invoice_reader import reconstruct_pages
+from invoice_pipeline.extraction.rows import group_rows
 from invoice_pipeline.extraction.table_reader import build_lines, is_summary, read_items
 
 D = Decimal

@@ -1,6 +1,6 @@
 """Line items from words with positions, without knowing the layout: the evidence that holds across vendors.
 
-Input: the rows of every page in reading order (boxes grouped into rows by ``ocr.group_rows``; a box is a
+Input: the rows of every page in reading order (boxes grouped into rows by ``rows.chain_rows``; a box is a
 word of a PDF's text layer or a phrase the OCR read). Steps:
 
 1. **Cells.** A row's boxes are split into words and joined again into cells where the gap is narrower than
@@ -35,65 +35,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from invoice_pipeline.extraction import vocabulary
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.extraction.rows import Box, Row
 from invoice_pipeline.numbers import ascii_digits, document_decimal_mark, parse_decimal
-
-Box = tuple[str, float, float, float, float, float]
-Row = tuple[Box, ...]
 
 CELL_GAP = 0.9  # row heights: text closer than this is one cell
 COLUMN_SLACK = 1.2  # row heights a right edge may be off its column
 CONTINUATION_GAP = 2.6  # row heights between an item's last row and a line continuing its description
 CENT = Decimal("0.01")
 
-CURRENCY_WORDS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY", "₹": "INR", "CHF": "CHF", "fr.": "CHF"}
-ISO_CODES = frozenset(
-    {
-        *("EUR", "USD", "GBP", "CHF", "JPY", "KWD", "BHD", "OMR", "JOD", "TND", "LYD", "IQD", "SAR", "AED"),
-        *("QAR", "EGP", "KRW", "CNY", "INR", "PKR", "CAD", "AUD", "TRY", "SEK", "NOK", "DKK", "PLN", "CZK"),
-    }
-)
-# Words that start a summary row (lower case; a row's first word is compared by prefix, Arabic by substring).
-SUMMARY_WORDS = (
-    *("total", "subtotal", "sub-total", "grand", "vat", "tax", "shipping", "freight", "amount", "balance due"),
-    *("summe", "zwischensumme", "gesamt", "rechnungssumme", "rechnungsbetrag", "nettobetrag", "bruttobetrag"),
-    *("netto", "brutto", "mwst", "ust", "umsatzsteuer", "mehrwertsteuer", "steuer", "endbetrag", "zahlbetrag"),
-    *("zu zahlen", "übertrag", "uebertrag", "versand", "fracht", "skonto", "rabatt", "abzgl", "abzüglich"),
-    *("discount", "less"),
-    *("sous-total", "tva", "montant", "net à payer", "solde", "taxe", "frais de port", "remise", "acompte"),
-    *("bar", "gegeben", "rückgeld", "ec-karte", "kartenzahlung", "geg.", "visa", "mastercard", "change"),
-    # a unit price printed on a row of its own under its item
-    *("einzelpreis", "stückpreis", "unit price", "prix unitaire"),
-)
-# German compounds start with these ("Gesamtbeitrag", "Bruttopreis", "Steuerbasisbetrag", "Versandkosten");
-# every other summary word must end where a word ends, plurals allowed ("Solde", "Taxes", not "Solder")
-COMPOUND_PREFIXES = (
-    *("gesamt", "netto", "brutto", "steuer", "mwst", "versand", "rabatt", "zwischensumme", "umsatzsteuer"),
-    *("mehrwertsteuer", "rechnungsbetrag", "nettobetrag", "bruttobetrag", "endbetrag", "zahlbetrag", "skonto"),
-    *("fracht", "frais"),
-)
-# German compounds: "Positionssumme", "Gesamtbetrag", "Steuerbetrag"
-SUMMARY_PARTS = ("summe", "gesamtbetrag", "zahlbetrag", "steuerbetrag", "endbetrag")
-ARABIC_SUMMARY = ("المجموع", "الإجمالي", "اجمالي", "إجمالي", "ضريبة", "الضريبة", "المبلغ", "الصافي", "الخصم")
-GRAND_TOTAL_WORDS = (
-    *("total", "grand", "amount due", "balance", "summe", "gesamt", "brutto", "rechnungsbetrag"),
-    *("rechnungssumme brutto", "zu zahlen", "endbetrag", "zahlbetrag", "net à payer", "total ttc", "montant ttc"),
-    *("المجموع", "الإجمالي", "اجمالي", "إجمالي"),
-)
-# not a total of the document: subtotals, carried-forward amounts, and prices ("Bruttopreis: 1.000,00")
-SUBTOTAL_WORDS = (
-    *("zwischensumme", "subtotal", "sub-total", "sub total", "sous-total", "übertrag", "carried"),
-    *("preis", "price", "prix"),
-)
-HEADER_WORDS = frozenset(
-    {
-        *("description", "item", "items", "product", "qty", "quantity", "unit", "price", "amount", "total"),
-        *("rate", "uom", "pos", "pos.", "artikel", "bezeichnung", "beschreibung", "artikelbeschreibung"),
-        *("menge", "anzahl", "einheit", "einzelpreis", "preis", "betrag", "gesamtpreis", "leistung"),
-        *("désignation", "designation", "quantité", "qté", "unité", "prix", "montant", "référence", "pu"),
-        *("الوصف", "الكمية", "الوحدة", "السعر", "المبلغ", "الإجمالي", "البند"),
-    }
-)
+QUANTITY_TITLES = frozenset(vocabulary.COLUMN_TITLES["quantity"])
+PRICE_TITLES = frozenset(vocabulary.COLUMN_TITLES["unit_price"])
 _TIMES = frozenset({"x", "×", "*", "@"})
 _NUMBER_TEXT = re.compile(r"^[(+-]?\d[\d.,' \u00a0\u202f]*[)-]?$")
 _SPACED_THOUSANDS = re.compile(r"^\d{3}(?:[.,]\d+)?-?$")
@@ -148,41 +101,6 @@ class Reading:
     last_line: int = -1
 
 
-# ---- rows -----------------------------------------------------------------------------------------------
-
-
-def chain_rows(boxes: Sequence[Box], *, min_confidence: float = 0.5) -> list[Row]:
-    """Boxes into rows, followed left to right: a box joins the row whose last box is level with it.
-
-    A scan turned by a degree drifts a row's height across the page; comparing a box with its left neighbour
-    instead of the row's whole span keeps neighbouring rows apart. Boxes much taller than the text (vertical
-    margin notes) are left out.
-    """
-    kept = [box for box in boxes if box[5] >= min_confidence and box[0].strip()]
-    if not kept:
-        return []
-    typical = statistics.median(box[4] - box[2] for box in kept)
-    kept = [box for box in kept if box[4] - box[2] <= 3 * typical]
-    rows: list[list[Box]] = []
-    for box in sorted(kept, key=lambda b: (b[1], b[2])):
-        center, height = (box[2] + box[4]) / 2, box[4] - box[2]
-        best: tuple[float, list[Box]] | None = None
-        for row in rows:
-            last = row[-1]
-            if last[3] > box[1] + 0.5 * height:
-                continue  # overlapping in x: another row
-            distance = abs(center - (last[2] + last[4]) / 2)
-            allowed = 0.45 * min(height, last[4] - last[2]) + 0.02 * (box[1] - last[3])
-            if distance <= allowed and (best is None or distance < best[0]):
-                best = (distance, row)
-        if best is None:
-            rows.append([box])
-        else:
-            best[1].append(box)
-    rows.sort(key=lambda row: statistics.mean((b[2] + b[4]) / 2 for b in row))
-    return [tuple(row) for row in rows]
-
-
 # ---- cells ----------------------------------------------------------------------------------------------
 
 
@@ -209,9 +127,7 @@ def parse_cell_number(text: str, mark: str) -> tuple[Decimal | None, int, bool]:
     cleaned = ascii_digits(text).strip()
     percent = cleaned.endswith("%")
     cleaned = cleaned.rstrip("%").strip()
-    for symbol in ("€", "$", "£", "¥", "₹"):
-        cleaned = cleaned.replace(symbol, "")
-    cleaned = re.sub(r"^(?:[A-Z]{3})\s*|\s*(?:[A-Z]{3})$", "", cleaned).strip()
+    cleaned = vocabulary.strip_currency(cleaned)
     if not cleaned or not _NUMBER_TEXT.match(cleaned):
         return None, 0, False
     negative = cleaned.endswith("-") and not cleaned.startswith("-")  # receipts print "0,25-"
@@ -241,7 +157,7 @@ def cells_of(row: Row, mark: str) -> list[Cell]:
     height = statistics.median([box[4] - box[2] for box in row]) if row else 1.0
     cells: list[Cell] = []
     for text, x0, x1 in words:
-        if text in CURRENCY_WORDS or text.upper() in ISO_CODES:
+        if vocabulary.is_currency_word(text):
             continue  # "9,90 €" is the number 9,90
         value, decimals, percent = parse_cell_number(text, mark)
         if text == "%" and cells and cells[-1].value is not None:
@@ -281,16 +197,7 @@ def _first_words(line: Line) -> str:
 
 def is_summary(line: Line) -> bool:
     """A subtotal, tax, total, shipping or payment row (its first text starts with such a word)."""
-    first = _first_words(line)
-    if not first:
-        return False
-    if any(word in line.text for word in ARABIC_SUMMARY):
-        return True
-    if any(part in first for part in SUMMARY_PARTS):
-        return True
-    if first.startswith(COMPOUND_PREFIXES):
-        return True
-    return any(re.match(rf"{re.escape(word)}(?:e?s)?(?![^\W\d_])", first) for word in SUMMARY_WORDS)
+    return vocabulary.starts_summary(_first_words(line), line.text)
 
 
 def is_header(line: Line) -> bool:
@@ -298,7 +205,7 @@ def is_header(line: Line) -> bool:
     if any(cell.decimals for cell in line.numbers):
         return False
     tokens = {token.strip(".:/").casefold() for cell in line.words for token in cell.text.split()}
-    return len(tokens & HEADER_WORDS) >= 2
+    return len(tokens & vocabulary.TITLE_WORDS) >= 2
 
 
 def _close(product: Decimal, total: Decimal, decimals: int) -> bool:
@@ -495,7 +402,7 @@ def _multiplier(line: Line, mark: str) -> tuple[Decimal, Decimal, str | None] | 
 
 
 def read_items(pages: Sequence[Sequence[Row]], *, invoice_index: int = 0) -> ExtractedInvoice:
-    """The invoice on ``pages`` (each page's rows from ``ocr.group_rows``), read by the module's rules."""
+    """The invoice on ``pages`` (each page's rows from ``rows.chain_rows``), read by the module's rules."""
     mark = decimal_mark([row for rows in pages for row in rows])
     lines = build_lines(pages)
     lines = join_split_rows(lines)
@@ -568,10 +475,6 @@ def _items_around_anchors(lines: Sequence[Line], anchors: dict[int, Reading]) ->
         _fill(reading, lines[reading.line])
     _attach_continuations(lines, readings)
     return [reading for reading in readings if reading.description or reading.quantity is not None]
-
-
-QUANTITY_TITLES = frozenset({"qty", "qty.", "quantity", "menge", "anzahl", "quantité", "qté", "الكمية"})
-PRICE_TITLES = frozenset({"price", "rate", "preis", "einzelpreis", "nettopreis", "prix", "p.u.", "pu", "السعر"})
 
 
 def _titled_columns(lines: Sequence[Line], first_anchor: int) -> tuple[float, float] | None:
@@ -756,10 +659,7 @@ def _amounts(line: Line) -> list[Cell]:
 
 def _grand(line: Line) -> bool:
     """A total of the whole document (not a subtotal or a carried-forward amount)."""
-    text = line.text.casefold()
-    if any(word in text for word in SUBTOTAL_WORDS):
-        return False
-    return any(word in text for word in GRAND_TOTAL_WORDS)
+    return vocabulary.is_grand_total(line.text.casefold())
 
 
 def _printed_total(lines: Sequence[Line], line_sum: Decimal | None = None) -> Decimal | None:
@@ -785,11 +685,10 @@ def _currency(pages: Sequence[Sequence[Row]]) -> str | None:
     for rows in pages:
         for row in rows:
             for box in row:
-                for token in box[0].replace("(", " ").replace(")", " ").split():
-                    code = token.strip(".,:;0123456789").upper()
-                    if code in ISO_CODES:
+                for token in box[0].split():
+                    code = vocabulary.currency_of(token)
+                    if code is not None:
                         counts[code] += 1
-                    counts.update(CURRENCY_WORDS[symbol] for symbol in "€$£¥₹" if symbol in token)
     return counts.most_common(1)[0][0] if counts else None
 
 
