@@ -7,6 +7,7 @@ Both table readers (``header_reader`` and ``table_reader``) read the same words 
 
 from __future__ import annotations
 
+import functools
 import re
 
 from invoice_pipeline.money import ISO_4217_CODES
@@ -109,6 +110,11 @@ def strip_currency(text: str) -> str:
     return cleaned
 
 
+_LONGEST_FIRST = sorted(SUMMARY_WORDS, key=len, reverse=True)
+_SUMMARY_WORD = re.compile("(?:" + "|".join(map(re.escape, _LONGEST_FIRST)) + r")(?:e?s)?(?![^\W\d_])")
+
+
+@functools.lru_cache(maxsize=4096)
 def starts_summary(first: str, text: str = "") -> bool:
     """Whether a row whose first words are ``first`` (lower case) is a summary row; ``text`` is the whole row
     (Arabic summary words are found anywhere in it)."""
@@ -120,7 +126,7 @@ def starts_summary(first: str, text: str = "") -> bool:
         return True
     if first.startswith(COMPOUND_PREFIXES):
         return True
-    return any(re.match(rf"{re.escape(word)}(?:e?s)?(?![^\W\d_])", first) for word in SUMMARY_WORDS)
+    return _SUMMARY_WORD.match(first) is not None
 
 
 def is_grand_total(text: str) -> bool:
