@@ -2,8 +2,9 @@
 
 1. **Header.** The first row naming at least three different columns (one the line total) is the table
    header; the titles are :data:`vocabulary.COLUMN_TITLES`, in several phrasings and languages ("#"/"Pos."
-   columns are recognised and ignored). A cell is assigned to the header span it overlaps most (the nearest one
-   otherwise); a cell spanning several headers (OCR merged "4 kg") is split by words.
+   and date columns are recognised and left out of the item). A cell is assigned to the header span it
+   overlaps most (the nearest one otherwise); a cell spanning several headers (OCR merged "4 kg") is split by
+   words.
 2. **Body.** Each row after the header with text in a numeric column starts an item; a row with text only in
    the description column continues the previous item's description (multi-line descriptions). The body ends
    at the first summary row (:func:`vocabulary.starts_summary`: total, subtotal, VAT, tax, amount due...).
@@ -50,7 +51,7 @@ def parse_number(text: str | None) -> Decimal | None:
     if not text:
         return None
     cleaned = vocabulary.strip_currency(ascii_digits(text).strip().strip(":"))
-    return parse_amount(cleaned.replace(" ", ""))
+    return parse_amount(re.sub(r"(?<=\d)\s(?=\d{3}(?!\d))", "", cleaned))  # "1 250.00"; "50 60" is two numbers
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def _find_header(rows: Sequence[Row]) -> tuple[int, list[_Column]] | None:
                     columns.extend(_split_header(box, words, roles))
                 continue
             columns.append(_Column(role, box[1], box[3]))
-        named = {column.role for column in columns if column.role != "number"}
+        named = {column.role for column in columns if column.role not in vocabulary.IGNORED_COLUMNS}
         if len(named) >= 3 and "line_total" in named:
             return index, columns
     return None

@@ -50,6 +50,7 @@ PRICE_TITLES = frozenset(vocabulary.COLUMN_TITLES["unit_price"])
 _TIMES = frozenset({"x", "×", "*", "@"})
 _NUMBER_TEXT = re.compile(r"^[(+-]?\d[\d.,' \u00a0\u202f]*[)-]?$")
 _SPACED_THOUSANDS = re.compile(r"^\d{3}(?:[.,]\d+)?-?$")
+_DATE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-](?:\d{2}|\d{4})|\d{4}-\d{2}-\d{2}")
 _UNIT_TEXT = re.compile(r"^[^\W\d_]{1,8}\.?(?:\(s\))?$|^m[²³23]$")
 
 
@@ -61,6 +62,7 @@ class Cell:
     value: Decimal | None = None  # a number; None for text
     decimals: int = 0  # digits after the decimal mark
     percent: bool = False
+    money: bool = False  # printed with a currency ("50 €", "EUR 20"): an amount even without decimals
 
     @property
     def is_number(self) -> bool:
@@ -156,9 +158,15 @@ def cells_of(row: Row, mark: str) -> list[Cell]:
     words = sorted((word for box in row for word in _split_words(box)), key=lambda w: w[1])
     height = statistics.median([box[4] - box[2] for box in row]) if row else 1.0
     cells: list[Cell] = []
+    currency_before = False
     for text, x0, x1 in words:
         if vocabulary.is_currency_word(text):
-            continue  # "9,90 €" is the number 9,90
+            # "9,90 €" is the number 9,90, an amount; so is "EUR 20"
+            if cells and cells[-1].value is not None and not cells[-1].percent and x0 - cells[-1].x1 <= height:
+                cells[-1].money = True
+            else:
+                currency_before = True
+            continue
         value, decimals, percent = parse_cell_number(text, mark)
         if text == "%" and cells and cells[-1].value is not None:
             cells[-1].percent = True
@@ -183,7 +191,9 @@ def cells_of(row: Row, mark: str) -> list[Cell]:
             previous.text = f"{previous.text} {text}"
             previous.x1 = x1
             continue
-        cells.append(Cell(text, x0, x1, value, decimals, percent))
+        money = value is not None and (currency_before or vocabulary.strip_currency(text) != text)
+        cells.append(Cell(text, x0, x1, value, decimals, percent, money))
+        currency_before = False
     return cells
 
 
@@ -220,7 +230,7 @@ def anchor_candidates(line: Line) -> list[tuple[float, Reading]]:
         numbers = numbers[1:]  # a position number
     if len(numbers) < 3 or not line.words:
         return []
-    if len(numbers) > 4 and not any(cell.decimals for cell in numbers):
+    if len(numbers) > 4 and not any(cell.decimals or cell.money for cell in numbers):
         return []  # a phone number or an account in groups of digits
     percents = [cell.value for cell in line.cells if cell.percent and cell.value is not None]
     found: list[tuple[float, Reading]] = []
@@ -231,7 +241,7 @@ def anchor_candidates(line: Line) -> list[tuple[float, Reading]]:
             for b_index in range(a_index + 1, t_index):
                 left, right = numbers[a_index], numbers[b_index]
                 assert left.value is not None and right.value is not None
-                if not (total.decimals or left.decimals or right.decimals) and len(numbers) > 3:
+                if not any(c.decimals or c.money for c in (total, left, right)) and len(numbers) > 3:
                     continue
                 product = left.value * right.value
                 discounted = [product * (1 - p / 100) for p in percents]
@@ -255,7 +265,10 @@ def find_anchor(line: Line) -> Reading | None:
 
 
 def _quantity_first(left: Cell, right: Cell) -> tuple[Cell, Cell]:
-    """Which factor is the quantity: the one printed without decimals, else the whole number, else the left."""
+    """Which factor is the quantity: the one printed without a currency, else without decimals, else the whole
+    number, else the left."""
+    if left.money != right.money:
+        return (right, left) if left.money else (left, right)
     if (left.decimals == 0) != (right.decimals == 0):
         return (left, right) if left.decimals == 0 else (right, left)
     left_whole = left.value is not None and left.value == left.value.to_integral_value()
@@ -372,8 +385,11 @@ def _fill(reading: Reading, line: Line) -> None:
         if after_quantity and reading.unit is None and _UNIT_TEXT.match(cell.text) and len(cell.text) <= 12:
             reading.unit = cell.text
             continue
-        if cell.text.casefold() in _TIMES:
-            continue
+        neighbours = line.cells[max(0, position - 1) : position + 2]
+        if cell.text.casefold() in _TIMES and any(other in used for other in neighbours):
+            continue  # "2 x 0,89": the sign between the quantity and the price
+        if not description and _DATE.fullmatch(cell.text) and position + 1 < len(line.cells):
+            continue  # a date column before the description ("03/11/2025  Consultation")
         description.append(cell.text)
     reading.description = description
 
@@ -474,7 +490,12 @@ def _items_around_anchors(lines: Sequence[Line], anchors: dict[int, Reading]) ->
     for reading in readings:
         _fill(reading, lines[reading.line])
     _attach_continuations(lines, readings)
-    return [reading for reading in readings if reading.description or reading.quantity is not None]
+    # a row of a percentage and an amount under an item ("1,00 %  - 0,10") is its allowance, not an item
+    return [reading for reading in readings if _has_letters(reading.description) or reading.quantity is not None]
+
+
+def _has_letters(texts: Sequence[str]) -> bool:
+    return any(re.search(r"[^\W\d_]", text) for text in texts)
 
 
 def _titled_columns(lines: Sequence[Line], first_anchor: int) -> tuple[float, float] | None:
@@ -591,15 +612,20 @@ def _rows_above(lines: Sequence[Line], stop: int, mark: str) -> tuple[list[Readi
     def support(reading: Reading) -> tuple[int, float]:
         return sum(abs(other.total.x1 - reading.total.x1) <= slack for other in candidates), reading.total.x1
 
-    column = max(candidates, key=support).total.x1
-    readings = [r for r in candidates if abs(r.total.x1 - column) <= slack]
+    # the commonest right edge first; another edge whose tail adds up to the total wins over it
     printed = {cell.value for cell in _amounts(lines[stop])} if stop < len(lines) else set()
-    running = Decimal(0)
-    for start in range(len(readings) - 1, -1, -1):
-        running += readings[start].total.value or Decimal(0)
-        if any(value is not None and abs(running - value) <= CENT for value in printed):
-            return readings[start:], True
-    return readings, False
+    columns: list[float] = []
+    for reading in sorted(candidates, key=support, reverse=True):
+        if all(abs(reading.total.x1 - column) > slack for column in columns):
+            columns.append(reading.total.x1)
+    for column in columns:
+        readings = [r for r in candidates if abs(r.total.x1 - column) <= slack]
+        running = Decimal(0)
+        for start in range(len(readings) - 1, -1, -1):
+            running += readings[start].total.value or Decimal(0)
+            if any(value is not None and abs(running - value) <= CENT for value in printed):
+                return readings[start:], True
+    return [r for r in candidates if abs(r.total.x1 - columns[0]) <= slack], False
 
 
 def _prices(line: Line, reading: Reading) -> bool:
@@ -654,7 +680,9 @@ def _has_name(line: Line) -> bool:
 
 
 def _amounts(line: Line) -> list[Cell]:
-    return [cell for cell in line.numbers if cell.decimals >= 2]
+    """Amounts as a document prints its sums: two or three decimals, or whole with a currency (a price per unit
+    may have four: "80,0006" is no line total)."""
+    return [cell for cell in line.numbers if cell.decimals in (2, 3) or (cell.money and cell.decimals <= 3)]
 
 
 def _grand(line: Line) -> bool:

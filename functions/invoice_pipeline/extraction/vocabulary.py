@@ -32,16 +32,25 @@ COLUMN_TITLES: dict[str, tuple[str, ...]] = {
         *("betrag", "gesamtpreis", "gesamt", "montant", "total ht", "المبلغ", "الإجمالي"),
     ),
     "number": ("#", "no", "no.", "sr", "sr.", "s/n", "sl", "line", "pos", "pos.", "nr", "nr."),
+    # a date or shipment column: read, and left out of the item
+    "date": ("date", "datum", "delivery date", "service date", "lieferdatum", "leistungsdatum", "date de livraison"),
 }
+# Columns a header reader recognises and leaves out of the item
+IGNORED_COLUMNS = ("number", "date")
 # Single words of the titles (a header row of the layout-free reader holds two or more of these).
 TITLE_WORDS = frozenset(
-    word for role, phrases in COLUMN_TITLES.items() if role != "number" for phrase in phrases for word in phrase.split()
+    word
+    for role, phrases in COLUMN_TITLES.items()
+    if role not in IGNORED_COLUMNS
+    for phrase in phrases
+    for word in phrase.split()
 ) | {"pos", "pos.", "référence"}
 
 # Words that start a summary row: totals, taxes, shipping, discounts, payment (receipts), and a unit price printed
 # on a row of its own under its item. A row's first word is compared by prefix, whole words, plurals allowed.
 SUMMARY_WORDS = (
     *("total", "subtotal", "sub total", "sub-total", "grand", "vat", "tax", "shipping", "freight", "amount due"),
+    *("net total", "net amount", "net value", "gross", "invoice total"),
     *("amount", "balance due", "discount", "less", "summe", "zwischensumme", "gesamt"),
     *("rechnungssumme", "rechnungsbetrag", "nettobetrag", "bruttobetrag", "netto", "brutto", "mwst", "ust"),
     *("umsatzsteuer", "mehrwertsteuer", "steuer", "endbetrag", "zahlbetrag", "zu zahlen", "übertrag"),
