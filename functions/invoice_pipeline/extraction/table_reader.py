@@ -194,7 +194,33 @@ def cells_of(row: Row, mark: str) -> list[Cell]:
         money = value is not None and (currency_before or vocabulary.strip_currency(text) != text)
         cells.append(Cell(text, x0, x1, value, decimals, percent, money))
         currency_before = False
-    return cells
+    return _ranges_as_text(cells)
+
+
+_RANGE_WORDS = frozenset({"-", "–", "to", "bis", "à", "au"})
+
+
+def _ranges_as_text(cells: list[Cell]) -> list[Cell]:
+    """ "08.30 - 12.30" (opening hours, a period, a size range) is text, not two amounts."""
+    merged: list[Cell] = []
+    index = 0
+    while index < len(cells):
+        cell = cells[index]
+        if (
+            index + 2 < len(cells)
+            and cell.value is not None
+            and not cell.money
+            and cells[index + 1].text.casefold() in _RANGE_WORDS
+            and cells[index + 2].value is not None
+            and not cells[index + 2].money
+        ):
+            following = cells[index + 2]
+            merged.append(Cell(f"{cell.text} {cells[index + 1].text} {following.text}", cell.x0, following.x1))
+            index += 3
+            continue
+        merged.append(cell)
+        index += 1
+    return merged
 
 
 # ---- rows -----------------------------------------------------------------------------------------------
