@@ -282,3 +282,23 @@ def test_a_credit_note_with_negative_amounts():
         ("Returned cable", D(-2), D("4.50"), D("-9.00")),
     ]
     assert invoice.printed_total == D("-158.00")
+
+
+# ---- receipts: a tax-class letter glued to the amount --------------------------------------------------------
+
+
+def test_a_receipt_amount_with_a_tax_class_letter_attached():
+    invoice = read(
+        page(
+            words(20, (40, "Market Hall 12")),
+            words(60, (40, "BREAD ROLLS"), (300, "0,29A", "r")),
+            words(75, (40, "CARROT SALAD"), (300, "1,19 A", "r")),
+            words(90, (40, "CHICKEN CURRY"), (300, "3,99 B", "r")),
+            words(110, (40, "SUMME EUR"), (300, "5,47", "r")),
+        )
+    )
+    assert [(i.description, i.line_total) for i in invoice.items] == [
+        ("BREAD ROLLS", D("0.29")),
+        ("CARROT SALAD", D("1.19")),
+        ("CHICKEN CURRY", D("3.99")),
+    ]

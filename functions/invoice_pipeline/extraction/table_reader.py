@@ -50,6 +50,7 @@ PRICE_TITLES = frozenset(vocabulary.COLUMN_TITLES["unit_price"])
 _TIMES = frozenset({"x", "×", "*", "@"})
 _NUMBER_TEXT = re.compile(r"^[(+-]?\d[\d.,' \u00a0\u202f]*[)-]?$")
 _SPACED_THOUSANDS = re.compile(r"^\d{3}(?:[.,]\d+)?-?$")
+_CLASS_LETTER = re.compile(r"(?<=\d[.,]\d\d)[A-Z]$")
 _DATE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-](?:\d{2}|\d{4})|\d{4}-\d{2}-\d{2}")
 _UNIT_TEXT = re.compile(r"^[^\W\d_]{1,8}\.?(?:\(s\))?$|^m[²³23]$")
 
@@ -130,6 +131,8 @@ def parse_cell_number(text: str, mark: str) -> tuple[Decimal | None, int, bool]:
     percent = cleaned.endswith("%")
     cleaned = cleaned.rstrip("%").strip()
     cleaned = vocabulary.strip_currency(cleaned)
+    # a tax-class letter or a misread currency sign glued to a receipt's amount: "0,29A", "0,29E"
+    cleaned = _CLASS_LETTER.sub("", cleaned)
     if not cleaned or not _NUMBER_TEXT.match(cleaned):
         return None, 0, False
     negative = cleaned.endswith("-") and not cleaned.startswith("-")  # receipts print "0,25-"
