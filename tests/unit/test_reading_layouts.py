@@ -238,7 +238,8 @@ def test_a_price_per_hundred_units_and_a_line_discount():
         ("Wall plugs", D(2000), D("19.00")),
         ("Drill bit set", D(2), D("27.00")),
     ]
-    assert [i.unit_price for i in invoice.items][2] == D("15.00")
+    # the price as printed (per 100, per 1,000): the basis column is on none of the anchors' columns
+    assert [i.unit_price for i in invoice.items] == [D("3.20"), D("9.50"), D("15.00")]
 
 
 # ---- grouped items with a subtotal line; credit notes -------------------------------------------------------
