@@ -117,12 +117,14 @@ def parse_amount(text: str | None) -> Decimal | None:
 
 
 def document_decimal_mark(words: Iterable[str]) -> str:
-    """``","`` when most two-decimal amounts among ``words`` are written 12,50, else ``"."``."""
+    """``","`` when most two-decimal amounts among ``words`` are written 12,50, else ``"."``. An amount with a
+    thousands separator too ("1.000,00") says more than one without ("12.30" may be a time of day): three votes."""
     votes: Counter[str] = Counter()
     for word in words:
-        match = _TWO_DECIMALS.fullmatch(ascii_digits(word).strip("€$£"))
+        text = ascii_digits(word).strip("€$£")
+        match = _TWO_DECIMALS.fullmatch(text)
         if match:
-            votes[match.group(1)] += 1
+            votes[match.group(1)] += 3 if ("," in text and "." in text) else 1
     return "," if votes[","] > votes["."] else "."
 
 

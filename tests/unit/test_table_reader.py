@@ -4,29 +4,11 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.extraction.ocr import group_rows, reconstruct_pages
+from invoice_pipeline.extraction.invoice_reader import reconstruct_pages
 from invoice_pipeline.extraction.table_reader import build_lines, is_summary, read_items
+from tests.unit.word_boxes import page, words
 
 D = Decimal
-CHAR = 6  # points per character of the fixture "font"
-HEIGHT = 10
-
-
-def words(y, *cells):
-    """Boxes of one printed row: (x, text) left-aligned, or (x1, text, "r") right-aligned; one box per word."""
-    boxes = []
-    for cell in cells:
-        x, text = cell[0], cell[1]
-        if len(cell) == 3:
-            x -= CHAR * len(text)
-        for word in text.split(" "):
-            boxes.append((word, x, y, x + CHAR * len(word), y + HEIGHT, 1.0))
-            x += CHAR * (len(word) + 1)
-    return boxes
-
-
-def page(*rows):
-    return group_rows([box for row in rows for box in row])
 
 
 def test_a_german_table_without_header_words_is_read_from_its_arithmetic():

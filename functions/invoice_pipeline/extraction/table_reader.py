@@ -1,6 +1,6 @@
 """Line items from words with positions, without knowing the layout: the evidence that holds across vendors.
 
-Input: the rows of every page in reading order (boxes grouped into rows by ``ocr.group_rows``; a box is a
+Input: the rows of every page in reading order (boxes grouped into rows by ``rows.chain_rows``; a box is a
 word of a PDF's text layer or a phrase the OCR read). Steps:
 
 1. **Cells.** A row's boxes are split into words and joined again into cells where the gap is narrower than
@@ -35,68 +35,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from invoice_pipeline.extraction import vocabulary
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.extraction.rows import Box, Row
 from invoice_pipeline.numbers import ascii_digits, document_decimal_mark, parse_decimal
-
-Box = tuple[str, float, float, float, float, float]
-Row = tuple[Box, ...]
 
 CELL_GAP = 0.9  # row heights: text closer than this is one cell
 COLUMN_SLACK = 1.2  # row heights a right edge may be off its column
 CONTINUATION_GAP = 2.6  # row heights between an item's last row and a line continuing its description
 CENT = Decimal("0.01")
 
-CURRENCY_WORDS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY", "₹": "INR", "CHF": "CHF", "fr.": "CHF"}
-ISO_CODES = frozenset(
-    {
-        *("EUR", "USD", "GBP", "CHF", "JPY", "KWD", "BHD", "OMR", "JOD", "TND", "LYD", "IQD", "SAR", "AED"),
-        *("QAR", "EGP", "KRW", "CNY", "INR", "PKR", "CAD", "AUD", "TRY", "SEK", "NOK", "DKK", "PLN", "CZK"),
-    }
-)
-# Words that start a summary row (lower case; a row's first word is compared by prefix, Arabic by substring).
-SUMMARY_WORDS = (
-    *("total", "subtotal", "sub-total", "grand", "vat", "tax", "shipping", "freight", "amount", "balance due"),
-    *("summe", "zwischensumme", "gesamt", "rechnungssumme", "rechnungsbetrag", "nettobetrag", "bruttobetrag"),
-    *("netto", "brutto", "mwst", "ust", "umsatzsteuer", "mehrwertsteuer", "steuer", "endbetrag", "zahlbetrag"),
-    *("zu zahlen", "übertrag", "uebertrag", "versand", "fracht", "skonto", "rabatt", "abzgl", "abzüglich"),
-    *("discount", "less"),
-    *("sous-total", "tva", "montant", "net à payer", "solde", "taxe", "frais de port", "remise", "acompte"),
-    *("bar", "gegeben", "rückgeld", "ec-karte", "kartenzahlung", "geg.", "visa", "mastercard", "change"),
-    # a unit price printed on a row of its own under its item
-    *("einzelpreis", "stückpreis", "unit price", "prix unitaire"),
-)
-# German compounds start with these ("Gesamtbeitrag", "Bruttopreis", "Steuerbasisbetrag", "Versandkosten");
-# every other summary word must end where a word ends, plurals allowed ("Solde", "Taxes", not "Solder")
-COMPOUND_PREFIXES = (
-    *("gesamt", "netto", "brutto", "steuer", "mwst", "versand", "rabatt", "zwischensumme", "umsatzsteuer"),
-    *("mehrwertsteuer", "rechnungsbetrag", "nettobetrag", "bruttobetrag", "endbetrag", "zahlbetrag", "skonto"),
-    *("fracht", "frais"),
-)
-# German compounds: "Positionssumme", "Gesamtbetrag", "Steuerbetrag"
-SUMMARY_PARTS = ("summe", "gesamtbetrag", "zahlbetrag", "steuerbetrag", "endbetrag")
-ARABIC_SUMMARY = ("المجموع", "الإجمالي", "اجمالي", "إجمالي", "ضريبة", "الضريبة", "المبلغ", "الصافي", "الخصم")
-GRAND_TOTAL_WORDS = (
-    *("total", "grand", "amount due", "balance", "summe", "gesamt", "brutto", "rechnungsbetrag"),
-    *("rechnungssumme brutto", "zu zahlen", "endbetrag", "zahlbetrag", "net à payer", "total ttc", "montant ttc"),
-    *("المجموع", "الإجمالي", "اجمالي", "إجمالي"),
-)
-# not a total of the document: subtotals, carried-forward amounts, and prices ("Bruttopreis: 1.000,00")
-SUBTOTAL_WORDS = (
-    *("zwischensumme", "subtotal", "sub-total", "sub total", "sous-total", "übertrag", "carried"),
-    *("preis", "price", "prix"),
-)
-HEADER_WORDS = frozenset(
-    {
-        *("description", "item", "items", "product", "qty", "quantity", "unit", "price", "amount", "total"),
-        *("rate", "uom", "pos", "pos.", "artikel", "bezeichnung", "beschreibung", "artikelbeschreibung"),
-        *("menge", "anzahl", "einheit", "einzelpreis", "preis", "betrag", "gesamtpreis", "leistung"),
-        *("désignation", "designation", "quantité", "qté", "unité", "prix", "montant", "référence", "pu"),
-        *("الوصف", "الكمية", "الوحدة", "السعر", "المبلغ", "الإجمالي", "البند"),
-    }
-)
+QUANTITY_TITLES = frozenset(vocabulary.COLUMN_TITLES["quantity"])
+PRICE_TITLES = frozenset(vocabulary.COLUMN_TITLES["unit_price"])
 _TIMES = frozenset({"x", "×", "*", "@"})
 _NUMBER_TEXT = re.compile(r"^[(+-]?\d[\d.,' \u00a0\u202f]*[)-]?$")
 _SPACED_THOUSANDS = re.compile(r"^\d{3}(?:[.,]\d+)?-?$")
+_CLASS_LETTER = re.compile(r"(?<=\d[.,]\d\d)[A-Z]$")
+_DATE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-](?:\d{2}|\d{4})|\d{4}-\d{2}-\d{2}")
 _UNIT_TEXT = re.compile(r"^[^\W\d_]{1,8}\.?(?:\(s\))?$|^m[²³23]$")
 
 
@@ -108,6 +63,7 @@ class Cell:
     value: Decimal | None = None  # a number; None for text
     decimals: int = 0  # digits after the decimal mark
     percent: bool = False
+    money: bool = False  # printed with a currency ("50 €", "EUR 20"): an amount even without decimals
 
     @property
     def is_number(self) -> bool:
@@ -148,41 +104,6 @@ class Reading:
     last_line: int = -1
 
 
-# ---- rows -----------------------------------------------------------------------------------------------
-
-
-def chain_rows(boxes: Sequence[Box], *, min_confidence: float = 0.5) -> list[Row]:
-    """Boxes into rows, followed left to right: a box joins the row whose last box is level with it.
-
-    A scan turned by a degree drifts a row's height across the page; comparing a box with its left neighbour
-    instead of the row's whole span keeps neighbouring rows apart. Boxes much taller than the text (vertical
-    margin notes) are left out.
-    """
-    kept = [box for box in boxes if box[5] >= min_confidence and box[0].strip()]
-    if not kept:
-        return []
-    typical = statistics.median(box[4] - box[2] for box in kept)
-    kept = [box for box in kept if box[4] - box[2] <= 3 * typical]
-    rows: list[list[Box]] = []
-    for box in sorted(kept, key=lambda b: (b[1], b[2])):
-        center, height = (box[2] + box[4]) / 2, box[4] - box[2]
-        best: tuple[float, list[Box]] | None = None
-        for row in rows:
-            last = row[-1]
-            if last[3] > box[1] + 0.5 * height:
-                continue  # overlapping in x: another row
-            distance = abs(center - (last[2] + last[4]) / 2)
-            allowed = 0.45 * min(height, last[4] - last[2]) + 0.02 * (box[1] - last[3])
-            if distance <= allowed and (best is None or distance < best[0]):
-                best = (distance, row)
-        if best is None:
-            rows.append([box])
-        else:
-            best[1].append(box)
-    rows.sort(key=lambda row: statistics.mean((b[2] + b[4]) / 2 for b in row))
-    return [tuple(row) for row in rows]
-
-
 # ---- cells ----------------------------------------------------------------------------------------------
 
 
@@ -209,9 +130,9 @@ def parse_cell_number(text: str, mark: str) -> tuple[Decimal | None, int, bool]:
     cleaned = ascii_digits(text).strip()
     percent = cleaned.endswith("%")
     cleaned = cleaned.rstrip("%").strip()
-    for symbol in ("€", "$", "£", "¥", "₹"):
-        cleaned = cleaned.replace(symbol, "")
-    cleaned = re.sub(r"^(?:[A-Z]{3})\s*|\s*(?:[A-Z]{3})$", "", cleaned).strip()
+    cleaned = vocabulary.strip_currency(cleaned)
+    # a tax-class letter or a misread currency sign glued to a receipt's amount: "0,29A", "0,29E"
+    cleaned = _CLASS_LETTER.sub("", cleaned)
     if not cleaned or not _NUMBER_TEXT.match(cleaned):
         return None, 0, False
     negative = cleaned.endswith("-") and not cleaned.startswith("-")  # receipts print "0,25-"
@@ -240,9 +161,15 @@ def cells_of(row: Row, mark: str) -> list[Cell]:
     words = sorted((word for box in row for word in _split_words(box)), key=lambda w: w[1])
     height = statistics.median([box[4] - box[2] for box in row]) if row else 1.0
     cells: list[Cell] = []
+    currency_before = False
     for text, x0, x1 in words:
-        if text in CURRENCY_WORDS or text.upper() in ISO_CODES:
-            continue  # "9,90 €" is the number 9,90
+        if vocabulary.is_currency_word(text):
+            # "9,90 €" is the number 9,90, an amount; so is "EUR 20"
+            if cells and cells[-1].value is not None and not cells[-1].percent and x0 - cells[-1].x1 <= height:
+                cells[-1].money = True
+            else:
+                currency_before = True
+            continue
         value, decimals, percent = parse_cell_number(text, mark)
         if text == "%" and cells and cells[-1].value is not None:
             cells[-1].percent = True
@@ -267,8 +194,36 @@ def cells_of(row: Row, mark: str) -> list[Cell]:
             previous.text = f"{previous.text} {text}"
             previous.x1 = x1
             continue
-        cells.append(Cell(text, x0, x1, value, decimals, percent))
-    return cells
+        money = value is not None and (currency_before or vocabulary.strip_currency(text) != text)
+        cells.append(Cell(text, x0, x1, value, decimals, percent, money))
+        currency_before = False
+    return _ranges_as_text(cells)
+
+
+_RANGE_WORDS = frozenset({"-", "–", "to", "bis", "à", "au"})
+
+
+def _ranges_as_text(cells: list[Cell]) -> list[Cell]:
+    """ "08.30 - 12.30" (opening hours, a period, a size range) is text, not two amounts."""
+    merged: list[Cell] = []
+    index = 0
+    while index < len(cells):
+        cell = cells[index]
+        if (
+            index + 2 < len(cells)
+            and cell.value is not None
+            and not cell.money
+            and cells[index + 1].text.casefold() in _RANGE_WORDS
+            and cells[index + 2].value is not None
+            and not cells[index + 2].money
+        ):
+            following = cells[index + 2]
+            merged.append(Cell(f"{cell.text} {cells[index + 1].text} {following.text}", cell.x0, following.x1))
+            index += 3
+            continue
+        merged.append(cell)
+        index += 1
+    return merged
 
 
 # ---- rows -----------------------------------------------------------------------------------------------
@@ -281,16 +236,7 @@ def _first_words(line: Line) -> str:
 
 def is_summary(line: Line) -> bool:
     """A subtotal, tax, total, shipping or payment row (its first text starts with such a word)."""
-    first = _first_words(line)
-    if not first:
-        return False
-    if any(word in line.text for word in ARABIC_SUMMARY):
-        return True
-    if any(part in first for part in SUMMARY_PARTS):
-        return True
-    if first.startswith(COMPOUND_PREFIXES):
-        return True
-    return any(re.match(rf"{re.escape(word)}(?:e?s)?(?![^\W\d_])", first) for word in SUMMARY_WORDS)
+    return vocabulary.starts_summary(_first_words(line), line.text)
 
 
 def is_header(line: Line) -> bool:
@@ -298,7 +244,7 @@ def is_header(line: Line) -> bool:
     if any(cell.decimals for cell in line.numbers):
         return False
     tokens = {token.strip(".:/").casefold() for cell in line.words for token in cell.text.split()}
-    return len(tokens & HEADER_WORDS) >= 2
+    return len(tokens & vocabulary.TITLE_WORDS) >= 2
 
 
 def _close(product: Decimal, total: Decimal, decimals: int) -> bool:
@@ -313,7 +259,7 @@ def anchor_candidates(line: Line) -> list[tuple[float, Reading]]:
         numbers = numbers[1:]  # a position number
     if len(numbers) < 3 or not line.words:
         return []
-    if len(numbers) > 4 and not any(cell.decimals for cell in numbers):
+    if len(numbers) > 4 and not any(cell.decimals or cell.money for cell in numbers):
         return []  # a phone number or an account in groups of digits
     percents = [cell.value for cell in line.cells if cell.percent and cell.value is not None]
     found: list[tuple[float, Reading]] = []
@@ -324,7 +270,7 @@ def anchor_candidates(line: Line) -> list[tuple[float, Reading]]:
             for b_index in range(a_index + 1, t_index):
                 left, right = numbers[a_index], numbers[b_index]
                 assert left.value is not None and right.value is not None
-                if not (total.decimals or left.decimals or right.decimals) and len(numbers) > 3:
+                if not any(c.decimals or c.money for c in (total, left, right)) and len(numbers) > 3:
                     continue
                 product = left.value * right.value
                 discounted = [product * (1 - p / 100) for p in percents]
@@ -348,7 +294,10 @@ def find_anchor(line: Line) -> Reading | None:
 
 
 def _quantity_first(left: Cell, right: Cell) -> tuple[Cell, Cell]:
-    """Which factor is the quantity: the one printed without decimals, else the whole number, else the left."""
+    """Which factor is the quantity: the one printed without a currency, else without decimals, else the whole
+    number, else the left."""
+    if left.money != right.money:
+        return (right, left) if left.money else (left, right)
     if (left.decimals == 0) != (right.decimals == 0):
         return (left, right) if left.decimals == 0 else (right, left)
     left_whole = left.value is not None and left.value == left.value.to_integral_value()
@@ -465,8 +414,11 @@ def _fill(reading: Reading, line: Line) -> None:
         if after_quantity and reading.unit is None and _UNIT_TEXT.match(cell.text) and len(cell.text) <= 12:
             reading.unit = cell.text
             continue
-        if cell.text.casefold() in _TIMES:
-            continue
+        neighbours = line.cells[max(0, position - 1) : position + 2]
+        if cell.text.casefold() in _TIMES and any(other in used for other in neighbours):
+            continue  # "2 x 0,89": the sign between the quantity and the price
+        if not description and _DATE.fullmatch(cell.text) and position + 1 < len(line.cells):
+            continue  # a date column before the description ("03/11/2025  Consultation")
         description.append(cell.text)
     reading.description = description
 
@@ -495,7 +447,7 @@ def _multiplier(line: Line, mark: str) -> tuple[Decimal, Decimal, str | None] | 
 
 
 def read_items(pages: Sequence[Sequence[Row]], *, invoice_index: int = 0) -> ExtractedInvoice:
-    """The invoice on ``pages`` (each page's rows from ``ocr.group_rows``), read by the module's rules."""
+    """The invoice on ``pages`` (each page's rows from ``rows.chain_rows``), read by the module's rules."""
     mark = decimal_mark([row for rows in pages for row in rows])
     lines = build_lines(pages)
     lines = join_split_rows(lines)
@@ -567,11 +519,12 @@ def _items_around_anchors(lines: Sequence[Line], anchors: dict[int, Reading]) ->
     for reading in readings:
         _fill(reading, lines[reading.line])
     _attach_continuations(lines, readings)
-    return [reading for reading in readings if reading.description or reading.quantity is not None]
+    # a row of a percentage and an amount under an item ("1,00 %  - 0,10") is its allowance, not an item
+    return [reading for reading in readings if _has_letters(reading.description) or reading.quantity is not None]
 
 
-QUANTITY_TITLES = frozenset({"qty", "qty.", "quantity", "menge", "anzahl", "quantité", "qté", "الكمية"})
-PRICE_TITLES = frozenset({"price", "rate", "preis", "einzelpreis", "nettopreis", "prix", "p.u.", "pu", "السعر"})
+def _has_letters(texts: Sequence[str]) -> bool:
+    return any(re.search(r"[^\W\d_]", text) for text in texts)
 
 
 def _titled_columns(lines: Sequence[Line], first_anchor: int) -> tuple[float, float] | None:
@@ -688,15 +641,20 @@ def _rows_above(lines: Sequence[Line], stop: int, mark: str) -> tuple[list[Readi
     def support(reading: Reading) -> tuple[int, float]:
         return sum(abs(other.total.x1 - reading.total.x1) <= slack for other in candidates), reading.total.x1
 
-    column = max(candidates, key=support).total.x1
-    readings = [r for r in candidates if abs(r.total.x1 - column) <= slack]
+    # the commonest right edge first; another edge whose tail adds up to the total wins over it
     printed = {cell.value for cell in _amounts(lines[stop])} if stop < len(lines) else set()
-    running = Decimal(0)
-    for start in range(len(readings) - 1, -1, -1):
-        running += readings[start].total.value or Decimal(0)
-        if any(value is not None and abs(running - value) <= CENT for value in printed):
-            return readings[start:], True
-    return readings, False
+    columns: list[float] = []
+    for reading in sorted(candidates, key=support, reverse=True):
+        if all(abs(reading.total.x1 - column) > slack for column in columns):
+            columns.append(reading.total.x1)
+    for column in columns:
+        readings = [r for r in candidates if abs(r.total.x1 - column) <= slack]
+        running = Decimal(0)
+        for start in range(len(readings) - 1, -1, -1):
+            running += readings[start].total.value or Decimal(0)
+            if any(value is not None and abs(running - value) <= CENT for value in printed):
+                return readings[start:], True
+    return [r for r in candidates if abs(r.total.x1 - columns[0]) <= slack], False
 
 
 def _prices(line: Line, reading: Reading) -> bool:
@@ -751,15 +709,14 @@ def _has_name(line: Line) -> bool:
 
 
 def _amounts(line: Line) -> list[Cell]:
-    return [cell for cell in line.numbers if cell.decimals >= 2]
+    """Amounts as a document prints its sums: two or three decimals, or whole with a currency (a price per unit
+    may have four: "80,0006" is no line total)."""
+    return [cell for cell in line.numbers if cell.decimals in (2, 3) or (cell.money and cell.decimals <= 3)]
 
 
 def _grand(line: Line) -> bool:
     """A total of the whole document (not a subtotal or a carried-forward amount)."""
-    text = line.text.casefold()
-    if any(word in text for word in SUBTOTAL_WORDS):
-        return False
-    return any(word in text for word in GRAND_TOTAL_WORDS)
+    return vocabulary.is_grand_total(line.text.casefold())
 
 
 def _printed_total(lines: Sequence[Line], line_sum: Decimal | None = None) -> Decimal | None:
@@ -785,11 +742,10 @@ def _currency(pages: Sequence[Sequence[Row]]) -> str | None:
     for rows in pages:
         for row in rows:
             for box in row:
-                for token in box[0].replace("(", " ").replace(")", " ").split():
-                    code = token.strip(".,:;0123456789").upper()
-                    if code in ISO_CODES:
+                for token in box[0].split():
+                    code = vocabulary.currency_of(token)
+                    if code is not None:
                         counts[code] += 1
-                    counts.update(CURRENCY_WORDS[symbol] for symbol in "€$£¥₹" if symbol in token)
     return counts.most_common(1)[0][0] if counts else None
 
 
