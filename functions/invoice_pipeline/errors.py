@@ -19,6 +19,7 @@ for errors that reach it untranslated (boto ``ClientError`` of S3, OpenAI SDK er
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Literal
 
@@ -41,11 +42,14 @@ class ConfigurationError(PipelineError):
 
 
 class Throttled(TransientError):
-    """The provider refused the call for its rate limit; ``retry_after_seconds`` is the wait it named, if any."""
+    """The provider refused the call for its rate limit; ``retry_after_seconds`` is the wait it named, if any: never
+    negative, and None for a value that is not a finite number (a broken or hostile header names no wait)."""
 
     def __init__(self, message: str, *, retry_after_seconds: float | None = None) -> None:
         super().__init__(message)
-        self.retry_after_seconds = retry_after_seconds
+        if retry_after_seconds is not None and not math.isfinite(retry_after_seconds):
+            retry_after_seconds = None
+        self.retry_after_seconds = None if retry_after_seconds is None else max(0.0, retry_after_seconds)
 
 
 class QuotaExhausted(PermanentError):
@@ -107,6 +111,8 @@ _PERMANENT_AWS_CODES = frozenset(
 )
 # OpenAI error codes that need a human to change the deployment (key, model access), not the input.
 _CONFIGURATION_MODEL_CODES = frozenset({"invalid_api_key", "model_not_found"})
+# How OpenAI starts a 429 for ONE request larger than the model's per-minute limit: no wait makes it fit.
+REQUEST_TOO_LARGE = "Request too large"
 
 
 def classify(error: BaseException) -> Kind:
@@ -167,6 +173,10 @@ def _classify_model(error: BaseException) -> Kind | None:
             return "permanent"  # an exhausted account needs a human, then a redrive
         if code in _CONFIGURATION_MODEL_CODES or status in (401, 403):
             return "configuration"
+        body = getattr(error, "body", None)
+        message = body.get("message") if isinstance(body, dict) else None
+        if status == 429 and isinstance(message, str) and message.startswith(REQUEST_TOO_LARGE):
+            return "permanent"
         if status == 429:
             return "throttled"
         if status in (408, 409) or status >= 500:
