@@ -154,7 +154,7 @@ def build_runtime(settings: ConsumerSettings) -> ConsumerDeps:
         fetch_image=image_fetcher(clients),
         extractor_for=Extractors(settings, clients).get,
         visibility=SqsVisibility(clients),
-        budgets=ModelBudgets(pool),
+        budgets=ModelBudgets(pool, max_wait_seconds=settings.max_provider_wait_seconds),
     )
 
 

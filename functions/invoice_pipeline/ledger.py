@@ -124,7 +124,7 @@ WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts
 """
 
 
-# Throttled (DESIGN §10): back to `queued` with the wait added to the job's total and the answers extracted so far
+# Throttled: back to `queued` with the wait added to the job's total and the answers extracted so far
 # kept, unless the total wait passes the maximum or the job has been handed back :max_hand_backs times already:
 # then the row stays `processing` for the caller to fail it with that reason. `attempts` keeps counting deliveries
 # (it is the claim's guard); `throttles` says how many of them were throttled (handed back).

@@ -6,10 +6,13 @@ review, worst first; ``/review/ORDER_ID`` shows the order's invoice images besid
 whose POST saves the order's ground truth; ``/image/ORDER_ID/INVOICE_INDEX/SEGMENT`` serves an invoice image.
 
 Access: every request needs the random token printed at start, in the query (``?token=``: the answer sets an
-HttpOnly ``SameSite=Strict`` cookie and redirects to the same page without it) or in that cookie; without it the
-answer is 403. The Host header must name the address the server listens on (no DNS rebinding). Writes are POST
-only, with a CSRF token in a form field and, when the browser sends one, an Origin naming this server. A strict
-Content-Security-Policy lets the page load nothing from anywhere else.
+HttpOnly ``SameSite=Strict`` cookie, named after the server's port since browsers do not scope cookies by port,
+and redirects to the same page without it) or in that cookie; without it the answer is 403. The Host header must
+name the address the server listens on (no DNS rebinding). Writes are POST only, with a CSRF token in a form field
+and, when the browser sends one, an Origin naming this server. Nothing of a POST's body is read before the Host,
+the token and the Origin are checked, and then only a declared length of at most ``MAX_FORM_BYTES`` (a missing,
+negative or larger one is refused without reading). A strict Content-Security-Policy lets the page load nothing
+from anywhere else.
 
 Images go through the consumer's own checks: :func:`invoice_pipeline.urls.parse_invoice_image` (allow-listed
 buckets only), :func:`invoice_pipeline.images.fetch_invoice_image` (``MAX_IMAGE_BYTES``) and
@@ -61,6 +64,10 @@ class BadRequest(ValueError):
     """The request is malformed; the message says what is wrong and is shown to the user."""
 
 
+class PayloadTooLarge(BadRequest):
+    """The declared body is longer than the workbench reads (answered 413 without reading it)."""
+
+
 class Forbidden(Exception):
     """No valid token, a foreign Host or Origin, or a missing CSRF token."""
 
@@ -92,6 +99,7 @@ class Response:
 
 
 def _request(environ: dict[str, Any]) -> Request:
+    """The request's line, headers and cookies; its body is read by :func:`_read_form`, once it is allowed."""
     headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
     cookie = SimpleCookie()
     with suppress(Exception):  # a malformed Cookie header carries no token
@@ -103,16 +111,18 @@ def _request(environ: dict[str, Any]) -> Request:
         headers=headers,
         cookies={name: morsel.value for name, morsel in cookie.items()},
     )
-    if request.method == "POST":
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            raise BadRequest("Content-Length is not a number") from None
-        if length > MAX_FORM_BYTES:
-            raise BadRequest(f"form larger than {MAX_FORM_BYTES} bytes")
-        body = environ["wsgi.input"].read(length).decode("utf-8", errors="replace")
-        request.form = parse_qs(body, keep_blank_values=True)
     return request
+
+
+def _read_form(environ: dict[str, Any]) -> dict[str, list[str]]:
+    """A POST's form: exactly its declared length, at most MAX_FORM_BYTES; anything else is refused unread."""
+    raw = str(environ.get("CONTENT_LENGTH") or "0").strip()
+    if not raw.isdigit():  # "-1", "1e9", " 12x": never "read until the client closes"
+        raise BadRequest(f"Content-Length must be a number of bytes, got {raw[:20]!r}")
+    if len(raw) > 12 or int(raw) > MAX_FORM_BYTES:
+        raise PayloadTooLarge(f"form larger than {MAX_FORM_BYTES} bytes")
+    body = environ["wsgi.input"].read(int(raw)).decode("utf-8", errors="replace")
+    return parse_qs(body, keep_blank_values=True)
 
 
 # ------------------------------------------------------------------------------------------ filters and editing
@@ -224,6 +234,7 @@ class Workbench:
         hosts: Iterable[str],
         token: str | None = None,
         reviewer: str = "reviewer",
+        cookie: str = COOKIE,
         connections: ConnectionPool = pool,
         fetch_image: Callable[..., bytes] | None = None,  # default: the consumer's fetch, with its own S3 client
     ) -> None:
@@ -232,6 +243,7 @@ class Workbench:
         self.csrf = secrets.token_urlsafe(24)
         self.hosts = frozenset(hosts)
         self.reviewer = reviewer
+        self.cookie = cookie  # the server names it after its port: `workbench_token_PORT`
         self.connections = connections
         self.fetch_image = fetch_image or image_fetcher(AwsClients())
         self.templates = templates()
@@ -244,9 +256,11 @@ class Workbench:
         nonce = secrets.token_urlsafe(16)
         try:
             request = _request(environ)
-            response = self._guarded(request, nonce)
+            response = self._guarded(request, environ, nonce)
         except Forbidden as error:
             response = Response("403 Forbidden", f"forbidden: {error}\n".encode(), "text/plain; charset=utf-8")
+        except PayloadTooLarge as error:
+            response = self._error_page("413 Request Entity Too Large", str(error), nonce)
         except BadRequest as error:
             response = self._error_page("400 Bad Request", str(error), nonce)
         except NotFound as error:
@@ -272,7 +286,7 @@ class Workbench:
         start_response(response.status, headers)
         return [response.body]
 
-    def _guarded(self, request: Request, nonce: str) -> Response:
+    def _guarded(self, request: Request, environ: dict[str, Any], nonce: str) -> Response:
         if request.headers.get("host", "") not in self.hosts:
             raise Forbidden(f"Host {request.headers.get('host', '')!r} is not this workbench")
         supplied = request.arg("token")
@@ -282,23 +296,27 @@ class Workbench:
             # Trade the token in the URL for a cookie, and drop it from the address bar and the history.
             rest = {key: values for key, values in request.query.items() if key != "token"}
             location = request.path + ("?" + urlencode(rest, doseq=True) if rest else "")
-            cookie = f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
+            cookie = f"{self.cookie}={self.token}; HttpOnly; SameSite=Strict; Path=/"
             return Response("303 See Other", b"", headers=[("Location", location), ("Set-Cookie", cookie)])
-        cookie_token = request.cookies.get(COOKIE)
+        cookie_token = request.cookies.get(self.cookie)
         if cookie_token is None or not hmac.compare_digest(cookie_token.encode(), self.token.encode()):
             raise Forbidden("open the URL printed by `invoices workbench` (it carries the access token)")
         if request.method == "POST":
-            self._check_post(request)
+            self._check_origin(request)
+            request.form = _read_form(environ)  # only now: the sender is known to be allowed
+            self._check_csrf(request)
         elif request.method not in ("GET", "HEAD"):
             return Response("405 Method Not Allowed", b"", headers=[("Allow", "GET, POST")])
         return self._route(request, nonce)
 
-    def _check_post(self, request: Request) -> None:
+    def _check_origin(self, request: Request) -> None:
         origin = request.headers.get("origin")
         if origin is not None and origin not in {f"http://{host}" for host in self.hosts}:
             raise Forbidden(f"cross-site request from {origin}")
         if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
             raise Forbidden("cross-site request")
+
+    def _check_csrf(self, request: Request) -> None:
         supplied = (request.form.get("csrf") or [""])[0]
         if not hmac.compare_digest(supplied.encode(), self.csrf.encode()):
             raise Forbidden("missing or wrong CSRF token: reload the page and try again")

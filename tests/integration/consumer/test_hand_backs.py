@@ -1,4 +1,4 @@
-"""Hand-backs of a throttled job (DESIGN §10) cost nothing twice: an invoice answered before a hand-back is kept
+"""Hand-backs of a throttled job cost nothing twice: an invoice answered before a hand-back is kept
 with the job and not billed again, hand-backs per job are bounded, and each fresh message restarts the producer's
 re-enqueue lease. Every test drives the designed path on a real queue: the record is acknowledged, the job is
 `queued`, exactly one fresh delayed message carries it on."""
