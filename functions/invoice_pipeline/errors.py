@@ -148,13 +148,19 @@ def _classify_aws(error: BaseException) -> Kind | None:
     return "permanent" if code in _PERMANENT_AWS_CODES else "transient"
 
 
-def _is_data_exception(error: BaseException) -> bool:
-    """Postgres refused a value (SQLSTATE class 22: bad encoding, numeric overflow...): the same data fails again."""
+def _database_fields(error: BaseException) -> dict[str, str] | None:
+    """The server's fields of a pg8000 ``DatabaseError`` (``C`` the SQLSTATE, ``M`` the message), else None."""
     pg8000 = sys.modules.get("pg8000.exceptions")
     if pg8000 is None or not isinstance(error, pg8000.DatabaseError):
-        return False
+        return None
     fields = error.args[0] if error.args else None
-    return isinstance(fields, dict) and str(fields.get("C", "")).startswith("22")
+    return fields if isinstance(fields, dict) else None
+
+
+def _is_data_exception(error: BaseException) -> bool:
+    """Postgres refused a value (SQLSTATE class 22: bad encoding, numeric overflow...): the same data fails again."""
+    fields = _database_fields(error)
+    return fields is not None and str(fields.get("C", "")).startswith("22")
 
 
 def _classify_model(error: BaseException) -> Kind | None:
@@ -186,8 +192,13 @@ def _classify_model(error: BaseException) -> Kind | None:
 
 
 def describe(error: BaseException) -> str:
-    """What goes into ``last_error``: our own errors verbatim, others with their type; bounded."""
-    text = str(error) if isinstance(error, PipelineError) else f"{type(error).__name__}: {error}"
+    """What goes into ``last_error``: our own errors verbatim, others with their type; bounded. A Postgres error
+    is its message and SQLSTATE (pg8000 carries the server's whole field dict, with source file and line)."""
+    fields = _database_fields(error)
+    if fields is not None:
+        text = f"{type(error).__name__}: {fields.get('M', '')} (SQLSTATE {fields.get('C', '?')})"
+    else:
+        text = str(error) if isinstance(error, PipelineError) else f"{type(error).__name__}: {error}"
     text = " ".join(text.split())
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
 

@@ -26,8 +26,8 @@ import hmac
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from contextlib import suppress
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -41,7 +41,7 @@ from invoice_pipeline import images, items, ledger_reads, orders, urls, validati
 from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.consume import image_fetcher
 from invoice_pipeline.db import ConnectionPool, pool
-from invoice_pipeline.errors import PipelineError
+from invoice_pipeline.errors import PipelineError, describe
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
 from invoice_pipeline.ledger import JobStatus
 from invoices_cli import comparison, ground_truth
@@ -74,6 +74,10 @@ class Forbidden(Exception):
 
 class NotFound(Exception):
     pass
+
+
+class Conflict(Exception):
+    """The save is based on a version another save has replaced; the message says what to do."""
 
 
 @dataclass
@@ -181,22 +185,20 @@ def parse_ground_truth_form(form: dict[str, list[str]]) -> list[ExtractedInvoice
         raw = {name: columns[name][position] for name in LINE_FIELDS}
         if not any(value.strip() for value in raw.values()):
             continue
-        try:
-            invoice_index = int(columns["invoice_index"][position])
-        except ValueError:
-            raise BadRequest(f"{where}: invoice must be a number") from None
-        if invoice_index < 0:
-            raise BadRequest(f"{where}: invoice must be 0 or more")
+        invoice_index = _int(columns["invoice_index"][position], f"{where}: invoice", 0, ground_truth.MAX_INVOICE_INDEX)
         numbers = {name: _number(raw[name], f"{where} {name.replace('_', ' ')}") for name in NUMERIC_LINE_FIELDS}
-        lines.setdefault(invoice_index, []).append(
-            ExtractedItem(
-                raw["description"].strip() or None,
-                numbers["quantity"],
-                raw["unit"].strip() or None,
-                numbers["unit_price"],
-                numbers["line_total"],
-            )
+        item = ExtractedItem(
+            raw["description"].strip() or None,
+            numbers["quantity"],
+            raw["unit"].strip() or None,
+            numbers["unit_price"],
+            numbers["line_total"],
         )
+        try:
+            ground_truth.check_line(item, where)
+        except ground_truth.GroundTruthInvalid as error:
+            raise BadRequest(str(error)) from None
+        lines.setdefault(invoice_index, []).append(item)
     return [
         ExtractedInvoice(index, (form.get(f"currency_{index}") or [""])[0].strip() or None, None, tuple(found))
         for index, found in sorted(lines.items())
@@ -265,6 +267,8 @@ class Workbench:
             response = self._error_page("400 Bad Request", str(error), nonce)
         except NotFound as error:
             response = self._error_page("404 Not Found", str(error) or "no such page", nonce)
+        except Conflict as error:
+            response = self._error_page("409 Conflict", str(error), nonce)
         except PipelineError as error:  # the database is unreachable, a secret is missing: say which
             response = self._error_page("503 Service Unavailable", str(error), nonce)
         finally:
@@ -331,7 +335,7 @@ class Workbench:
         if parts == ["review"] and not post:
             return self.queue_page(request, nonce)
         if len(parts) >= 2 and parts[0] == "review":
-            order_id = _int(parts[1], "order id")
+            order_id = _int(parts[1], "order id", 1, ground_truth.MAX_ORDER_ID)
             if len(parts) == 2 and not post:
                 return self.review_page(request, order_id, nonce)
             if parts[2:] == ["save"] and post:
@@ -389,6 +393,7 @@ class Workbench:
             truth = ground_truth.read_ground_truth(connection, [order_id]).get(order_id)
             saved_by, saved_at = ground_truth.saved_by_and_when(connection, order_id)
             versions = ground_truth.ground_truth_versions(connection, order_id)
+            replaces = ground_truth.version_marker(connection, order_id)
             warnings = _stored_warnings(connection, order_id)
         if not models and truth is None:
             raise NotFound(f"order {order_id} has no finished extraction and no ground truth")
@@ -418,24 +423,29 @@ class Workbench:
             saved_by=saved_by,
             saved_at=saved_at,
             versions=versions,
+            replaces=replaces,
             reviewer=self.reviewer,
             saved=request.arg("saved"),
             next_order=self._next_order(order_id),
         )
 
     def save(self, request: Request, order_id: int) -> Response:
+        """The reviewer is the server's (``--reviewer``), never a form field. ``replaces`` (sent by the editor): the
+        version the reviewer started from; a save after another one is a conflict, not a silent overwrite."""
         invoices = parse_ground_truth_form(request.form)
-        reviewer = (request.form.get("reviewer") or [""])[0].strip() or self.reviewer
-        with self.connections.connection() as connection:
-            written = ground_truth.load_ground_truth(connection, {order_id: invoices}, saved_by=reviewer)
+        based_on = request.form.get("replaces")
+        replaces = {order_id: based_on[0]} if based_on else None
+        with self.connections.connection() as connection, _refused_values():
+            written = ground_truth.load_ground_truth(
+                connection, {order_id: invoices}, saved_by=self.reviewer, replaces=replaces
+            )
         return Response("303 See Other", b"", headers=[("Location", f"/review/{order_id}?saved={written}")])
 
     def restore(self, request: Request, order_id: int) -> Response:
-        version = _int((request.form.get("version") or [""])[0], "version")
-        reviewer = (request.form.get("reviewer") or [""])[0].strip() or self.reviewer
-        with self.connections.connection() as connection:
+        version = _int((request.form.get("version") or [""])[0], "version", 1, 2**63 - 1)
+        with self.connections.connection() as connection, _refused_values():
             try:
-                written = ground_truth.restore_ground_truth(connection, order_id, version, saved_by=reviewer)
+                written = ground_truth.restore_ground_truth(connection, order_id, version, saved_by=self.reviewer)
             except LookupError as error:
                 raise NotFound(str(error)) from None
         return Response("303 See Other", b"", headers=[("Location", f"/review/{order_id}?saved={written}")])
@@ -511,11 +521,33 @@ def filter_choices(connection: Any) -> dict[str, list[Any]]:
     }
 
 
-def _int(raw: str, what: str) -> int:
+def _int(raw: str, what: str, least: int | None = None, most: int | None = None) -> int:
     try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(f"{what} must be an integer, got {raw!r}") from None
+        value = int(raw)
+    except ValueError:  # also a number of more than 4,300 digits
+        raise BadRequest(f"{what} must be an integer, got {raw[:30]!r}") from None
+    if (least is not None and value < least) or (most is not None and value > most):
+        raise BadRequest(f"{what} must be between {least} and {most}, got {raw[:30]}")
+    return value
+
+
+@contextmanager
+def _refused_values() -> Iterator[None]:
+    """What the ground truth refuses (out of range, a conflict, a value Postgres refuses as data: SQLSTATE class
+    22) as the user's error, never a 500."""
+    from pg8000.native import DatabaseError
+
+    try:
+        yield
+    except ground_truth.GroundTruthInvalid as error:
+        raise BadRequest(str(error)) from None
+    except ground_truth.GroundTruthConflict as error:
+        raise Conflict(str(error)) from None
+    except DatabaseError as error:
+        fields = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
+        if not str(fields.get("C", "")).startswith("22"):
+            raise
+        raise BadRequest(f"the database refused a value: {describe(error)}") from None
 
 
 def _currencies(starting: list[ExtractedInvoice], models: list[dict[str, Any]]) -> dict[int, str]:
