@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.integration.consumer.conftest import MODEL, Pipeline, answer
+from tests.integration.consumer.conftest import MODEL, Pipeline, answer, sqs_record
 from tests.integration.consumer.test_throttling import depth, queue_with_dlq, receive, throttle_state
 
 TOMATO = ("Tomato paste", "2", "ctn", "4.500", "9.000")
@@ -115,3 +115,19 @@ def test_a_throttled_hand_back_restarts_the_re_enqueue_lease(pipeline: Pipeline)
     refreshed = enqueued_at(pipeline, 4104)
     now = pipeline.sql.run("SELECT now()")[0][0]
     assert refreshed > sent_long_ago and (now - refreshed).total_seconds() < 60
+
+
+def test_a_transient_failure_keeps_the_answers_for_the_next_delivery(pipeline: Pipeline):
+    queue_with_dlq()  # the failed record's visibility change goes to its queue
+    pipeline.add_invoice_order(4105, [(67, answer(TOMATO)), (68, answer(ONION))])
+    pipeline.model.inject("server_error", stamp=68, retry_after=0.01)  # every attempt, SDK retries included
+    record = sqs_record({"order_id": 4105, "llm": MODEL})
+    assert pipeline.run(record) == [record["messageId"]]  # failed: SQS retries it
+    assert throttle_state(pipeline, 4105)[0] == "queued"
+    assert kept_answers(pipeline, 4105) is not None
+
+    pipeline.model.clear_faults()
+    record["attributes"]["ApproximateReceiveCount"] = "2"
+    assert pipeline.run(record) == []
+    assert pipeline.job(4105)["status"] == "done"
+    assert pipeline.model.requests_for(67) == 1
