@@ -4,6 +4,11 @@
 page saves hand-checked orders the same way. Loading an order replaces whatever truth it had, so a reload never
 leaves stale lines behind; the replaced version is kept in ``benchmarking.ground_truth_versions`` (same
 transaction), so a mistake can be undone with :func:`restore_ground_truth`.
+
+Saves of one order are serialised (an advisory transaction lock per order), so two of them never both replace the
+same version; a save that says which version it replaces (the workbench's editor does) is refused with
+:class:`GroundTruthConflict` when another save came first. Values are checked before anything is written
+(:func:`check_line`, the normaliser's bounds): what Postgres would refuse is refused here, naming it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,31 @@ from typing import Any
 
 from invoice_pipeline.db import Connection, transaction
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.extraction.normalise import MAX_DESCRIPTION_CHARS, MAX_UNIT_CHARS
 from invoice_pipeline.item_columns import ITEM_COLUMNS, NUMBER_COLUMNS, item_columns, item_from_columns
+from invoice_pipeline.numbers import MAX_FRACTION_DIGITS, MAX_WHOLE_DIGITS
+
+MAX_ORDER_ID = 2**63 - 1  # orders.id is a bigint
+MAX_INVOICE_INDEX = 2**31 - 1  # invoice_index is an integer
+
+# One save of an order at a time (released at commit or rollback); the key is a hash of the order's id.
+LOCK_ORDER = """
+SELECT pg_advisory_xact_lock(hashtextextended('benchmarking.ground_truth_items ' || CAST(:order_id AS text), 0))
+"""
+# Which version of an order's truth is current: when it was saved and how many lines it has ("" + "/0": none).
+SELECT_VERSION_MARKER = """
+SELECT coalesce(max(saved_at)::text, '') || '/' || count(*) FROM benchmarking.ground_truth_items
+WHERE order_id = :order_id
+"""
+
+
+class GroundTruthInvalid(ValueError):
+    """A value of the ground truth is out of range; the message names it."""
+
+
+class GroundTruthConflict(Exception):
+    """The save was based on a version of the order's truth that another save has replaced meanwhile."""
+
 
 # The current version of each order being replaced, as one JSON array per order (migration 0007).
 ARCHIVE_GROUND_TRUTH = """
@@ -65,13 +94,81 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+def _number_problem(value: Decimal) -> str | None:
+    if not value.is_finite():
+        return "is not a finite number"
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    fraction = max(0, -exponent)
+    whole = len(digits) + exponent if value else 0  # 1E+5: 6 digits before the point; 0.05: none
+    if whole > MAX_WHOLE_DIGITS:
+        return f"has more than {MAX_WHOLE_DIGITS} digits before the point"
+    if fraction > MAX_FRACTION_DIGITS:
+        return f"has more than {MAX_FRACTION_DIGITS} digits after the point"
+    return None
+
+
+def _text_problem(value: str, longest: int) -> str | None:
+    if len(value) > longest:
+        return f"is longer than {longest} characters"
+    if "\x00" in value:
+        return "contains a NUL character"
+    return None
+
+
+TEXT_LIMITS = {"description": MAX_DESCRIPTION_CHARS, "unit": MAX_UNIT_CHARS}
+
+
+def check_line(item: ExtractedItem, where: str, *, separator: str = " ") -> None:
+    """Raise :class:`GroundTruthInvalid` naming ``{where}{separator}{field}`` when a value is out of the normaliser's
+    bounds (``separator`` "." names fields as JSON paths, " " as the workbench's form does)."""
+    for name in ("quantity", "unit_price", "line_total"):
+        number = getattr(item, name)
+        problem = None if number is None else _number_problem(number)
+        if problem:
+            label = name if separator == "." else name.replace("_", " ")
+            raise GroundTruthInvalid(f"{where}{separator}{label}: {problem}")
+    for name, longest in TEXT_LIMITS.items():
+        text = getattr(item, name)
+        problem = None if text is None else _text_problem(text, longest)
+        if problem:
+            raise GroundTruthInvalid(f"{where}{separator}{name}: {problem}")
+
+
+def check_ground_truth(truth: Mapping[int, Sequence[ExtractedInvoice]]) -> None:
+    """Every id and value within bounds, or :class:`GroundTruthInvalid` naming the first that is not."""
+    for order_id, invoices in truth.items():
+        if not 1 <= order_id <= MAX_ORDER_ID:
+            raise GroundTruthInvalid(f"order id {order_id} is out of range (1 to {MAX_ORDER_ID})")
+        for invoice in invoices:
+            where = f"order {order_id} invoice {invoice.invoice_index}"
+            if not 0 <= invoice.invoice_index <= MAX_INVOICE_INDEX:
+                raise GroundTruthInvalid(f"{where}: invoice index out of range (0 to {MAX_INVOICE_INDEX})")
+            if invoice.currency is not None and _text_problem(invoice.currency, MAX_UNIT_CHARS):
+                raise GroundTruthInvalid(f"{where} currency: {_text_problem(invoice.currency, MAX_UNIT_CHARS)}")
+            for line_no, item in enumerate(invoice.items, start=1):
+                check_line(item, f"{where} line {line_no}")
+
+
+def version_marker(connection: Connection, order_id: int) -> str:
+    """What identifies the order's current truth (an editor sends it back as the version its save replaces)."""
+    return str(connection.run(SELECT_VERSION_MARKER, order_id=order_id)[0][0])
+
+
 def load_ground_truth(
-    connection: Connection, truth: Mapping[int, Sequence[ExtractedInvoice]], *, saved_by: str | None = None
+    connection: Connection,
+    truth: Mapping[int, Sequence[ExtractedInvoice]],
+    *,
+    saved_by: str | None = None,
+    replaces: Mapping[int, str] | None = None,
 ) -> int:
     """Replace the ground truth of every order in ``truth`` (order_id -> its invoices); returns rows written.
 
-    One transaction: the replaced versions are archived, then deleted, then the new lines inserted.
+    One transaction, holding each order's lock: the replaced versions are archived, then deleted, then the new
+    lines inserted. ``replaces`` (order_id -> :func:`version_marker` the save was based on): an order whose current
+    version is another raises :class:`GroundTruthConflict` and nothing is written.
     """
+    check_ground_truth(truth)
     columns: dict[str, list[object]] = {
         name: [] for name in ("order_ids", "invoice_indexes", "line_nos", *ITEM_COLUMNS, "currencies")
     }
@@ -85,6 +182,17 @@ def load_ground_truth(
                     columns[column].append(_text(value) if column in NUMBER_COLUMNS else value)
                 columns["currencies"].append(invoice.currency)
     with transaction(connection):
+        for order_id in sorted(truth):  # one order after another, always in the same order: no deadlock
+            connection.run(LOCK_ORDER, order_id=order_id)
+        for order_id, based_on in (replaces or {}).items():
+            current = version_marker(connection, order_id)
+            if current != based_on:
+                who, when = saved_by_and_when(connection, order_id)
+                raise GroundTruthConflict(
+                    f"order {order_id}'s ground truth was saved{f' by {who}' if who else ''}"
+                    f"{f' at {when:%Y-%m-%d %H:%M:%S} UTC' if when else ''} after you opened it: reload the page to "
+                    "see that version, then save again (nothing was saved)"
+                )
         connection.run(ARCHIVE_GROUND_TRUTH, order_ids=[*truth], replaced_by=saved_by)
         connection.run(DELETE_GROUND_TRUTH, order_ids=[*truth])
         if columns["order_ids"]:

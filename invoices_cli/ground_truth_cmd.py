@@ -7,7 +7,11 @@ JSON numbers, read exactly. This is the form ``python -m local.samples`` writes 
 (``printed_total`` is accepted and not kept). Each order in the file replaces its whole ground truth; the replaced
 version is kept (``benchmarking.ground_truth_versions``), as when the workbench saves a review.
 
-Exit codes: 0 loaded; 2 the file is unreadable or malformed (the message names the entry), or a configuration error.
+Ids and numbers have the normaliser's bounds (order ids 1 to 2^63 - 1, invoice indexes up to 2^31 - 1, at most 15
+digits before the point and 10 after, descriptions of at most 1,000 characters, units of 50, no NUL character).
+
+Exit codes: 0 loaded; 2 the file is unreadable or malformed, or a value is out of range (the message names the
+entry), or a configuration error.
 """
 
 from __future__ import annotations
@@ -21,9 +25,16 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from invoice_pipeline.db import pool
+from invoice_pipeline.errors import describe
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
 from invoice_pipeline.settings import ConfigError
-from invoices_cli.ground_truth import load_ground_truth
+from invoices_cli.ground_truth import (
+    MAX_INVOICE_INDEX,
+    MAX_ORDER_ID,
+    GroundTruthInvalid,
+    check_line,
+    load_ground_truth,
+)
 
 EXIT_OK = 0
 
@@ -41,7 +52,7 @@ class _Item(BaseModel):
 class _Invoice(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    invoice_index: int = Field(ge=0)
+    invoice_index: int = Field(ge=0, le=MAX_INVOICE_INDEX)
     currency: str | None = None
     printed_total: Decimal | None = None
     items: list[_Item]
@@ -50,7 +61,7 @@ class _Invoice(BaseModel):
 class _Order(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    order_id: int = Field(ge=1)
+    order_id: int = Field(ge=1, le=MAX_ORDER_ID)
     invoices: list[_Invoice]
 
 
@@ -68,6 +79,8 @@ def parse_truth(text: str, *, source: str = "the file") -> dict[int, list[Extrac
         raw = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as error:
         raise ConfigError(f"{source} is not JSON: {error}") from None
+    except ValueError as error:  # an integer of more than 4,300 digits
+        raise ConfigError(f"{source}: a number is out of range: {error}") from None
     try:
         orders = _ORDERS.validate_python(raw)
     except ValidationError as error:
@@ -89,6 +102,12 @@ def parse_truth(text: str, *, source: str = "the file") -> dict[int, list[Extrac
             )
             for invoice in order.invoices
         ]
+        for number, invoice in enumerate(truth[order.order_id]):
+            for line, item in enumerate(invoice.items):
+                try:
+                    check_line(item, f"{source}: [{position}].invoices[{number}].items[{line}]", separator=".")
+                except GroundTruthInvalid as error:
+                    raise ConfigError(str(error)) from None
     return truth
 
 
@@ -101,9 +120,19 @@ def read_truth_file(path: str | Path) -> dict[int, list[ExtractedInvoice]]:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
+    from pg8000.native import DatabaseError
+
     truth = read_truth_file(args.file)
-    with pool.connection() as connection:
-        lines = load_ground_truth(connection, truth, saved_by=args.saved_by)
+    try:
+        with pool.connection() as connection:
+            lines = load_ground_truth(connection, truth, saved_by=args.saved_by)
+    except GroundTruthInvalid as error:
+        raise ConfigError(f"{args.file}: {error}") from None
+    except DatabaseError as error:  # a value Postgres refuses as data (SQLSTATE class 22): the file's fault
+        fields = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
+        if not str(fields.get("C", "")).startswith("22"):
+            raise
+        raise ConfigError(f"{args.file}: the database refused a value: {describe(error)}") from None
     if args.json:
         print(json.dumps({"orders": len(truth), "lines": lines}))
     else:

@@ -57,7 +57,8 @@ class _AwsEmulator(ProviderEmulator):
         return {self.SERVICE_ENV: self.endpoint_url}
 
     def fault_kinds(self) -> tuple[str, ...]:
-        """An error code of the service, or one of :attr:`OTHER_FAULTS`; option ``seconds`` (latency)."""
+        """An error code of the service, or one of :attr:`OTHER_FAULTS`; options ``seconds`` (latency), and for an
+        error code ``message`` (instead of the default text) and ``headers`` (a dict sent as they are)."""
         return (*self.FAULTS, *self.OTHER_FAULTS)
 
     # ---------------------------------------------------------------------------------------------- serving
@@ -73,6 +74,14 @@ class _AwsEmulator(ProviderEmulator):
 
     def error(self, code: str) -> Reply:
         raise NotImplementedError
+
+    def fault_reply(self, fault: Fault) -> Reply:
+        """The error reply of an injected error-code fault, with its ``message`` and ``headers`` options."""
+        status, headers, reply = self.error(fault.kind)
+        if "message" in fault.options:
+            text = str(fault.options["message"])
+            reply = {key: text if key in ("message", "Message") else value for key, value in reply.items()}
+        return status, {**headers, **fault.options.get("headers", {})}, reply
 
     def crashed(self, error: Exception) -> Reply:
         status, headers, reply = self.error("InternalServerError")
@@ -157,7 +166,7 @@ class BedrockEmulator(_AwsEmulator):
         _, answer, fault = self._seen(pictures[0] if pictures else None)
         stop = "tool_use"
         if fault is not None and fault.kind in self.FAULTS:
-            return self.error(fault.kind)
+            return self.fault_reply(fault)
         if fault is not None and fault.kind in ("max_tokens", "content_filtered"):
             stop = fault.kind
         text = json.dumps(answer, ensure_ascii=False)
@@ -270,7 +279,7 @@ class TextractEmulator(_AwsEmulator):
             return self.error("UnsupportedDocumentException")
         _, answer, fault = self._seen(page)
         if fault is not None and fault.kind in self.FAULTS:
-            return self.error(fault.kind)
+            return self.fault_reply(fault)
         return 200, {"Content-Type": "application/x-amz-json-1.1"}, analyze_expense_response(answer)
 
 

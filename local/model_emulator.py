@@ -40,6 +40,7 @@ FAULT_KINDS = (
     "refusal",
     "insufficient_quota",
     "invalid_api_key",
+    "headers",
 )
 
 
@@ -120,7 +121,8 @@ class ModelEmulator(ProviderEmulator):
 
     def fault_kinds(self) -> tuple[str, ...]:
         """Options of :meth:`inject`: ``seconds`` (latency, timeout), ``retry_after`` seconds (rate_limit,
-        server_error, insufficient_quota; default 0.01 so SDK retries stay quick), ``message`` (refusal)."""
+        server_error, insufficient_quota; default 0.01 so SDK retries stay quick), ``message`` (refusal, rate_limit),
+        ``headers`` (a dict sent as they are with the reply: any fault, or ``headers`` for an otherwise normal 200)."""
         return FAULT_KINDS
 
     def limit(self, *, tokens: int, requests: int, window_seconds: float = 60.0, llm: str | None = None) -> None:
@@ -188,10 +190,12 @@ class ModelEmulator(ProviderEmulator):
         fault = self._next_fault(stamp)
         if fault is not None:
             retry = {"retry-after-ms": str(int(1000 * float(fault.options.get("retry_after", 0.01))))}
+            retry |= fault.options.get("headers", {})
             if fault.kind in ("latency", "timeout"):
                 time.sleep(float(fault.options.get("seconds", 1.0 if fault.kind == "latency" else 30.0)))
             elif fault.kind == "rate_limit":
-                return 429, retry, _error("Rate limit reached (emulated)", "rate_limit_exceeded", "rate_limit_exceeded")
+                message = str(fault.options.get("message", "Rate limit reached (emulated)"))
+                return 429, retry, _error(message, "rate_limit_exceeded", "rate_limit_exceeded")
             elif fault.kind == "insufficient_quota":
                 message = "You exceeded your current quota (emulated)"
                 return 429, retry, _error(message, "insufficient_quota", "insufficient_quota")
@@ -216,6 +220,8 @@ class ModelEmulator(ProviderEmulator):
                     message = f"Rate limit reached for {model} (emulated)"
                     return 429, headers, _error(message, "requests", "rate_limit_exceeded")
             self._served.append((time.monotonic(), model, prompt_tokens + completion_tokens))
+        if fault is not None and fault.kind == "headers":
+            headers = {**headers, **fault.options.get("headers", {})}
         body = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",

@@ -21,6 +21,12 @@ from typing import Any
 
 from invoice_pipeline.extraction.bedrock import PROFILE_PREFIXES
 from invoice_pipeline.extraction.registry import provider_name
+from invoice_pipeline.settings import (
+    DEFAULT_MAX_HAND_BACKS_PER_JOB,
+    DEFAULT_MAX_ITEMS_PER_INVOICE,
+    DEFAULT_MAX_PROVIDER_WAIT_SECONDS,
+    DEFAULT_MAX_THROTTLE_WAIT_SECONDS,
+)
 
 # The names the functions use (functions/invoice_pipeline/settings.py); a test keeps the two equal.
 SERVICE_NAME = "invoice-pipeline"
@@ -130,6 +136,11 @@ class PipelineConfig:
     oldest_message_alarm_seconds: int
     log_retention_days: int
     log_level: str
+    # --- the consumer's limits against runaway answers and hostile providers (docs/limits.md) ---
+    max_items_per_invoice: int  # MAX_ITEMS_PER_INVOICE
+    max_throttle_wait_seconds: int  # MAX_THROTTLE_WAIT_SECONDS
+    max_hand_backs_per_job: int  # MAX_HAND_BACKS_PER_JOB
+    max_provider_wait_seconds: int  # MAX_PROVIDER_WAIT_SECONDS
 
     @property
     def work_queue_name(self) -> str:
@@ -224,6 +235,7 @@ class PipelineConfig:
             oldest_message_alarm_seconds=ctx.integer("oldestMessageAlarmSeconds", default=3600, minimum=60),
             log_retention_days=ctx.choice("logRetentionDays", LOG_RETENTION_DAYS, default=30),
             log_level=ctx.choice("logLevel", LOG_LEVELS, default="INFO"),
+            **_consumer_limits(ctx),
         )
 
     @classmethod
@@ -258,6 +270,28 @@ def check_batch_fits_consumer_timeout(
             f" consumerTimeoutSeconds {consumer_timeout_seconds}: the batch's last records would never start."
             f" Lower batchSize (at most {fitting} fits) or modelTimeoutSeconds, or raise consumerTimeoutSeconds"
         )
+
+
+def _consumer_limits(ctx: _Context) -> dict[str, int]:
+    """The consumer's limits against runaway answers and hostile providers, with the functions' own defaults."""
+    return {
+        "max_items_per_invoice": ctx.integer(
+            "maxItemsPerInvoice", default=DEFAULT_MAX_ITEMS_PER_INVOICE, minimum=1, maximum=100_000
+        ),
+        "max_throttle_wait_seconds": ctx.integer(
+            "maxThrottleWaitSeconds", default=DEFAULT_MAX_THROTTLE_WAIT_SECONDS, minimum=1
+        ),
+        "max_hand_backs_per_job": ctx.integer(
+            "maxHandBacksPerJob", default=DEFAULT_MAX_HAND_BACKS_PER_JOB, minimum=1, maximum=100_000
+        ),
+        # A wait is also how long a handed-back message is held: SQS holds one at most 12 h.
+        "max_provider_wait_seconds": ctx.integer(
+            "maxProviderWaitSeconds",
+            default=DEFAULT_MAX_PROVIDER_WAIT_SECONDS,
+            minimum=1,
+            maximum=SQS_MAX_VISIBILITY_SECONDS,
+        ),
+    }
 
 
 def _aws_id(prefix: str) -> re.Pattern[str]:

@@ -106,6 +106,11 @@ class PipelineFunctions(Construct):
                 "MAX_RECEIVE_COUNT": str(config.max_receive_count),
                 "PROCESSING_LEASE_SECONDS": str(config.processing_lease_seconds),
                 "MODEL_TIMEOUT_SECONDS": str(config.model_timeout_seconds),
+                # the consumer's limits against runaway answers and hostile providers (docs/limits.md)
+                "MAX_ITEMS_PER_INVOICE": str(config.max_items_per_invoice),
+                "MAX_THROTTLE_WAIT_SECONDS": str(config.max_throttle_wait_seconds),
+                "MAX_HAND_BACKS_PER_JOB": str(config.max_hand_backs_per_job),
+                "MAX_PROVIDER_WAIT_SECONDS": str(config.max_provider_wait_seconds),
                 **_optional("OPENAI_SECRET_ARN", secrets.openai.secret_arn if secrets.openai else None),
                 **_optional("OPENAI_BASE_URL", config.openai_base_url if secrets.openai else None),
             },

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from invoice_pipeline.db import Connection, ConnectionPool
-from invoice_pipeline.errors import Throttled
+from invoice_pipeline.errors import PermanentError, Throttled
 from invoice_pipeline.extraction.base import ExtractedInvoice, Extractor, InvoiceImages
 from invoice_pipeline.observability import model_metric
-from invoice_pipeline.ratelimits import RateLimitState
+from invoice_pipeline.ratelimits import MAX_PROVIDER_WAIT_SECONDS, RateLimitState
 
 DEFAULT_MARGIN = 0.05  # of each limit kept free: other users of the key, estimates that come out short
 DEFAULT_WINDOW_SECONDS = 60.0
@@ -67,15 +67,19 @@ WHERE llm = :llm
 RETURNING tokens, requests, tpm * (1 - margin) / window_seconds, rpm * (1 - margin) / window_seconds,
           greatest(0, CAST(extract(epoch FROM blocked_until - now.t) AS double precision)), tpm, window_seconds
 """
+# What a provider says is left, minus the margin, as a level: clamped to [0, the model's limit], since a header is
+# untrusted input (ratelimits.py). NULL (no header) stays NULL: greatest and least would skip it.
+_PROVIDER_LEVEL = """CASE WHEN CAST(:remaining_{kind} AS double precision) IS NOT NULL
+    THEN least(greatest(CAST(:remaining_{kind} AS double precision) - margin * {limit}, 0), {limit}) END"""
 # After the call: give back what the estimate over-reserved (or take what it under-reserved), then no more
 # than the provider says is left, minus the margin. NULL remaining: the answer carried no header.
 SETTLE = f"""
 WITH now AS (SELECT clock_timestamp() AS t)
 UPDATE benchmarking.model_budgets
 SET tokens = least({_TOKENS} + CAST(:refund_tokens AS double precision),
-                   coalesce(CAST(:remaining_tokens AS double precision) - margin * tpm, 'Infinity')),
+                   coalesce({_PROVIDER_LEVEL.format(kind="tokens", limit="tpm")}, 'Infinity')),
     requests = least({_REQUESTS} + CAST(:refund_requests AS double precision),
-                     coalesce(CAST(:remaining_requests AS double precision) - margin * rpm, 'Infinity')),
+                     coalesce({_PROVIDER_LEVEL.format(kind="requests", limit="rpm")}, 'Infinity')),
     refilled_at = greatest(refilled_at, now.t), updated_at = now.t
 FROM now
 WHERE llm = :llm
@@ -97,7 +101,7 @@ SELECT :llm, CAST(:tpm AS integer), CAST(:rpm AS integer), CAST(:margin AS doubl
        CAST(:rpm AS integer) * (1 - CAST(:margin AS double precision))
 ON CONFLICT (llm) DO UPDATE
 SET tpm = excluded.tpm, rpm = excluded.rpm, margin = excluded.margin, window_seconds = excluded.window_seconds,
-    tokens = least(budget.tokens, excluded.tokens), requests = least(budget.requests, excluded.requests),
+    tokens = excluded.tokens, requests = excluded.requests, refilled_at = clock_timestamp(), blocked_until = NULL,
     updated_at = clock_timestamp()
 """
 SELECT_BUDGETS = """
@@ -108,6 +112,11 @@ DELETE_BUDGET = "DELETE FROM benchmarking.model_budgets WHERE llm = :llm"
 
 class BudgetExhausted(Throttled):
     """The model's shared budget has no room for this call before the invocation's deadline."""
+
+
+class ReservationTooLarge(PermanentError):
+    """A reservation needs more than the model's budget can ever grant at once (a full window plus the longest turn
+    a caller sleeps for): no wait helps, only a larger budget."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +138,8 @@ class Budget:
 
 
 def set_budget(connection: Connection, budget: Budget) -> None:
-    """Create or change a model's budget; takes effect at the next call of any container (no deploy)."""
+    """Create or change a model's budget; takes effect at the next call of any container (no deploy). The buckets
+    start full and any 429 block is lifted: the operator's way out of a state a broken provider left behind."""
     if budget.tpm < 1 or budget.rpm < 1:
         raise ValueError(f"tpm and rpm must be >= 1, got {budget.tpm} and {budget.rpm}")
     if not 0 <= budget.margin < 1:
@@ -173,6 +183,10 @@ class Reservation:
     paced: bool  # False: the model has no budget, nothing was reserved
     tokens: dict[int, int] = field(default_factory=dict)  # invoice_index -> tokens reserved for its call
     waited_seconds: float = 0.0
+    # invoice_index -> tokens its call will reserve just before it is made: the order as a whole needs more than
+    # one window grants (ReservationTooLarge), so its calls reserve one at a time.
+    unreserved: dict[int, int] = field(default_factory=dict)
+    call_seconds: float = 0.0  # what each of those reservations leaves before the deadline for its call
 
 
 class ModelBudgets:
@@ -184,8 +198,10 @@ class ModelBudgets:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        max_wait_seconds: float = MAX_PROVIDER_WAIT_SECONDS,
     ) -> None:
         self._pool = pool
+        self._max_wait_seconds = max_wait_seconds  # MAX_PROVIDER_WAIT_SECONDS: the longest block a 429 may set
         self._clock = clock
         self._sleep = sleep
         self._recent_outputs: dict[str, deque[int]] = {}
@@ -206,9 +222,14 @@ class ModelBudgets:
         """Reserve every call of an order at once (one request per invoice), so that an order is never handed back
         half extracted: the calls then go one after another without waiting again."""
         tokens = {invoice.invoice_index: self.estimate_tokens(llm, invoice) for invoice in invoices}
-        waited = self.reserve_tokens(
-            llm, sum(tokens.values()), requests=len(tokens), deadline=deadline, call_seconds=call_seconds
-        )
+        try:
+            waited = self.reserve_tokens(
+                llm, sum(tokens.values()), requests=len(tokens), deadline=deadline, call_seconds=call_seconds
+            )
+        except ReservationTooLarge:
+            if len(tokens) == 1:
+                raise
+            return Reservation(llm, paced=True, unreserved=tokens, call_seconds=call_seconds)
         if waited is None:
             return Reservation(llm, paced=False)
         return Reservation(llm, paced=True, tokens=tokens, waited_seconds=waited)
@@ -225,6 +246,8 @@ class ModelBudgets:
             return None
         tokens_left, requests_left, token_rate, request_rate, blocked_seconds, tpm, window_seconds = rows[0]
         model_metric("TokenBudget", tpm, llm)  # the dashboard plots tokens used against it
+        longest_sleep = min(MAX_SLEEP_SECONDS, SLEEP_SHARE_OF_WINDOW * window_seconds)
+        self._refuse_unreachable(llm, tokens, requests, token_rate, request_rate, window_seconds + longest_sleep)
         wait = max(0.0, float(blocked_seconds or 0))
         if tokens_left < 0:
             wait = max(wait, -tokens_left / token_rate)
@@ -232,7 +255,6 @@ class ModelBudgets:
             wait = max(wait, -requests_left / request_rate)
         if wait <= 0:
             return 0.0
-        longest_sleep = min(MAX_SLEEP_SECONDS, SLEEP_SHARE_OF_WINDOW * window_seconds)
         if wait > longest_sleep or self._clock() + wait + call_seconds > deadline:
             self._give_back(llm, tokens, requests=requests)
             model_metric("BudgetHandBacks", 1, llm)
@@ -244,6 +266,22 @@ class ModelBudgets:
         model_metric("BudgetWaitSeconds", wait, llm, unit="Seconds")
         self._sleep(wait)
         return wait
+
+    def _refuse_unreachable(
+        self, llm: str, tokens: int, requests: int, token_rate: float, request_rate: float, seconds: float
+    ) -> None:
+        """Raise :class:`ReservationTooLarge` (what was taken given back) when the reservation needs more than the
+        budget grants in ``seconds`` (a full window and the longest sleep): its turn would never come."""
+        most_tokens, most_requests = token_rate * seconds, request_rate * seconds
+        if tokens <= most_tokens and requests <= most_requests:
+            return
+        self._give_back(llm, tokens, requests=requests)
+        model_metric("BudgetTooSmall", 1, llm)
+        raise ReservationTooLarge(
+            f"model {llm} budget too small: {requests} call(s) of about {tokens} tokens in all need more than it can "
+            f"ever grant at once ({most_tokens:.0f} tokens, {most_requests:.1f} requests); raise it with "
+            f"`invoices budget {llm} --tpm N --rpm N`"
+        )
 
     def settle(
         self,
@@ -278,9 +316,15 @@ class ModelBudgets:
         if not reservation.paced:
             return
         with self._pool.connection() as connection:
-            connection.run(BLOCK, llm=reservation.llm, wait_seconds=max(0.0, wait_seconds), refund_tokens=tokens)
+            connection.run(
+                BLOCK, llm=reservation.llm, wait_seconds=self.provider_wait(wait_seconds), refund_tokens=tokens
+            )
         if requests:
             self._give_back(reservation.llm, 0, requests=requests)
+
+    def provider_wait(self, seconds: float) -> float:
+        """A wait a provider named, as the budget may hold a model for it: in [0, MAX_PROVIDER_WAIT_SECONDS]."""
+        return min(self._max_wait_seconds, max(0.0, seconds)) if math.isfinite(seconds) else 1.0
 
     def _give_back(self, llm: str, tokens: int, *, requests: int) -> None:
         with self._pool.connection() as connection:
@@ -298,6 +342,11 @@ class ModelBudgets:
     ) -> ExtractedInvoice:
         """``extractor.extract`` for one invoice of a reserved order (see the module docstring)."""
         llm = reservation.llm
+        if invoice.invoice_index in reservation.unreserved:  # this order reserves call by call
+            tokens = reservation.unreserved.pop(invoice.invoice_index)
+            waited = self.reserve_tokens(llm, tokens, deadline=deadline, call_seconds=reservation.call_seconds)
+            reservation.tokens[invoice.invoice_index] = tokens
+            reservation.waited_seconds += waited or 0.0
         try:
             result = extractor.extract(invoice, deadline=deadline)
         except Throttled as error:

@@ -18,7 +18,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -46,6 +46,7 @@ from invoice_pipeline.extraction.base import (
     InvoiceImages,
     SourceDocument,
 )
+from invoice_pipeline.kept_answers import KeptAnswer, answers_from_json, answers_json
 from invoice_pipeline.observability import logger, metrics
 from invoice_pipeline.settings import ConsumerSettings
 from invoice_pipeline.visibility import Record as VisibilityRecord
@@ -107,7 +108,8 @@ class Visibility(Protocol):
 
 
 class ThrottledTooLong(PermanentError):
-    """The job's waits for rate limits added up to more than MAX_THROTTLE_WAIT_SECONDS."""
+    """The job's waits for rate limits added up to more than MAX_THROTTLE_WAIT_SECONDS, or it was handed back more
+    than MAX_HAND_BACKS_PER_JOB times."""
 
 
 # Attempts, the first included: a fetch that outlasts the read timeout is tried again.
@@ -152,7 +154,7 @@ def build_runtime(settings: ConsumerSettings) -> ConsumerDeps:
         fetch_image=image_fetcher(clients),
         extractor_for=Extractors(settings, clients).get,
         visibility=SqsVisibility(clients),
-        budgets=ModelBudgets(pool),
+        budgets=ModelBudgets(pool, max_wait_seconds=settings.max_provider_wait_seconds),
     )
 
 
@@ -163,6 +165,9 @@ class Job:
     attempt: int
     message_id: str
     receive_count: int
+    # invoice_index -> its answer, kept from earlier deliveries and added to as invoices are answered; handed to the
+    # ledger when the job goes back to `queued`, so no invoice is billed twice (invoice_pipeline.kept_answers).
+    answers: dict[int, KeptAnswer] = field(default_factory=dict)
 
 
 def process_record(record: Record, *, deadline: float, deps: ConsumerDeps) -> str:
@@ -223,7 +228,7 @@ def _process_job(
     if claim.outcome == "failed":
         deps.visibility.change(record, 0)
         raise AlreadyFailed(f"job ({order_id}, {llm}) already failed permanently for this message")
-    job = Job(order_id, llm, claim.attempt, record.message_id, receive_count)
+    job = Job(order_id, llm, claim.attempt, record.message_id, receive_count, answers_from_json(claim.kept_answers))
     logger.append_keys(attempt=job.attempt)
     try:
         item_count = _extract_and_write(job, deadline, deps)
@@ -262,8 +267,15 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
     locations = urls.parse_invoice_image(invoice_image, settings.allowed_buckets)
     # The provider prepares the document the way it reads it (model-sized images, or whole pages).
     extractor = deps.extractor_for(job.llm)
+    sources = [str(location) for location in locations]
+    # An answer is kept for the same invoice only: same position, same location (the order may have changed).
+    kept = {index: answer for index, answer in job.answers.items() if sources[index : index + 1] == [answer.source]}
+    job.answers.clear()
+    job.answers.update(kept)
     prepared = []
     for index, location in enumerate(locations):
+        if index in kept:
+            continue  # answered by an earlier delivery of this job: not fetched, not billed again
         _require_time(deadline, MIN_SECONDS_PER_IMAGE, f"fetching image {index}")
         data = deps.fetch_image(location, max_bytes=settings.max_image_bytes)
         segments = extractor.prepare(data, source=str(location))
@@ -271,9 +283,10 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         prepared.append(InvoiceImages(job.order_id, index, segments, document=document))
 
     budgets = deps.budgets
-    reservation = budgets.reserve(job.llm, prepared, deadline=deadline, call_seconds=settings.model_timeout_seconds)
-    extracted: list[ExtractedInvoice] = []
+    extracted: list[ExtractedInvoice] = [answer.invoice for answer in kept.values()]
     model_ms = 0.0
+    if prepared:
+        reservation = budgets.reserve(job.llm, prepared, deadline=deadline, call_seconds=settings.model_timeout_seconds)
     for invoice in prepared:
         started = time.perf_counter()
         result = budgets.extract(extractor, invoice, reservation, deadline=deadline)
@@ -289,6 +302,8 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=result.output_tokens)
         metrics.add_metric(name="CostUSD", unit=MetricUnit.NoUnit, value=float(result.cost_usd))
         extracted.append(result)
+        job.answers[invoice.invoice_index] = KeptAnswer(sources[invoice.invoice_index], result)
+    extracted.sort(key=lambda invoice: invoice.invoice_index)
 
     with deps.pool.connection() as connection:
         write = items.write_order(
@@ -337,7 +352,14 @@ def _record_failure(job: Job, error: Exception, record: Record, deps: ConsumerDe
                     connection, job.order_id, job.llm, attempt=job.attempt, last_error=last_error, message_id=message_id
                 )
             else:
-                ledger.requeue_job(connection, job.order_id, job.llm, attempt=job.attempt, last_error=last_error)
+                ledger.requeue_job(
+                    connection,
+                    job.order_id,
+                    job.llm,
+                    attempt=job.attempt,
+                    last_error=last_error,
+                    kept_answers=answers_json(job.answers),
+                )
     except Exception:
         # The job stays `processing` until its lease runs out; the next delivery after that claims it.
         logger.exception("could not record the failure in the ledger", extra={"error": last_error})
@@ -362,7 +384,14 @@ def _record_configuration_error(job: Job, error: Exception, record: Record, deps
     backoff = deps.settings.config_error_backoff_seconds
     try:
         with deps.pool.connection() as connection:
-            ledger.requeue_job(connection, job.order_id, job.llm, attempt=job.attempt, last_error=last_error)
+            ledger.requeue_job(
+                connection,
+                job.order_id,
+                job.llm,
+                attempt=job.attempt,
+                last_error=last_error,
+                kept_answers=answers_json(job.answers),
+            )
     except Exception:
         logger.exception("could not record the failure in the ledger", extra={"error": last_error})
     metrics.add_metric(name="ModelCredentialsRejected", unit=MetricUnit.Count, value=1)
@@ -386,12 +415,15 @@ def _record_configuration_error(job: Job, error: Exception, record: Record, deps
 
 def _hand_back(job: Job, error: Throttled, record: Record, deps: ConsumerDeps) -> bool:
     """Throttled (DESIGN §10): neither a failure nor a used-up receive. The job goes back to `queued` with the wait
-    counted, a fresh copy of the message comes back after the wait the provider named (plus jitter), and the
-    current record is acknowledged (True). Only a total wait above MAX_THROTTLE_WAIT_SECONDS fails the job.
-    False: it could not be handed back; the record fails and comes back after the wait (visibility)."""
+    counted and the answers of its invoices extracted so far kept, a fresh copy of the message comes back after the
+    wait the provider named (plus jitter; at most MAX_PROVIDER_WAIT_SECONDS), and the current record is acknowledged
+    (True). Only a total wait above MAX_THROTTLE_WAIT_SECONDS, or more than MAX_HAND_BACKS_PER_JOB hand-backs, fails
+    the job. False: it could not be handed back; the record fails and comes back after the wait (visibility)."""
+    settings = deps.settings
     wait = error.retry_after_seconds
     if wait is None:
-        wait = float(backoff_seconds(1, deps.settings.retry_backoff_base_seconds))
+        wait = float(backoff_seconds(1, settings.retry_backoff_base_seconds))
+    wait = min(wait, settings.max_provider_wait_seconds)  # finite and >= 0 already (Throttled)
     delay = max(1, math.ceil(wait * random.uniform(1.0, 1.0 + THROTTLE_JITTER)))  # noqa: S311 (jitter)
     last_error = describe(error)
     try:
@@ -402,8 +434,10 @@ def _hand_back(job: Job, error: Throttled, record: Record, deps: ConsumerDeps) -
                 job.llm,
                 attempt=job.attempt,
                 wait_seconds=delay,
-                max_wait_seconds=deps.settings.max_throttle_wait_seconds,
+                max_wait_seconds=settings.max_throttle_wait_seconds,
+                max_hand_backs=settings.max_hand_backs_per_job,
                 last_error=last_error,
+                kept_answers=answers_json(job.answers),
             )
     except Exception:
         logger.exception("could not record the throttled wait in the ledger", extra={"error": last_error})
@@ -414,10 +448,12 @@ def _hand_back(job: Job, error: Throttled, record: Record, deps: ConsumerDeps) -
         deps.visibility.change(record, min(delay, MAX_VISIBILITY_SECONDS))
         return False
     if not throttle.requeued:
-        too_long = ThrottledTooLong(
-            f"throttled for {throttle.total_seconds:.0f} s in total, more than MAX_THROTTLE_WAIT_SECONDS "
-            f"({deps.settings.max_throttle_wait_seconds}); last: {last_error}"
-        )
+        if throttle.total_seconds > settings.max_throttle_wait_seconds:
+            bound = f"for {throttle.total_seconds:.0f} s in total, more than MAX_THROTTLE_WAIT_SECONDS "
+            bound += f"({settings.max_throttle_wait_seconds})"
+        else:
+            bound = f"{throttle.hand_backs} times, more than MAX_HAND_BACKS_PER_JOB ({settings.max_hand_backs_per_job})"
+        too_long = ThrottledTooLong(f"throttled {bound}; last: {last_error}")
         _record_failure(job, too_long, record, deps)
         raise too_long from error
     metrics.add_metric(name="JobsThrottled", unit=MetricUnit.Count, value=1)
@@ -428,6 +464,11 @@ def _hand_back(job: Job, error: Throttled, record: Record, deps: ConsumerDeps) -
         logger.warning("could not hand the job back: the record waits instead", extra={"error": describe(send_error)})
         deps.visibility.change(record, min(delay, MAX_VISIBILITY_SECONDS))
         return False
+    try:  # the fresh message's retention starts now: so does the producer's re-enqueue lease
+        with deps.pool.connection() as connection:
+            ledger.mark_resent(connection, job.order_id, job.llm)
+    except Exception:  # the producer may then send one message more: harmless, claims are idempotent
+        logger.exception("could not record the fresh message in the ledger")
     logger.info(
         "throttled: handed back",
         extra={"error": last_error, "delay_seconds": delay, "throttled_seconds": throttle.total_seconds},

@@ -19,6 +19,7 @@ for errors that reach it untranslated (boto ``ClientError`` of S3, OpenAI SDK er
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Literal
 
@@ -41,11 +42,14 @@ class ConfigurationError(PipelineError):
 
 
 class Throttled(TransientError):
-    """The provider refused the call for its rate limit; ``retry_after_seconds`` is the wait it named, if any."""
+    """The provider refused the call for its rate limit; ``retry_after_seconds`` is the wait it named, if any: never
+    negative, and None for a value that is not a finite number (a broken or hostile header names no wait)."""
 
     def __init__(self, message: str, *, retry_after_seconds: float | None = None) -> None:
         super().__init__(message)
-        self.retry_after_seconds = retry_after_seconds
+        if retry_after_seconds is not None and not math.isfinite(retry_after_seconds):
+            retry_after_seconds = None
+        self.retry_after_seconds = None if retry_after_seconds is None else max(0.0, retry_after_seconds)
 
 
 class QuotaExhausted(PermanentError):
@@ -107,6 +111,8 @@ _PERMANENT_AWS_CODES = frozenset(
 )
 # OpenAI error codes that need a human to change the deployment (key, model access), not the input.
 _CONFIGURATION_MODEL_CODES = frozenset({"invalid_api_key", "model_not_found"})
+# How OpenAI starts a 429 for ONE request larger than the model's per-minute limit: no wait makes it fit.
+REQUEST_TOO_LARGE = "Request too large"
 
 
 def classify(error: BaseException) -> Kind:
@@ -142,13 +148,19 @@ def _classify_aws(error: BaseException) -> Kind | None:
     return "permanent" if code in _PERMANENT_AWS_CODES else "transient"
 
 
-def _is_data_exception(error: BaseException) -> bool:
-    """Postgres refused a value (SQLSTATE class 22: bad encoding, numeric overflow...): the same data fails again."""
+def _database_fields(error: BaseException) -> dict[str, str] | None:
+    """The server's fields of a pg8000 ``DatabaseError`` (``C`` the SQLSTATE, ``M`` the message), else None."""
     pg8000 = sys.modules.get("pg8000.exceptions")
     if pg8000 is None or not isinstance(error, pg8000.DatabaseError):
-        return False
+        return None
     fields = error.args[0] if error.args else None
-    return isinstance(fields, dict) and str(fields.get("C", "")).startswith("22")
+    return fields if isinstance(fields, dict) else None
+
+
+def _is_data_exception(error: BaseException) -> bool:
+    """Postgres refused a value (SQLSTATE class 22: bad encoding, numeric overflow...): the same data fails again."""
+    fields = _database_fields(error)
+    return fields is not None and str(fields.get("C", "")).startswith("22")
 
 
 def _classify_model(error: BaseException) -> Kind | None:
@@ -167,6 +179,10 @@ def _classify_model(error: BaseException) -> Kind | None:
             return "permanent"  # an exhausted account needs a human, then a redrive
         if code in _CONFIGURATION_MODEL_CODES or status in (401, 403):
             return "configuration"
+        body = getattr(error, "body", None)
+        message = body.get("message") if isinstance(body, dict) else None
+        if status == 429 and isinstance(message, str) and message.startswith(REQUEST_TOO_LARGE):
+            return "permanent"
         if status == 429:
             return "throttled"
         if status in (408, 409) or status >= 500:
@@ -176,8 +192,13 @@ def _classify_model(error: BaseException) -> Kind | None:
 
 
 def describe(error: BaseException) -> str:
-    """What goes into ``last_error``: our own errors verbatim, others with their type; bounded."""
-    text = str(error) if isinstance(error, PipelineError) else f"{type(error).__name__}: {error}"
+    """What goes into ``last_error``: our own errors verbatim, others with their type; bounded. A Postgres error
+    is its message and SQLSTATE (pg8000 carries the server's whole field dict, with source file and line)."""
+    fields = _database_fields(error)
+    if fields is not None:
+        text = f"{type(error).__name__}: {fields.get('M', '')} (SQLSTATE {fields.get('C', '?')})"
+    else:
+        text = str(error) if isinstance(error, PipelineError) else f"{type(error).__name__}: {error}"
     text = " ".join(text.split())
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
 

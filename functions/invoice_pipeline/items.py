@@ -22,7 +22,7 @@ from invoice_pipeline.validation import validate_order, warnings_json
 WRITE_ORDER = """
 WITH job AS (
     UPDATE benchmarking.extraction_jobs
-    SET status = 'done', finished_at = now(), last_error = NULL, failed_message_id = NULL,
+    SET status = 'done', finished_at = now(), last_error = NULL, failed_message_id = NULL, kept_answers = NULL,
         invoice_count = :invoice_count, item_count = :item_count, input_tokens = :input_tokens,
         output_tokens = :output_tokens, cost_usd = CAST(:cost_usd AS numeric), warnings = CAST(:warnings AS jsonb),
         model_ms = CAST(:model_ms AS bigint), updated_at = now()

@@ -78,7 +78,8 @@ Outcome = Literal["claimed", "done", "busy", "failed"]
 # Claim any status but `done`, and `processing` only once its lease ran out. A `failed` row is claimable
 # unless it failed permanently for this very message (a re-delivery on its way to the DLQ): a redriven or
 # new message has another id and is processed normally. Creates the row for a hand-made message.
-# When nothing is claimed the row is read back (same snapshot) so the caller knows why.
+# When nothing is claimed the row is read back (same snapshot) so the caller knows why. A claim also reads the
+# answers kept from the job's earlier deliveries (invoice_pipeline.kept_answers).
 CLAIM_JOB = f"""
 WITH claimed AS (
     INSERT INTO benchmarking.extraction_jobs AS job
@@ -90,18 +91,20 @@ WITH claimed AS (
     WHERE job.status = 'queued'
        OR (job.status = 'failed' AND job.failed_message_id IS DISTINCT FROM :message_id)
        OR (job.status = 'processing' AND {processing_lease_ended(":lease_seconds")})
-    RETURNING job.attempts
+    RETURNING job.attempts, job.kept_answers
 )
-SELECT 'claimed', attempts, NULL FROM claimed
+SELECT 'claimed', attempts, NULL, kept_answers FROM claimed
 UNION ALL
-SELECT job.status, job.attempts, extract(epoch FROM {processing_lease_end(":lease_seconds")} - now())
+SELECT job.status, job.attempts, extract(epoch FROM {processing_lease_end(":lease_seconds")} - now()), NULL
 FROM benchmarking.extraction_jobs AS job
 WHERE job.order_id = :order_id AND job.llm = :llm AND NOT EXISTS (SELECT 1 FROM claimed)
 """
 
+# :kept_answers (NULL: keep what the row has) are the answers of the invoices extracted so far.
 REQUEUE_JOB = """
 UPDATE benchmarking.extraction_jobs
-SET status = 'queued', last_error = :last_error, updated_at = now()
+SET status = 'queued', last_error = :last_error, updated_at = now(),
+    kept_answers = coalesce(CAST(:kept_answers AS jsonb), kept_answers)
 WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
 """
 
@@ -116,21 +119,24 @@ WHERE order_id = :order_id AND llm = :llm AND status = 'queued'
 FAIL_JOB = """
 UPDATE benchmarking.extraction_jobs
 SET status = 'failed', last_error = :last_error, finished_at = now(), failed_message_id = :message_id,
-    updated_at = now()
+    kept_answers = NULL, updated_at = now()
 WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
 """
 
 
-# Throttled (DESIGN §10): back to `queued` with the wait added to the job's total, unless that total passes
-# the maximum: then the row stays `processing` for the caller to fail it with that reason. `attempts` keeps
-# counting deliveries (it is the claim's guard); `throttles` says how many of them were throttled.
+# Throttled: back to `queued` with the wait added to the job's total and the answers extracted so far
+# kept, unless the total wait passes the maximum or the job has been handed back :max_hand_backs times already:
+# then the row stays `processing` for the caller to fail it with that reason. `attempts` keeps counting deliveries
+# (it is the claim's guard); `throttles` says how many of them were throttled (handed back).
 THROTTLE_JOB = """
 UPDATE benchmarking.extraction_jobs
 SET throttles = throttles + 1, throttled_seconds = throttled_seconds + :wait_seconds,
-    status = CASE WHEN throttled_seconds + :wait_seconds > :max_wait_seconds THEN status ELSE 'queued' END,
+    status = CASE WHEN throttled_seconds + :wait_seconds > :max_wait_seconds OR throttles >= :max_hand_backs
+                  THEN status ELSE 'queued' END,
+    kept_answers = coalesce(CAST(:kept_answers AS jsonb), kept_answers),
     last_error = :last_error, updated_at = now()
 WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
-RETURNING status, throttled_seconds
+RETURNING status, throttled_seconds, throttles
 """
 
 
@@ -139,15 +145,16 @@ class Claim:
     outcome: Outcome  # "busy" also when a concurrent insert of the same row hid it from this statement
     attempt: int
     lease_left_seconds: float = 0.0  # busy: how long the holder's lease still runs
+    kept_answers: Any = None  # claimed: the answers kept from earlier deliveries (invoice_pipeline.kept_answers)
 
 
 def claim_job(connection: Connection, order_id: int, llm: str, *, message_id: str, lease_seconds: int) -> Claim:
     rows = connection.run(CLAIM_JOB, order_id=order_id, llm=llm, message_id=message_id, lease_seconds=lease_seconds)
     if not rows:
         return Claim("busy", 0)
-    status, attempts, lease_left = rows[0]
+    status, attempts, lease_left, kept_answers = rows[0]
     if status == "claimed":
-        return Claim("claimed", attempts)
+        return Claim("claimed", attempts, kept_answers=kept_answers)
     if status == JobStatus.DONE:
         return Claim("done", attempts)
     if status == JobStatus.FAILED:
@@ -155,9 +162,20 @@ def claim_job(connection: Connection, order_id: int, llm: str, *, message_id: st
     return Claim("busy", attempts, max(0.0, float(lease_left or 0)))  # processing inside its lease
 
 
-def requeue_job(connection: Connection, order_id: int, llm: str, *, attempt: int, last_error: str) -> bool:
-    """Transient failure, not the last receive: back to `queued` at once (the next delivery claims it)."""
-    connection.run(REQUEUE_JOB, order_id=order_id, llm=llm, attempt=attempt, last_error=last_error)
+def requeue_job(
+    connection: Connection,
+    order_id: int,
+    llm: str,
+    *,
+    attempt: int,
+    last_error: str,
+    kept_answers: str | None = None,
+) -> bool:
+    """Transient failure, not the last receive: back to `queued` at once (the next delivery claims it), keeping
+    ``kept_answers`` (JSON, :mod:`invoice_pipeline.kept_answers`) for it."""
+    connection.run(
+        REQUEUE_JOB, order_id=order_id, llm=llm, attempt=attempt, last_error=last_error, kept_answers=kept_answers
+    )
     return bool(connection.row_count)
 
 
@@ -177,8 +195,9 @@ def mark_resent(connection: Connection, order_id: int, llm: str) -> bool:
 
 @dataclass(frozen=True)
 class Throttle:
-    requeued: bool  # False: the total wait passed the maximum (or the claim was lost: ``total_seconds`` None)
+    requeued: bool  # False: a maximum was passed (or the claim was lost: ``total_seconds`` None)
     total_seconds: float | None
+    hand_backs: int = 0  # throttled deliveries of the job, this one included
 
 
 def throttle_job(
@@ -189,9 +208,12 @@ def throttle_job(
     attempt: int,
     wait_seconds: float,
     max_wait_seconds: float,
+    max_hand_backs: int,
     last_error: str,
+    kept_answers: str | None = None,
 ) -> Throttle:
-    """Throttled: `queued` again with the wait counted, unless the job has now waited more than the maximum."""
+    """Throttled: `queued` again with the wait counted and ``kept_answers`` kept, unless the job has now waited more
+    than the maximum or been handed back more than ``max_hand_backs`` times."""
     rows = connection.run(
         THROTTLE_JOB,
         order_id=order_id,
@@ -199,12 +221,14 @@ def throttle_job(
         attempt=attempt,
         wait_seconds=float(wait_seconds),
         max_wait_seconds=float(max_wait_seconds),
+        max_hand_backs=int(max_hand_backs),
         last_error=last_error,
+        kept_answers=kept_answers,
     )
     if not rows:
         return Throttle(False, None)
-    status, total = rows[0]
-    return Throttle(status == JobStatus.QUEUED, float(total))
+    status, total, hand_backs = rows[0]
+    return Throttle(status == JobStatus.QUEUED, float(total), int(hand_backs))
 
 
 # --- the producer's transitions ------------------------------------------------------------------------------

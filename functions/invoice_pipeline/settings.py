@@ -31,6 +31,10 @@ DEFAULT_MAX_RECEIVE_COUNT = 5
 DEFAULT_MAX_ITEMS_PER_INVOICE = 500
 # Throttling never fails a job (DESIGN §10) unless its waits for the provider add up to more than this.
 DEFAULT_MAX_THROTTLE_WAIT_SECONDS = 6 * 3600
+# ... nor unless it has been handed back more often than this (each hand-back re-reads the order).
+DEFAULT_MAX_HAND_BACKS_PER_JOB = 50
+# The longest wait a provider's answer may impose (Retry-After, x-ratelimit-reset-*): a longer one is taken as this.
+DEFAULT_MAX_PROVIDER_WAIT_SECONDS = 3600
 # SQS default retention (4 days): an older `queued` row cannot have a live message any more.
 DEFAULT_REQUEUE_LEASE_SECONDS = 4 * 24 * 3600
 DEFAULT_PROCESSING_LEASE_SECONDS = 1800
@@ -217,6 +221,10 @@ class ConsumerSettings(EnvironmentSettings):
     )
     # Total time a job may wait for rate limits before it fails with that reason.
     max_throttle_wait_seconds: int = Field(DEFAULT_MAX_THROTTLE_WAIT_SECONDS, alias="MAX_THROTTLE_WAIT_SECONDS", ge=1)
+    # Hand-backs (throttled deliveries) a job may have before it fails with that reason.
+    max_hand_backs_per_job: int = Field(DEFAULT_MAX_HAND_BACKS_PER_JOB, alias="MAX_HAND_BACKS_PER_JOB", ge=1)
+    # A provider's named wait is clamped to [0, this]: a hostile or broken header cannot park a model for years.
+    max_provider_wait_seconds: int = Field(DEFAULT_MAX_PROVIDER_WAIT_SECONDS, alias="MAX_PROVIDER_WAIT_SECONDS", ge=1)
 
     @field_validator("allowed_buckets", mode="before")
     @classmethod

@@ -6,10 +6,13 @@ review, worst first; ``/review/ORDER_ID`` shows the order's invoice images besid
 whose POST saves the order's ground truth; ``/image/ORDER_ID/INVOICE_INDEX/SEGMENT`` serves an invoice image.
 
 Access: every request needs the random token printed at start, in the query (``?token=``: the answer sets an
-HttpOnly ``SameSite=Strict`` cookie and redirects to the same page without it) or in that cookie; without it the
-answer is 403. The Host header must name the address the server listens on (no DNS rebinding). Writes are POST
-only, with a CSRF token in a form field and, when the browser sends one, an Origin naming this server. A strict
-Content-Security-Policy lets the page load nothing from anywhere else.
+HttpOnly ``SameSite=Strict`` cookie, named after the server's port since browsers do not scope cookies by port,
+and redirects to the same page without it) or in that cookie; without it the answer is 403. The Host header must
+name the address the server listens on (no DNS rebinding). Writes are POST only, with a CSRF token in a form field
+and, when the browser sends one, an Origin naming this server. Nothing of a POST's body is read before the Host,
+the token and the Origin are checked, and then only a declared length of at most ``MAX_FORM_BYTES`` (a missing,
+negative or larger one is refused without reading). A strict Content-Security-Policy lets the page load nothing
+from anywhere else.
 
 Images go through the consumer's own checks: :func:`invoice_pipeline.urls.parse_invoice_image` (allow-listed
 buckets only), :func:`invoice_pipeline.images.fetch_invoice_image` (``MAX_IMAGE_BYTES``) and
@@ -23,8 +26,8 @@ import hmac
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from contextlib import suppress
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -38,7 +41,7 @@ from invoice_pipeline import images, items, ledger_reads, orders, urls, validati
 from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.consume import image_fetcher
 from invoice_pipeline.db import ConnectionPool, pool
-from invoice_pipeline.errors import PipelineError
+from invoice_pipeline.errors import PipelineError, describe
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
 from invoice_pipeline.ledger import JobStatus
 from invoices_cli import comparison, ground_truth
@@ -61,12 +64,20 @@ class BadRequest(ValueError):
     """The request is malformed; the message says what is wrong and is shown to the user."""
 
 
+class PayloadTooLarge(BadRequest):
+    """The declared body is longer than the workbench reads (answered 413 without reading it)."""
+
+
 class Forbidden(Exception):
     """No valid token, a foreign Host or Origin, or a missing CSRF token."""
 
 
 class NotFound(Exception):
     pass
+
+
+class Conflict(Exception):
+    """The save is based on a version another save has replaced; the message says what to do."""
 
 
 @dataclass
@@ -92,6 +103,7 @@ class Response:
 
 
 def _request(environ: dict[str, Any]) -> Request:
+    """The request's line, headers and cookies; its body is read by :func:`_read_form`, once it is allowed."""
     headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
     cookie = SimpleCookie()
     with suppress(Exception):  # a malformed Cookie header carries no token
@@ -103,16 +115,18 @@ def _request(environ: dict[str, Any]) -> Request:
         headers=headers,
         cookies={name: morsel.value for name, morsel in cookie.items()},
     )
-    if request.method == "POST":
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            raise BadRequest("Content-Length is not a number") from None
-        if length > MAX_FORM_BYTES:
-            raise BadRequest(f"form larger than {MAX_FORM_BYTES} bytes")
-        body = environ["wsgi.input"].read(length).decode("utf-8", errors="replace")
-        request.form = parse_qs(body, keep_blank_values=True)
     return request
+
+
+def _read_form(environ: dict[str, Any]) -> dict[str, list[str]]:
+    """A POST's form: exactly its declared length, at most MAX_FORM_BYTES; anything else is refused unread."""
+    raw = str(environ.get("CONTENT_LENGTH") or "0").strip()
+    if not raw.isdigit():  # "-1", "1e9", " 12x": never "read until the client closes"
+        raise BadRequest(f"Content-Length must be a number of bytes, got {raw[:20]!r}")
+    if len(raw) > 12 or int(raw) > MAX_FORM_BYTES:
+        raise PayloadTooLarge(f"form larger than {MAX_FORM_BYTES} bytes")
+    body = environ["wsgi.input"].read(int(raw)).decode("utf-8", errors="replace")
+    return parse_qs(body, keep_blank_values=True)
 
 
 # ------------------------------------------------------------------------------------------ filters and editing
@@ -171,22 +185,20 @@ def parse_ground_truth_form(form: dict[str, list[str]]) -> list[ExtractedInvoice
         raw = {name: columns[name][position] for name in LINE_FIELDS}
         if not any(value.strip() for value in raw.values()):
             continue
-        try:
-            invoice_index = int(columns["invoice_index"][position])
-        except ValueError:
-            raise BadRequest(f"{where}: invoice must be a number") from None
-        if invoice_index < 0:
-            raise BadRequest(f"{where}: invoice must be 0 or more")
+        invoice_index = _int(columns["invoice_index"][position], f"{where}: invoice", 0, ground_truth.MAX_INVOICE_INDEX)
         numbers = {name: _number(raw[name], f"{where} {name.replace('_', ' ')}") for name in NUMERIC_LINE_FIELDS}
-        lines.setdefault(invoice_index, []).append(
-            ExtractedItem(
-                raw["description"].strip() or None,
-                numbers["quantity"],
-                raw["unit"].strip() or None,
-                numbers["unit_price"],
-                numbers["line_total"],
-            )
+        item = ExtractedItem(
+            raw["description"].strip() or None,
+            numbers["quantity"],
+            raw["unit"].strip() or None,
+            numbers["unit_price"],
+            numbers["line_total"],
         )
+        try:
+            ground_truth.check_line(item, where)
+        except ground_truth.GroundTruthInvalid as error:
+            raise BadRequest(str(error)) from None
+        lines.setdefault(invoice_index, []).append(item)
     return [
         ExtractedInvoice(index, (form.get(f"currency_{index}") or [""])[0].strip() or None, None, tuple(found))
         for index, found in sorted(lines.items())
@@ -224,6 +236,7 @@ class Workbench:
         hosts: Iterable[str],
         token: str | None = None,
         reviewer: str = "reviewer",
+        cookie: str = COOKIE,
         connections: ConnectionPool = pool,
         fetch_image: Callable[..., bytes] | None = None,  # default: the consumer's fetch, with its own S3 client
     ) -> None:
@@ -232,6 +245,7 @@ class Workbench:
         self.csrf = secrets.token_urlsafe(24)
         self.hosts = frozenset(hosts)
         self.reviewer = reviewer
+        self.cookie = cookie  # the server names it after its port: `workbench_token_PORT`
         self.connections = connections
         self.fetch_image = fetch_image or image_fetcher(AwsClients())
         self.templates = templates()
@@ -244,13 +258,17 @@ class Workbench:
         nonce = secrets.token_urlsafe(16)
         try:
             request = _request(environ)
-            response = self._guarded(request, nonce)
+            response = self._guarded(request, environ, nonce)
         except Forbidden as error:
             response = Response("403 Forbidden", f"forbidden: {error}\n".encode(), "text/plain; charset=utf-8")
+        except PayloadTooLarge as error:
+            response = self._error_page("413 Request Entity Too Large", str(error), nonce)
         except BadRequest as error:
             response = self._error_page("400 Bad Request", str(error), nonce)
         except NotFound as error:
             response = self._error_page("404 Not Found", str(error) or "no such page", nonce)
+        except Conflict as error:
+            response = self._error_page("409 Conflict", str(error), nonce)
         except PipelineError as error:  # the database is unreachable, a secret is missing: say which
             response = self._error_page("503 Service Unavailable", str(error), nonce)
         finally:
@@ -272,7 +290,7 @@ class Workbench:
         start_response(response.status, headers)
         return [response.body]
 
-    def _guarded(self, request: Request, nonce: str) -> Response:
+    def _guarded(self, request: Request, environ: dict[str, Any], nonce: str) -> Response:
         if request.headers.get("host", "") not in self.hosts:
             raise Forbidden(f"Host {request.headers.get('host', '')!r} is not this workbench")
         supplied = request.arg("token")
@@ -282,23 +300,27 @@ class Workbench:
             # Trade the token in the URL for a cookie, and drop it from the address bar and the history.
             rest = {key: values for key, values in request.query.items() if key != "token"}
             location = request.path + ("?" + urlencode(rest, doseq=True) if rest else "")
-            cookie = f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
+            cookie = f"{self.cookie}={self.token}; HttpOnly; SameSite=Strict; Path=/"
             return Response("303 See Other", b"", headers=[("Location", location), ("Set-Cookie", cookie)])
-        cookie_token = request.cookies.get(COOKIE)
+        cookie_token = request.cookies.get(self.cookie)
         if cookie_token is None or not hmac.compare_digest(cookie_token.encode(), self.token.encode()):
             raise Forbidden("open the URL printed by `invoices workbench` (it carries the access token)")
         if request.method == "POST":
-            self._check_post(request)
+            self._check_origin(request)
+            request.form = _read_form(environ)  # only now: the sender is known to be allowed
+            self._check_csrf(request)
         elif request.method not in ("GET", "HEAD"):
             return Response("405 Method Not Allowed", b"", headers=[("Allow", "GET, POST")])
         return self._route(request, nonce)
 
-    def _check_post(self, request: Request) -> None:
+    def _check_origin(self, request: Request) -> None:
         origin = request.headers.get("origin")
         if origin is not None and origin not in {f"http://{host}" for host in self.hosts}:
             raise Forbidden(f"cross-site request from {origin}")
         if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
             raise Forbidden("cross-site request")
+
+    def _check_csrf(self, request: Request) -> None:
         supplied = (request.form.get("csrf") or [""])[0]
         if not hmac.compare_digest(supplied.encode(), self.csrf.encode()):
             raise Forbidden("missing or wrong CSRF token: reload the page and try again")
@@ -313,7 +335,7 @@ class Workbench:
         if parts == ["review"] and not post:
             return self.queue_page(request, nonce)
         if len(parts) >= 2 and parts[0] == "review":
-            order_id = _int(parts[1], "order id")
+            order_id = _int(parts[1], "order id", 1, ground_truth.MAX_ORDER_ID)
             if len(parts) == 2 and not post:
                 return self.review_page(request, order_id, nonce)
             if parts[2:] == ["save"] and post:
@@ -371,6 +393,7 @@ class Workbench:
             truth = ground_truth.read_ground_truth(connection, [order_id]).get(order_id)
             saved_by, saved_at = ground_truth.saved_by_and_when(connection, order_id)
             versions = ground_truth.ground_truth_versions(connection, order_id)
+            replaces = ground_truth.version_marker(connection, order_id)
             warnings = _stored_warnings(connection, order_id)
         if not models and truth is None:
             raise NotFound(f"order {order_id} has no finished extraction and no ground truth")
@@ -400,24 +423,29 @@ class Workbench:
             saved_by=saved_by,
             saved_at=saved_at,
             versions=versions,
+            replaces=replaces,
             reviewer=self.reviewer,
             saved=request.arg("saved"),
             next_order=self._next_order(order_id),
         )
 
     def save(self, request: Request, order_id: int) -> Response:
+        """The reviewer is the server's (``--reviewer``), never a form field. ``replaces`` (sent by the editor): the
+        version the reviewer started from; a save after another one is a conflict, not a silent overwrite."""
         invoices = parse_ground_truth_form(request.form)
-        reviewer = (request.form.get("reviewer") or [""])[0].strip() or self.reviewer
-        with self.connections.connection() as connection:
-            written = ground_truth.load_ground_truth(connection, {order_id: invoices}, saved_by=reviewer)
+        based_on = request.form.get("replaces")
+        replaces = {order_id: based_on[0]} if based_on else None
+        with self.connections.connection() as connection, _refused_values():
+            written = ground_truth.load_ground_truth(
+                connection, {order_id: invoices}, saved_by=self.reviewer, replaces=replaces
+            )
         return Response("303 See Other", b"", headers=[("Location", f"/review/{order_id}?saved={written}")])
 
     def restore(self, request: Request, order_id: int) -> Response:
-        version = _int((request.form.get("version") or [""])[0], "version")
-        reviewer = (request.form.get("reviewer") or [""])[0].strip() or self.reviewer
-        with self.connections.connection() as connection:
+        version = _int((request.form.get("version") or [""])[0], "version", 1, 2**63 - 1)
+        with self.connections.connection() as connection, _refused_values():
             try:
-                written = ground_truth.restore_ground_truth(connection, order_id, version, saved_by=reviewer)
+                written = ground_truth.restore_ground_truth(connection, order_id, version, saved_by=self.reviewer)
             except LookupError as error:
                 raise NotFound(str(error)) from None
         return Response("303 See Other", b"", headers=[("Location", f"/review/{order_id}?saved={written}")])
@@ -493,11 +521,33 @@ def filter_choices(connection: Any) -> dict[str, list[Any]]:
     }
 
 
-def _int(raw: str, what: str) -> int:
+def _int(raw: str, what: str, least: int | None = None, most: int | None = None) -> int:
     try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(f"{what} must be an integer, got {raw!r}") from None
+        value = int(raw)
+    except ValueError:  # also a number of more than 4,300 digits
+        raise BadRequest(f"{what} must be an integer, got {raw[:30]!r}") from None
+    if (least is not None and value < least) or (most is not None and value > most):
+        raise BadRequest(f"{what} must be between {least} and {most}, got {raw[:30]}")
+    return value
+
+
+@contextmanager
+def _refused_values() -> Iterator[None]:
+    """What the ground truth refuses (out of range, a conflict, a value Postgres refuses as data: SQLSTATE class
+    22) as the user's error, never a 500."""
+    from pg8000.native import DatabaseError
+
+    try:
+        yield
+    except ground_truth.GroundTruthInvalid as error:
+        raise BadRequest(str(error)) from None
+    except ground_truth.GroundTruthConflict as error:
+        raise Conflict(str(error)) from None
+    except DatabaseError as error:
+        fields = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
+        if not str(fields.get("C", "")).startswith("22"):
+            raise
+        raise BadRequest(f"the database refused a value: {describe(error)}") from None
 
 
 def _currencies(starting: list[ExtractedInvoice], models: list[dict[str, Any]]) -> dict[int, str]:

@@ -1,4 +1,7 @@
-"""``invoices workbench``: serve the workbench on loopback with a random access token (DESIGN §11).
+"""``invoices workbench``: serve the workbench on loopback with a random access token.
+
+It speaks plain HTTP, so it listens on a loopback address only, unless ``--allow-remote`` says otherwise (then it
+says so on stderr at start): on any other address the token would cross the network in clear.
 
 The stdlib ``wsgiref`` server with a thread per request (a browser keeps idle pre-connected sockets open, which
 would stall a server that handles one connection at a time). Each request uses its own database connection,
@@ -9,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import ipaddress
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +27,7 @@ from invoices_cli.workbench.app import Workbench
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+WILDCARD_ADDRESSES = ("0.0.0.0", "::")  # noqa: S104 (every interface: only with --allow-remote)
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -35,8 +41,34 @@ class _QuietHandler(WSGIRequestHandler):
         """No access log: request lines would carry the token of the first visit."""
 
 
-def create_server(host: str, port: int, *, reviewer: str, token: str | None = None) -> tuple[WSGIServer, Workbench]:
-    """The server bound to ``host:port`` (0: any free port) and its app; the app answers only this address."""
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1); a name is not resolved (it could change)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def create_server(
+    host: str, port: int, *, reviewer: str, token: str | None = None, allow_remote: bool = False
+) -> tuple[WSGIServer, Workbench]:
+    """The server bound to ``host:port`` (0: any free port) and its app; the app answers only this address.
+
+    A non-loopback ``host`` raises ValueError unless ``allow_remote`` (then a warning goes to stderr)."""
+    if not is_loopback(host):
+        if not allow_remote:
+            raise ValueError(
+                f"--host {host} is not a loopback address: the workbench speaks plain HTTP, so its token would cross "
+                "the network in clear. Use 127.0.0.1 (and an SSH tunnel), or pass --allow-remote to serve it anyway"
+            )
+        print(
+            f"WARNING: the workbench listens on {host}, beyond this machine, over plain HTTP: anyone on the network "
+            "path can read its access token and every page",
+            file=sys.stderr,
+            flush=True,
+        )
     holder: dict[str, Workbench] = {}
 
     def application(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -47,7 +79,10 @@ def create_server(host: str, port: int, *, reviewer: str, token: str | None = No
     hosts = {f"{host}:{bound}"}
     if host in ("127.0.0.1", "localhost"):
         hosts |= {f"127.0.0.1:{bound}", f"localhost:{bound}"}
-    holder["app"] = Workbench(workbench_settings(), hosts=hosts, token=token, reviewer=reviewer)
+    elif host in WILDCARD_ADDRESSES:  # allowed above: the names this machine is reached by
+        hosts |= {f"{name}:{bound}" for name in (socket.gethostname(), socket.getfqdn(), "127.0.0.1", "localhost")}
+    cookie = f"workbench_token_{bound}"  # browsers share cookies across the ports of one host
+    holder["app"] = Workbench(workbench_settings(), hosts=hosts, token=token, reviewer=reviewer, cookie=cookie)
     return server, holder["app"]
 
 
@@ -70,7 +105,11 @@ def running_workbench(host: str = DEFAULT_HOST, port: int = 0, *, reviewer: str 
 
 
 def cmd_workbench(args: argparse.Namespace) -> int:
-    server, app = create_server(args.host, args.port, reviewer=args.reviewer)
+    try:
+        server, app = create_server(args.host, args.port, reviewer=args.reviewer, allow_remote=args.allow_remote)
+    except ValueError as error:
+        print(f"invoices workbench: {error}", file=sys.stderr)
+        return 2
     print(f"workbench: {url_of(server, args.host, app)}", flush=True)
     print("(Ctrl-C stops it)", file=sys.stderr, flush=True)
     try:
@@ -93,6 +132,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     workbench.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     workbench.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)")
+    workbench.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="listen on a non-loopback --host (plain HTTP: the token crosses the network in clear)",
+    )
     workbench.add_argument(
         "--reviewer", default=_user(), help="name saved with the ground truth (default: your login name)"
     )

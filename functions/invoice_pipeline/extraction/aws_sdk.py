@@ -14,6 +14,7 @@ from typing import Any
 
 from invoice_pipeline.clients import AwsClients, ClientConfig
 from invoice_pipeline.errors import ConfigurationError, PermanentError, Throttled, TransientError
+from invoice_pipeline.ratelimits import retry_after_seconds
 
 # Credentials or signing refused: the deployment is wrong for every request, whatever the service.
 _CREDENTIAL_CODES = frozenset(
@@ -67,8 +68,5 @@ def translate(error: Exception, codes: ErrorCodes, *, service: str) -> Exception
 
 
 def _retry_after(response: dict[str, Any]) -> float | None:
-    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
-    try:
-        return float(headers["retry-after"])
-    except (KeyError, ValueError):
-        return None
+    """The wait a throttled answer names, read as every provider's is (finite, bounded: ratelimits.py)."""
+    return retry_after_seconds(response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {})

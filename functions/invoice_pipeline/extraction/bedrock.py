@@ -26,6 +26,7 @@ Settings: ``BEDROCK_MAX_OUTPUT_TOKENS`` (default 8192).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from decimal import Decimal
@@ -79,8 +80,14 @@ ERRORS = aws_sdk.ErrorCodes(
     configuration=frozenset({"AccessDeniedException", "ResourceNotFoundException"}),
 )
 # A ValidationException about the model id, not the request: every invoice would fail the same way until the
-# configuration changes, so it must not fail jobs one by one.
-_MODEL_ID_PROBLEMS = ("model identifier is invalid", "on-demand throughput", "inference profile")
+# configuration changes, so it must not fail jobs one by one. Matched at the START of the service's own message
+# only: further on, a message can quote the request (text a document controls), and those words there must not
+# turn a bad invoice into a configuration error that retries forever.
+_MODEL_ID_PROBLEM = re.compile(
+    r"^(The provided model identifier is invalid"
+    r"|Invocation of model ID \S+ with on-demand throughput"
+    r"|The provided (model ID|inference profile)\b[^.]{0,80}\b(invalid|not supported|not found))"
+)
 
 
 class BedrockSettings(EnvironmentSettings):
@@ -158,6 +165,17 @@ def read_answer(response: Mapping[str, Any], *, invoice_index: int, max_output_t
         raise TransientError(problem) from None
 
 
+def _is_model_id_problem(error: Exception) -> bool:
+    """A ValidationException whose message STARTS with the service's sentence about the model id."""
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return False
+    details = response.get("Error", {})
+    return details.get("Code") == "ValidationException" and bool(
+        _MODEL_ID_PROBLEM.match(str(details.get("Message", "")))
+    )
+
+
 class BedrockExtractor(images.VisionPreparation):
     def __init__(self, llm: str, settings: BedrockSettings, clients: AwsClients, *, timeout_seconds: float) -> None:
         self.llm = llm
@@ -176,7 +194,7 @@ class BedrockExtractor(images.VisionPreparation):
             translated = aws_sdk.translate(error, ERRORS, service=SERVICE)
             if translated is error:
                 raise
-            if isinstance(translated, PermanentError) and any(p in str(translated) for p in _MODEL_ID_PROBLEMS):
+            if isinstance(translated, PermanentError) and _is_model_id_problem(error):
                 translated = ConfigurationError(f"{translated} (check the model id in LLM_MODELS: {self.llm})")
             raise translated from error
         answer = read_answer(
