@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image
 
-from invoice_pipeline.budget import image_tokens
+from invoice_pipeline.image_tokens import image_tokens
 from local.http_emulator import ProviderEmulator, Reply, header
 from local.stamp import read_stamp
 
@@ -204,7 +204,7 @@ class ModelEmulator(ProviderEmulator):
             elif fault.kind == "refusal":
                 content, refusal = None, str(fault.options.get("message", "I'm sorry, I can't help with that."))
 
-        prompt_tokens = sum(image_tokens(*image.size) for image in images) + _text_tokens(request)
+        prompt_tokens = sum(image_tokens(model, *image.size) for image in images) + _text_tokens(request)
         completion_tokens = max(1, len(content or refusal or "") // 4)
         headers: dict[str, str] = {}
         with self._lock:

@@ -3,12 +3,21 @@
 Each model with a row in ``benchmarking.model_budgets`` (``invoices budget MODEL --tpm N --rpm N``) has two
 token buckets, tokens and requests, holding at most ``(1 - margin)`` of a window's allowance (a minute; shorter
 in the scaled-down benchmarks) and refilled continuously, as the provider's own limits are. Before a model call
-the consumer reserves the request's estimated tokens and one request with ONE atomic ``UPDATE ... RETURNING``:
-the level may go negative, and how far says how long this caller must wait for its turn (virtual scheduling:
-every concurrent caller gets its own slot, nobody is refused for being second). A wait that fits in the
-invocation is slept; a longer one gives the reservation back and raises :class:`BudgetExhausted`, a
-:class:`~invoice_pipeline.errors.Throttled` that hands the job back through a delayed message. After the call
-the estimate is corrected from the answer's ``usage``, and the level is lowered to what the provider's
+the consumer reserves the order's estimated tokens and one request per invoice with ONE atomic
+``UPDATE ... RETURNING``: the level may go negative, and how far says how long this caller must wait for its turn
+(virtual scheduling: every concurrent caller gets its own slot, nobody is refused for being second).
+
+Waiting: a turn that comes soon (:data:`SLEEP_SHARE_OF_WINDOW`) is slept for inside the invocation. A later one
+raises :class:`BudgetExhausted`: the consumer releases its claim without counting an attempt and hands the job back
+ONCE as a fresh delayed message. A turn at most :data:`HOLD_TURN_WINDOWS` ahead is held (the tokens stay reserved,
+the ledger row remembers them, the message comes back when the turn has come, and the call goes ahead without
+reserving again); a turn further ahead is given back and the job returns :data:`RETURN_AHEAD_WINDOWS` before it to
+reserve again, by then with estimates learnt from the answers in between.
+
+Estimates (:class:`TokenEstimator`, per container): the images as the model's provider counts them
+(:mod:`invoice_pipeline.image_tokens`), the prompt's text as the model's recent answers reported it (input tokens
+minus the image estimate), and the answer as a running quantile of the recent answers' output tokens. After the call
+the reservation is corrected from the answer's ``usage``, and the level is lowered to what the provider's
 ``x-ratelimit-remaining-*`` headers say is left (the key may be shared with other users). A provider 429 blocks
 the model for everyone until the time it named.
 
@@ -30,24 +39,33 @@ from typing import Any
 from invoice_pipeline.db import Connection, ConnectionPool
 from invoice_pipeline.errors import Throttled
 from invoice_pipeline.extraction.base import ExtractedInvoice, Extractor, InvoiceImages
+from invoice_pipeline.image_tokens import image_tokens
 from invoice_pipeline.observability import model_metric
 from invoice_pipeline.ratelimits import RateLimitState
 
 DEFAULT_MARGIN = 0.05  # of each limit kept free: other users of the key, estimates that come out short
 DEFAULT_WINDOW_SECONDS = 60.0
-# Text of a request besides its images (system prompt and instructions, ~1,100 characters) in tokens.
+# Text of a request besides its images (system prompt and instructions, ~1,100 characters) in tokens, until the
+# model's answers say how many it counts.
 PROMPT_TOKENS = 300
-# Output tokens reserved before the first answer of a model is seen; then the largest recent answer.
+# Output tokens reserved before a model's answers are seen; then OUTPUT_QUANTILE of its recent answers.
 FIRST_OUTPUT_ESTIMATE = 600
+# A high quantile, not the largest answer: the largest over-reserves every call (a window then serves 74-82% of its
+# budget, measured), and one answer longer than its estimate is absorbed by the margin, not refused.
+OUTPUT_QUANTILE = 0.9
+PROMPT_QUANTILE = 0.9
 # The longest turn a caller sleeps for inside an invocation: a quarter of the window, at most 15 s. A later turn
 # hands the job back, so the consumer is free for the other models' jobs instead of sleeping for this one's.
 SLEEP_SHARE_OF_WINDOW = 0.25
 MAX_SLEEP_SECONDS = 15.0
+# A turn at most this many windows ahead is held while the job waits in a delayed message; a later one is given
+# back and the job returns RETURN_AHEAD_WINDOWS before it (so the budget always has a window of jobs in hand).
+HOLD_TURN_WINDOWS = 2.0
+RETURN_AHEAD_WINDOWS = 1.0
 
-# Kept per container, like the SDK clients: the sizes of each model's recent answers, in output tokens. The estimate
-# is the largest of them: an estimate that comes out short, times the calls in flight, is what collects 429s.
+# Kept per container, like the SDK clients: each model's recent answers (output tokens, prompt text tokens).
 RECENT_ANSWERS = 50
-MIN_ANSWERS_SEEN = 10
+MIN_ANSWERS_SEEN = 5
 
 
 # The level of both buckets brought up to now (refill at (1 - margin) x limit per window, capped at that).
@@ -107,7 +125,23 @@ DELETE_BUDGET = "DELETE FROM benchmarking.model_budgets WHERE llm = :llm"
 
 
 class BudgetExhausted(Throttled):
-    """The model's shared budget has no room for this call before the invocation's deadline."""
+    """The model's shared budget has no room for this order before the invocation's deadline.
+
+    ``retry_after_seconds``: when the job should come back; ``turn_seconds``: when its turn is; ``held_tokens``:
+    the tokens still reserved for that turn (0: given back, the job reserves again when it returns)."""
+
+    def __init__(self, message: str, *, retry_after_seconds: float, turn_seconds: float, held_tokens: int) -> None:
+        super().__init__(message, retry_after_seconds=retry_after_seconds)
+        self.turn_seconds = turn_seconds
+        self.held_tokens = held_tokens
+
+
+@dataclass(frozen=True)
+class HeldTurn:
+    """What an order handed back for its turn still holds of its model's budget (from the ledger row)."""
+
+    tokens: int
+    seconds_left: float  # until the turn; <= 0 once it has come
 
 
 @dataclass(frozen=True)
@@ -158,11 +192,49 @@ def delete_budget(connection: Connection, llm: str) -> bool:
     return bool(connection.row_count)
 
 
-def image_tokens(width: int, height: int) -> int:
-    """OpenAI's cost of a ``detail: high`` image: fit 2048x2048, shortest side 768, 85 + 170 per 512-px tile."""
-    factor = min(1.0, 2048 / max(width, height))
-    factor *= min(1.0, 768 / (min(width, height) * factor))
-    return 85 + 170 * math.ceil(width * factor / 512) * math.ceil(height * factor / 512)
+def _quantile(values: Sequence[int], q: float) -> int:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+class TokenEstimator:
+    """Per container, like the SDK clients: each model's recent answers, and the tokens a call will count from them.
+
+    Input: the images by the model's own rule (:mod:`invoice_pipeline.image_tokens`) plus the prompt's text, learnt
+    as what the answers reported beyond the images. Output: :data:`OUTPUT_QUANTILE` of the recent answers once
+    :data:`MIN_ANSWERS_SEEN` are in, else the larger of :data:`FIRST_OUTPUT_ESTIMATE` and the longest seen."""
+
+    def __init__(self) -> None:
+        self._outputs: dict[str, deque[int]] = {}
+        self._prompts: dict[str, deque[int]] = {}
+        self._lock = threading.Lock()
+
+    def image_tokens(self, llm: str, invoice: InvoiceImages) -> int:
+        return sum(image_tokens(llm, segment.width, segment.height) for segment in invoice.segments)
+
+    def prompt_tokens(self, llm: str) -> int:
+        with self._lock:
+            recent = self._prompts.get(llm) or ()
+            return _quantile(recent, PROMPT_QUANTILE) if len(recent) >= MIN_ANSWERS_SEEN else PROMPT_TOKENS
+
+    def output_tokens(self, llm: str) -> int:
+        with self._lock:
+            recent = self._outputs.get(llm) or ()
+            if len(recent) >= MIN_ANSWERS_SEEN:
+                return _quantile(recent, OUTPUT_QUANTILE)
+            return max([FIRST_OUTPUT_ESTIMATE, *recent])
+
+    def estimate(self, llm: str, invoice: InvoiceImages) -> int:
+        """Tokens the request will count: its images as the provider counts them, the prompt, the answer."""
+        return self.image_tokens(llm, invoice) + self.prompt_tokens(llm) + self.output_tokens(llm)
+
+    def learn(self, llm: str, *, image_tokens: int, input_tokens: int, output_tokens: int) -> None:
+        """One answer's ``usage``: its output, and its input beyond the images (the prompt's text as counted)."""
+        with self._lock:
+            self._outputs.setdefault(llm, deque(maxlen=RECENT_ANSWERS)).append(output_tokens)
+            if input_tokens > 0:
+                prompt = max(0, input_tokens - image_tokens)
+                self._prompts.setdefault(llm, deque(maxlen=RECENT_ANSWERS)).append(prompt)
 
 
 @dataclass
@@ -173,6 +245,7 @@ class Reservation:
     paced: bool  # False: the model has no budget, nothing was reserved
     tokens: dict[int, int] = field(default_factory=dict)  # invoice_index -> tokens reserved for its call
     waited_seconds: float = 0.0
+    image_tokens: dict[int, int] = field(default_factory=dict)  # invoice_index -> its images' estimate
 
 
 class ModelBudgets:
@@ -188,30 +261,55 @@ class ModelBudgets:
         self._pool = pool
         self._clock = clock
         self._sleep = sleep
-        self._recent_outputs: dict[str, deque[int]] = {}
-        self._estimates_lock = threading.Lock()
+        self.estimator = TokenEstimator()
 
     def estimate_tokens(self, llm: str, invoice: InvoiceImages) -> int:
-        """Tokens the request will count: its images as the provider counts them, the prompt, the answer."""
-        with self._estimates_lock:
-            recent = self._recent_outputs.get(llm) or ()
-            # A handful of short answers says little about the long ones: keep the first estimate until then.
-            output = max(recent) if len(recent) >= MIN_ANSWERS_SEEN else max([FIRST_OUTPUT_ESTIMATE, *recent])
-        images = sum(image_tokens(segment.width, segment.height) for segment in invoice.segments)
-        return images + PROMPT_TOKENS + output
+        return self.estimator.estimate(llm, invoice)
 
     def reserve(
-        self, llm: str, invoices: Sequence[InvoiceImages], *, deadline: float, call_seconds: float
+        self,
+        llm: str,
+        invoices: Sequence[InvoiceImages],
+        *,
+        deadline: float,
+        call_seconds: float,
+        held: HeldTurn | None = None,
     ) -> Reservation:
         """Reserve every call of an order at once (one request per invoice), so that an order is never handed back
-        half extracted: the calls then go one after another without waiting again."""
+        half extracted: the calls then go one after another without waiting again. ``held``: the turn this order
+        was handed back for (from the ledger); it is used instead of reserving again."""
         tokens = {invoice.invoice_index: self.estimate_tokens(llm, invoice) for invoice in invoices}
-        waited = self.reserve_tokens(
-            llm, sum(tokens.values()), requests=len(tokens), deadline=deadline, call_seconds=call_seconds
-        )
+        images = {invoice.invoice_index: self.estimator.image_tokens(llm, invoice) for invoice in invoices}
+        if held is not None:
+            waited: float | None = self._take_turn(llm, held, tokens, deadline=deadline, call_seconds=call_seconds)
+        else:
+            waited = self.reserve_tokens(
+                llm, sum(tokens.values()), requests=len(tokens), deadline=deadline, call_seconds=call_seconds
+            )
         if waited is None:
-            return Reservation(llm, paced=False)
-        return Reservation(llm, paced=True, tokens=tokens, waited_seconds=waited)
+            return Reservation(llm, paced=False, image_tokens=images)
+        return Reservation(llm, paced=True, tokens=tokens, waited_seconds=waited, image_tokens=images)
+
+    def _take_turn(
+        self, llm: str, held: HeldTurn, tokens: dict[int, int], *, deadline: float, call_seconds: float
+    ) -> float:
+        """The order comes back for the turn it holds: the holding is brought to today's estimate (no new place in
+        the queue), then the call goes ahead, after a short sleep if the turn is still a little ahead."""
+        estimate = sum(tokens.values())
+        if estimate != held.tokens:
+            self._give_back(llm, held.tokens - estimate, requests=0)
+        wait = max(0.0, held.seconds_left)
+        if wait <= 0:
+            return 0.0
+        if wait <= MAX_SLEEP_SECONDS and self._clock() + wait + call_seconds <= deadline:
+            self._sleep(wait)
+            return wait
+        raise BudgetExhausted(
+            f"model {llm} budget: the order's turn is in {wait:.1f} s",
+            retry_after_seconds=wait,
+            turn_seconds=wait,
+            held_tokens=estimate,
+        )
 
     def reserve_tokens(
         self, llm: str, tokens: int, *, requests: int = 1, deadline: float, call_seconds: float
@@ -234,12 +332,13 @@ class ModelBudgets:
             return 0.0
         longest_sleep = min(MAX_SLEEP_SECONDS, SLEEP_SHARE_OF_WINDOW * window_seconds)
         if wait > longest_sleep or self._clock() + wait + call_seconds > deadline:
-            self._give_back(llm, tokens, requests=requests)
             model_metric("BudgetHandBacks", 1, llm)
-            raise BudgetExhausted(
-                f"model {llm} budget: next turn in {wait:.1f} s, later than this consumer waits",
-                retry_after_seconds=wait,
-            )
+            message = f"model {llm} budget: next turn in {wait:.1f} s, later than this consumer waits"
+            if wait <= HOLD_TURN_WINDOWS * window_seconds:
+                raise BudgetExhausted(message, retry_after_seconds=wait, turn_seconds=wait, held_tokens=tokens)
+            self._give_back(llm, tokens, requests=requests)
+            come_back = wait - RETURN_AHEAD_WINDOWS * window_seconds
+            raise BudgetExhausted(message, retry_after_seconds=come_back, turn_seconds=wait, held_tokens=0)
         model_metric("BudgetWaits", 1, llm)
         model_metric("BudgetWaitSeconds", wait, llm, unit="Seconds")
         self._sleep(wait)
@@ -254,8 +353,12 @@ class ModelBudgets:
         state: RateLimitState | None,
     ) -> None:
         """Correct one call's reservation from the answer's usage and the provider's remaining limits."""
-        with self._estimates_lock:
-            self._recent_outputs.setdefault(reservation.llm, deque(maxlen=RECENT_ANSWERS)).append(output_tokens)
+        self.estimator.learn(
+            reservation.llm,
+            image_tokens=reservation.image_tokens.get(invoice_index, 0),
+            input_tokens=used_tokens - output_tokens,
+            output_tokens=output_tokens,
+        )
         reserved = reservation.tokens.pop(invoice_index, 0)
         if not reservation.paced:
             return
@@ -281,6 +384,10 @@ class ModelBudgets:
             connection.run(BLOCK, llm=reservation.llm, wait_seconds=max(0.0, wait_seconds), refund_tokens=tokens)
         if requests:
             self._give_back(reservation.llm, 0, requests=requests)
+
+    def give_back(self, llm: str, tokens: int, *, requests: int) -> None:
+        """Return a holding the caller could not keep (the order was not handed back for its turn after all)."""
+        self._give_back(llm, tokens, requests=requests)
 
     def _give_back(self, llm: str, tokens: int, *, requests: int) -> None:
         with self._pool.connection() as connection:

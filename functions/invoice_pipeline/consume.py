@@ -5,7 +5,9 @@ a bad image costs nothing) -> extract each invoice -> write every item and mark 
 statement. Any failure is classified once (:func:`invoice_pipeline.errors.classify`), recorded in the
 ledger as the §5 table says, and re-raised so the batch reports the record as failed. Throttling is not a
 failure (§10): the model calls are paced by the shared budget (:mod:`invoice_pipeline.budget`), and a throttled
-job is handed back through a fresh delayed message while the current record is acknowledged (``_hand_back``).
+job is handed back through a fresh delayed message while the current record is acknowledged (``_hand_back``). A
+job whose model's budget has no room yet is not an attempt either: its claim is released without one, the wait is
+counted apart, and it is handed back once, delayed until the turn the budget named (``_wait_for_budget``).
 
 Permanent failures reach the DLQ within seconds: the record is made visible again at once, and while the job
 is `failed` for this very message id each re-delivery fails fast (no S3, no model) until SQS moves the
@@ -25,7 +27,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from invoice_pipeline import db, items, ledger, orders, urls
-from invoice_pipeline.budget import ModelBudgets
+from invoice_pipeline.budget import BudgetExhausted, HeldTurn, ModelBudgets
 from invoice_pipeline.clients import AwsClients, ClientConfig
 from invoice_pipeline.errors import (
     AlreadyFailed,
@@ -227,6 +229,8 @@ def _process_job(
     logger.append_keys(attempt=job.attempt)
     try:
         item_count = _extract_and_write(job, deadline, deps)
+    except BudgetExhausted as wait:
+        return _wait_for_budget(job, wait, record, deps)
     except Throttled as error:
         if _hand_back(job, error, record, deps):
             return "throttled"
@@ -271,7 +275,15 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         prepared.append(InvoiceImages(job.order_id, index, segments, document=document))
 
     budgets = deps.budgets
-    reservation = budgets.reserve(job.llm, prepared, deadline=deadline, call_seconds=settings.model_timeout_seconds)
+    with deps.pool.connection() as connection:
+        held = ledger.take_held_turn(connection, job.order_id, job.llm, attempt=job.attempt)
+    reservation = budgets.reserve(
+        job.llm,
+        prepared,
+        deadline=deadline,
+        call_seconds=settings.model_timeout_seconds,
+        held=None if held is None else HeldTurn(*held),
+    )
     extracted: list[ExtractedInvoice] = []
     model_ms = 0.0
     for invoice in prepared:
@@ -433,6 +445,48 @@ def _hand_back(job: Job, error: Throttled, record: Record, deps: ConsumerDeps) -
         extra={"error": last_error, "delay_seconds": delay, "throttled_seconds": throttle.total_seconds},
     )
     return True
+
+
+def _wait_for_budget(job: Job, wait: BudgetExhausted, record: Record, deps: ConsumerDeps) -> str:
+    """The model's budget has no room for this order before the deadline: not a failure and not an attempt. The claim
+    is released without the attempt it counted, the wait is counted in ``budget_waits``, and the job is handed back
+    ONCE, as a fresh message delayed until the turn the budget named (holding its tokens for that turn when it is
+    near); the current record is acknowledged. If the ledger or SQS refuses, the record fails and comes back after
+    the same delay instead."""
+    delay = max(1, math.ceil(wait.retry_after_seconds or 1.0))  # no jitter: the budget gave each order its own turn
+    held_tokens = wait.held_tokens or None
+    try:
+        with deps.pool.connection() as connection:
+            released = ledger.release_for_budget(
+                connection,
+                job.order_id,
+                job.llm,
+                attempt=job.attempt,
+                wait_seconds=delay,
+                held_tokens=held_tokens,
+                turn_seconds=wait.turn_seconds,
+            )
+    except Exception:
+        logger.exception("could not release the claim to wait for the budget")
+        released = False
+    if not released:  # the ledger cannot keep the turn (or the claim was taken over): give the tokens back
+        if held_tokens:
+            deps.budgets.give_back(job.llm, held_tokens, requests=0)
+        deps.visibility.change(record, min(delay, MAX_VISIBILITY_SECONDS))
+        raise wait
+    try:
+        deps.visibility.send_again(record, delay_seconds=delay)
+    except Exception as send_error:
+        # The job is `queued` (with its turn held); the record itself comes back after the delay (one receive).
+        logger.warning("could not hand the job back: the record waits instead", extra={"error": describe(send_error)})
+        deps.visibility.change(record, min(delay, MAX_VISIBILITY_SECONDS))
+        raise wait from send_error
+    metrics.add_metric(name="JobsWaitingForBudget", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "waiting for the model's budget: handed back without an attempt",
+        extra={"delay_seconds": delay, "turn_seconds": round(wait.turn_seconds, 1), "held_tokens": held_tokens},
+    )
+    return "waiting_for_budget"
 
 
 def record_handler(deadline: float, deps: ConsumerDeps) -> Callable[[Record], str]:
