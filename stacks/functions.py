@@ -108,6 +108,7 @@ class PipelineFunctions(Construct):
                 "MODEL_TIMEOUT_SECONDS": str(config.model_timeout_seconds),
                 **_optional("OPENAI_SECRET_ARN", secrets.openai.secret_arn if secrets.openai else None),
                 **_optional("OPENAI_BASE_URL", config.openai_base_url if secrets.openai else None),
+                **_optional("MODEL_PRICES", config.model_prices),
             },
         )
         self.migrate = self._function(

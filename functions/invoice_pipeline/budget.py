@@ -1,11 +1,12 @@
 """A token and request budget per model, shared by every container: calls are paced instead of refused.
 
-Each model with a row in ``benchmarking.model_budgets`` (``invoices budget MODEL --tpm N --rpm N``) has two
-token buckets, tokens and requests, holding at most ``(1 - margin)`` of a window's allowance (a minute; shorter
-in the scaled-down benchmarks) and refilled continuously, as the provider's own limits are. Before a model call
-the consumer reserves the order's estimated tokens and one request per invoice with ONE atomic
-``UPDATE ... RETURNING``: the level may go negative, and how far says how long this caller must wait for its turn
-(virtual scheduling: every concurrent caller gets its own slot, nobody is refused for being second).
+Each model with a row in ``benchmarking.model_budgets`` (``invoices budget MODEL --tpm N --rpm N``) has two token
+buckets, tokens and requests, holding at most ``(1 - margin)`` of a window's allowance (a minute; shorter in the
+scaled-down benchmarks) and refilled continuously, as the provider's own limits are. Before it fetches an order's
+images the consumer reserves the order's estimated tokens and one request per invoice with ONE atomic ``UPDATE ...
+RETURNING`` (its turn), then brings the holding to the prepared images' own estimate: the level may go negative,
+and how far says how long this caller must wait for its turn (virtual scheduling: every concurrent caller gets its
+own slot, nobody is refused for being second).
 
 Waiting: a turn that comes soon (:data:`SLEEP_SHARE_OF_WINDOW`) is slept for inside the invocation. A later one
 raises :class:`BudgetExhausted`: the consumer releases its claim without counting an attempt and hands the job back
@@ -32,7 +33,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,8 @@ MAX_SLEEP_SECONDS = 15.0
 HOLD_TURN_WINDOWS = 2.0
 RETURN_AHEAD_WINDOWS = 1.0
 
+# An invoice's size before any of a model's invoices has been seen: an A4 page as sent (scaled to 768 px wide).
+A4_AS_SENT = (768, 1086)
 # Kept per container, like the SDK clients: each model's recent answers (output tokens, prompt text tokens).
 RECENT_ANSWERS = 50
 MIN_ANSWERS_SEEN = 5
@@ -207,6 +210,7 @@ class TokenEstimator:
     def __init__(self) -> None:
         self._outputs: dict[str, deque[int]] = {}
         self._prompts: dict[str, deque[int]] = {}
+        self._invoices: dict[str, deque[int]] = {}  # recent invoices' full estimates
         self._lock = threading.Lock()
 
     def image_tokens(self, llm: str, invoice: InvoiceImages) -> int:
@@ -228,6 +232,19 @@ class TokenEstimator:
         """Tokens the request will count: its images as the provider counts them, the prompt, the answer."""
         return self.image_tokens(llm, invoice) + self.prompt_tokens(llm) + self.output_tokens(llm)
 
+    def invoice_tokens(self, llm: str) -> int:
+        """What one invoice of ``llm`` usually costs, before its images are seen: the median of the recent invoices'
+        estimates, else an A4 page at the model's image rule with the prompt and answer estimates."""
+        with self._lock:
+            recent = self._invoices.get(llm) or ()
+            if len(recent) >= MIN_ANSWERS_SEEN:
+                return _quantile(recent, 0.5)
+        return image_tokens(llm, *A4_AS_SENT) + self.prompt_tokens(llm) + self.output_tokens(llm)
+
+    def learn_invoices(self, llm: str, estimates: Iterable[int]) -> None:
+        with self._lock:
+            self._invoices.setdefault(llm, deque(maxlen=RECENT_ANSWERS)).extend(estimates)
+
     def learn(self, llm: str, *, image_tokens: int, input_tokens: int, output_tokens: int) -> None:
         """One answer's ``usage``: its output, and its input beyond the images (the prompt's text as counted)."""
         with self._lock:
@@ -235,6 +252,18 @@ class TokenEstimator:
             if input_tokens > 0:
                 prompt = max(0, input_tokens - image_tokens)
                 self._prompts.setdefault(llm, deque(maxlen=RECENT_ANSWERS)).append(prompt)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """An order's place in its model's budget, taken before its images are fetched: the tokens and requests held."""
+
+    llm: str
+    paced: bool  # False: the model has no budget, nothing was reserved
+    tokens: int = 0
+    requests: int = 0
+    waited_seconds: float = 0.0
+    starts_at: float | None = None  # the clock's time of the turn; the images are prepared while it comes
 
 
 @dataclass
@@ -266,57 +295,75 @@ class ModelBudgets:
     def estimate_tokens(self, llm: str, invoice: InvoiceImages) -> int:
         return self.estimator.estimate(llm, invoice)
 
-    def reserve(
+    def take_turn(
         self,
         llm: str,
-        invoices: Sequence[InvoiceImages],
+        invoice_count: int,
         *,
         deadline: float,
         call_seconds: float,
         held: HeldTurn | None = None,
-    ) -> Reservation:
-        """Reserve every call of an order at once (one request per invoice), so that an order is never handed back
-        half extracted: the calls then go one after another without waiting again. ``held``: the turn this order
-        was handed back for (from the ledger); it is used instead of reserving again."""
+    ) -> Turn:
+        """The order's turn, before anything is fetched: a delivery that must wait costs no S3 read and no image work.
+
+        Every call of the order is reserved at once (one request per invoice, each at the model's usual invoice:
+        :meth:`TokenEstimator.invoice_tokens`), so that an order is never handed back half extracted. ``held``: the
+        turn this order was handed back for (from the ledger), used instead of reserving again. Sleeps for a turn
+        that comes soon (in :meth:`reserve`, after the images are prepared); raises :class:`BudgetExhausted` for a
+        later one."""
+        if held is not None:
+            wait = self._wait_for_held_turn(llm, held, deadline, call_seconds)
+            return Turn(llm, True, held.tokens, invoice_count, wait, self._clock() + wait)
+        tokens = invoice_count * self.estimator.invoice_tokens(llm)
+        waited = self.reserve_tokens(
+            llm, tokens, requests=invoice_count, deadline=deadline, call_seconds=call_seconds, sleep=False
+        )
+        if waited is None:
+            return Turn(llm, False)
+        return Turn(llm, True, tokens, invoice_count, waited, self._clock() + waited)
+
+    def reserve(self, turn: Turn, invoices: Sequence[InvoiceImages]) -> Reservation:
+        """The turn's holding brought to the prepared invoices' own estimates (no new place in the queue), per
+        invoice, for :meth:`extract` and :meth:`settle`."""
+        llm = turn.llm
         tokens = {invoice.invoice_index: self.estimate_tokens(llm, invoice) for invoice in invoices}
         images = {invoice.invoice_index: self.estimator.image_tokens(llm, invoice) for invoice in invoices}
-        if held is not None:
-            waited: float | None = self._take_turn(llm, held, tokens, deadline=deadline, call_seconds=call_seconds)
-        else:
-            waited = self.reserve_tokens(
-                llm, sum(tokens.values()), requests=len(tokens), deadline=deadline, call_seconds=call_seconds
-            )
-        if waited is None:
+        self.estimator.learn_invoices(llm, tokens.values())
+        if not turn.paced:
             return Reservation(llm, paced=False, image_tokens=images)
-        return Reservation(llm, paced=True, tokens=tokens, waited_seconds=waited, image_tokens=images)
+        if sum(tokens.values()) != turn.tokens:
+            self._give_back(llm, turn.tokens - sum(tokens.values()), requests=0)
+        if turn.starts_at is not None and turn.starts_at > self._clock():
+            self._sleep(turn.starts_at - self._clock())  # what is left of the wait once the images are prepared
+        return Reservation(llm, paced=True, tokens=tokens, waited_seconds=turn.waited_seconds, image_tokens=images)
 
-    def _take_turn(
-        self, llm: str, held: HeldTurn, tokens: dict[int, int], *, deadline: float, call_seconds: float
-    ) -> float:
-        """The order comes back for the turn it holds: the holding is brought to today's estimate (no new place in
-        the queue), then the call goes ahead, after a short sleep if the turn is still a little ahead."""
-        estimate = sum(tokens.values())
-        if estimate != held.tokens:
-            self._give_back(llm, held.tokens - estimate, requests=0)
+    def release(self, turn: Turn) -> None:
+        """Give a turn back unused (the order failed before any call: an image could not be read, say)."""
+        if turn.paced and (turn.tokens or turn.requests):
+            self._give_back(turn.llm, turn.tokens, requests=turn.requests)
+
+    def _wait_for_held_turn(self, llm: str, held: HeldTurn, deadline: float, call_seconds: float) -> float:
+        """The order comes back for the turn it holds (its message was delayed until about then): go, after a short
+        wait if the turn is still a little ahead, or hand it back again holding the same tokens."""
         wait = max(0.0, held.seconds_left)
         if wait <= 0:
             return 0.0
         if wait <= MAX_SLEEP_SECONDS and self._clock() + wait + call_seconds <= deadline:
-            self._sleep(wait)
             return wait
         raise BudgetExhausted(
             f"model {llm} budget: the order's turn is in {wait:.1f} s",
             retry_after_seconds=wait,
             turn_seconds=wait,
-            held_tokens=estimate,
+            held_tokens=held.tokens,
         )
 
     def reserve_tokens(
-        self, llm: str, tokens: int, *, requests: int = 1, deadline: float, call_seconds: float
+        self, llm: str, tokens: int, *, requests: int = 1, deadline: float, call_seconds: float, sleep: bool = True
     ) -> float | None:
-        """Take ``tokens`` and ``requests`` from the model's budget, sleeping for this caller's turn when it comes
-        soon enough (see ``SLEEP_SHARE_OF_WINDOW``) and leaves ``call_seconds`` before ``deadline``; returns the
-        seconds slept, None when the model has no budget; raises :class:`BudgetExhausted` (nothing kept)."""
+        """Take ``tokens`` and ``requests`` from the model's budget; this caller's turn is the returned number of
+        seconds away when it comes soon enough (see ``SLEEP_SHARE_OF_WINDOW``) and leaves ``call_seconds`` before
+        ``deadline`` (slept for here unless ``sleep`` is False); None when the model has no budget; a later turn
+        raises :class:`BudgetExhausted`, holding the tokens for it or giving them back (see the module docstring)."""
         with self._pool.connection() as connection:
             rows = connection.run(RESERVE, llm=llm, tokens=tokens, requests=requests)
         if not rows:
@@ -341,7 +388,8 @@ class ModelBudgets:
             raise BudgetExhausted(message, retry_after_seconds=come_back, turn_seconds=wait, held_tokens=0)
         model_metric("BudgetWaits", 1, llm)
         model_metric("BudgetWaitSeconds", wait, llm, unit="Seconds")
-        self._sleep(wait)
+        if sleep:
+            self._sleep(wait)
         return wait
 
     def settle(

@@ -16,6 +16,7 @@ message to the DLQ. A redriven message has a new id, so it is claimed and proces
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -47,6 +48,7 @@ from invoice_pipeline.extraction.base import (
     Extractor,
     InvoiceImages,
     SourceDocument,
+    ValidationWarning,
 )
 from invoice_pipeline.observability import logger, metrics
 from invoice_pipeline.settings import ConsumerSettings
@@ -264,26 +266,31 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
     with deps.pool.connection() as connection:
         invoice_image = orders.read_invoice_image(connection, job.order_id)
     locations = urls.parse_invoice_image(invoice_image, settings.allowed_buckets)
-    # The provider prepares the document the way it reads it (model-sized images, or whole pages).
-    extractor = deps.extractor_for(job.llm)
-    prepared = []
-    for index, location in enumerate(locations):
-        _require_time(deadline, MIN_SECONDS_PER_IMAGE, f"fetching image {index}")
-        data = deps.fetch_image(location, max_bytes=settings.max_image_bytes)
-        segments = extractor.prepare(data, source=str(location))
-        document = SourceDocument(data=data, media_type=_media_type(data))
-        prepared.append(InvoiceImages(job.order_id, index, segments, document=document))
-
+    # The turn in the model's budget comes first: a delivery that must wait for it fetches and prepares nothing.
     budgets = deps.budgets
     with deps.pool.connection() as connection:
         held = ledger.take_held_turn(connection, job.order_id, job.llm, attempt=job.attempt)
-    reservation = budgets.reserve(
+    turn = budgets.take_turn(
         job.llm,
-        prepared,
+        len(locations),
         deadline=deadline,
         call_seconds=settings.model_timeout_seconds,
         held=None if held is None else HeldTurn(*held),
     )
+    prepared = []
+    try:
+        # The provider prepares the document the way it reads it (model-sized images, or whole pages).
+        extractor = deps.extractor_for(job.llm)
+        for index, location in enumerate(locations):
+            _require_time(deadline, MIN_SECONDS_PER_IMAGE, f"fetching image {index}")
+            data = deps.fetch_image(location, max_bytes=settings.max_image_bytes)
+            segments = extractor.prepare(data, source=str(location))
+            document = SourceDocument(data=data, media_type=_media_type(data))
+            prepared.append(InvoiceImages(job.order_id, index, segments, document=document))
+    except Exception:
+        budgets.release(turn)  # no call was made: the turn goes to the next order
+        raise
+    reservation = budgets.reserve(turn, prepared)
     extracted: list[ExtractedInvoice] = []
     model_ms = 0.0
     for invoice in prepared:
@@ -299,7 +306,10 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
         metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=result.input_tokens)
         metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=result.output_tokens)
-        metrics.add_metric(name="CostUSD", unit=MetricUnit.NoUnit, value=float(result.cost_usd))
+        if result.cost_usd is None:
+            result = _with_unknown_cost(result, job.llm)
+        else:
+            metrics.add_metric(name="CostUSD", unit=MetricUnit.NoUnit, value=float(result.cost_usd))
         extracted.append(result)
 
     with deps.pool.connection() as connection:
@@ -318,6 +328,17 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         },
     )
     return write.item_count
+
+
+def _with_unknown_cost(result: ExtractedInvoice, llm: str) -> ExtractedInvoice:
+    """The model has no price: its cost is recorded as unknown (NULL), with a warning in the ledger row saying so."""
+    warning = ValidationWarning(
+        code="price_unknown",
+        invoice_index=result.invoice_index,
+        line_no=None,
+        message=f"no price for model {llm}: cost unknown (set MODEL_PRICES or the modelPrices context)",
+    )
+    return dataclasses.replace(result, warnings=(*result.warnings, warning))
 
 
 def _media_type(data: bytes) -> str:
@@ -453,7 +474,9 @@ def _wait_for_budget(job: Job, wait: BudgetExhausted, record: Record, deps: Cons
     ONCE, as a fresh message delayed until the turn the budget named (holding its tokens for that turn when it is
     near); the current record is acknowledged. If the ledger or SQS refuses, the record fails and comes back after
     the same delay instead."""
-    delay = max(1, math.ceil(wait.retry_after_seconds or 1.0))  # no jitter: the budget gave each order its own turn
+    # No jitter: the budget gave each order its own turn. Rounded down (DelaySeconds is whole seconds): the images
+    # are prepared while the rest of the turn comes.
+    delay = max(1, math.floor(wait.retry_after_seconds or 1.0))
     held_tokens = wait.held_tokens or None
     try:
         with deps.pool.connection() as connection:

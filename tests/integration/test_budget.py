@@ -85,29 +85,28 @@ def test_a_turn_beyond_two_windows_is_given_back_and_the_job_returns_a_window_be
     assert level(sql)[0] == pytest.approx(-12000, abs=50)  # given back
 
 
-def test_a_held_turn_is_taken_without_reserving_again_and_corrected_to_the_new_estimate(budgets, sql):
+def test_a_held_turn_is_taken_without_reserving_again_and_corrected_to_the_prepared_estimate(budgets, sql):
     with db.pool.connection() as connection:
         set_budget(connection, Budget(LLM, tpm=6000, rpm=100, margin=0.0, window_seconds=60))
         connection.run("UPDATE benchmarking.model_budgets SET tokens = 0 WHERE llm = :l", l=LLM)
     invoice = InvoiceImages(1, 0, (PreparedImage(b"", "image/jpeg", 768, 1086),))
     estimate = budgets.estimate_tokens(LLM, invoice)
-    reservation = budgets.reserve(
-        LLM, [invoice], deadline=budgets.clock.now + 300, call_seconds=10, held=HeldTurn(estimate + 400, -0.5)
+    turn = budgets.take_turn(
+        LLM, 1, deadline=budgets.clock.now + 300, call_seconds=10, held=HeldTurn(estimate + 400, -0.5)
     )
+    reservation = budgets.reserve(turn, [invoice])
     assert reservation.paced and reservation.tokens == {0: estimate} and budgets.clock.slept == []
     assert level(sql)[0] == pytest.approx(400, abs=50)  # only the over-estimate came back
 
 
-def test_a_turn_too_late_for_the_invocation_hands_back_holding_the_reservation_for_it(budgets, sql):
+def test_a_turn_is_taken_at_the_models_usual_invoice_and_given_back_when_the_order_fails_before_a_call(budgets, sql):
     with db.pool.connection() as connection:
-        set_budget(connection, Budget(LLM, tpm=6000, rpm=100, margin=0.0, window_seconds=60))
-    clock = budgets.clock
-    budgets.reserve_tokens(LLM, 6000, deadline=clock.now + 300, call_seconds=10)
-    with pytest.raises(BudgetExhausted) as raised:
-        budgets.reserve_tokens(LLM, 600, deadline=clock.now + 12, call_seconds=10)  # its turn is in 6 s
-    assert raised.value.retry_after_seconds == pytest.approx(6, abs=0.5) and raised.value.held_tokens == 600
-    tokens, requests = level(sql)
-    assert tokens == pytest.approx(-600, abs=50) and requests == pytest.approx(98, abs=0.5)  # still its own
+        set_budget(connection, Budget(LLM, tpm=60_000, rpm=100, margin=0.0, window_seconds=60))
+    turn = budgets.take_turn(LLM, 2, deadline=budgets.clock.now + 300, call_seconds=10)
+    # Before any invoice of the model was seen: an A4 page at gpt-4o's rule (1,105), the prompt and answer estimates.
+    assert turn.tokens == 2 * (1105 + 300 + 600) and turn.requests == 2
+    budgets.release(turn)
+    assert level(sql) == (pytest.approx(60_000, abs=50), pytest.approx(100, abs=0.5))
 
 
 def test_the_margin_keeps_part_of_each_limit_free(budgets, sql):

@@ -43,7 +43,7 @@ def test_a_job_waiting_for_its_turn_is_handed_back_once_holding_it_and_then_trie
     assert pipeline.run(record) == []  # acknowledged: the job travels on in a fresh message
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
     status, attempts, waits, waited, held = budget_row(pipeline, 4101)
-    assert (status, attempts, waits) == ("queued", 0, 1) and 4 <= waited <= 7
+    assert (status, attempts, waits) == ("queued", 0, 1) and 2 <= waited <= 7  # its turn, rounded down
     assert held is not None and held > 1105  # its turn's tokens stay reserved for it
     assert pipeline.model.requests == 0
 
