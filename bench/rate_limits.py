@@ -66,8 +66,8 @@ def misses(result: RateLimitResult) -> list[str]:
             problems.append(
                 f"{result.name} {model.llm}: a full window served {model.min_window_used:.2f} of its budget"
             )
-        if model.attempts_not_tries:
-            problems.append(f"{result.name} {model.llm}: {model.attempts_not_tries} jobs' attempts differ from tries")
+    if result.attempts_not_tries:
+        problems.append(f"{result.name}: {result.attempts_not_tries} orders' attempts differ from their model tries")
     if result.deliveries_per_order > TARGET_DELIVERIES:
         problems.append(f"{result.name}: {result.deliveries_per_order:.2f} deliveries per order > {TARGET_DELIVERIES}")
     return problems

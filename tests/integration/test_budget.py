@@ -60,8 +60,8 @@ def test_reservations_beyond_the_window_wait_for_their_own_turn(budgets, sql):
         set_budget(connection, Budget(LLM, tpm=6000, rpm=100, margin=0.0, window_seconds=60))
     clock = budgets.clock
     # 6000 tokens per minute = 100 per second: ten calls of 600 fit, the 11th waits 6 s, the 12th 12 s; the 13th
-    # would wait 18 s, more than a quarter of the window: it is handed back, holding its turn (18 s is within two
-    # windows), so its 600 tokens stay reserved for it.
+    # would wait 18 s, more than a quarter of the window: it is handed back, holding its turn (18 s is within a
+    # window and a half), so its 600 tokens stay reserved for it.
     for _ in range(12):
         budgets.reserve_tokens(LLM, 600, deadline=clock.now + 300, call_seconds=10)
     assert clock.slept == [pytest.approx(6, abs=0.5), pytest.approx(12, abs=0.5)]
@@ -72,7 +72,7 @@ def test_reservations_beyond_the_window_wait_for_their_own_turn(budgets, sql):
     assert level(sql)[0] == pytest.approx(-1800, abs=50)
 
 
-def test_a_turn_beyond_two_windows_is_given_back_and_the_job_returns_a_window_before_it(budgets, sql):
+def test_a_turn_beyond_the_hold_horizon_is_given_back_and_the_job_returns_a_window_before_it(budgets, sql):
     with db.pool.connection() as connection:
         set_budget(connection, Budget(LLM, tpm=6000, rpm=100, margin=0.0, window_seconds=60))
     clock = budgets.clock
@@ -161,7 +161,7 @@ def test_concurrent_containers_never_overbook_the_window(database: str, sql):
         thread.join()
     # 80 calls of 1000 tokens at 60,000 per minute (1000 per second): 60 go at once, the next 15 wait their turn
     # 1 s apart (the window refills a little in real time meanwhile), the rest would wait more than 15 s: they are
-    # handed back holding their turns (within two windows), so all 80 stay reserved, none twice.
+    # handed back holding their turns (within a window and a half), so all 80 stay reserved, none twice.
     assert len(waits) + len(handed_back) == 20
     assert 14 <= len(waits) <= 17 and max(waits) <= 15 and min(handed_back) > 15
     assert len(set(round(wait) for wait in waits)) == len(waits)  # every caller its own turn

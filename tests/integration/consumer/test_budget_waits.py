@@ -59,7 +59,7 @@ def test_a_job_waiting_for_its_turn_is_handed_back_once_holding_it_and_then_trie
     assert depth(sqs, queue_url) == 0 and depth(sqs, dlq_url) == 0
 
 
-def test_a_turn_beyond_two_windows_is_given_back_and_the_job_returns_a_window_before_it(pipeline: Pipeline):
+def test_a_turn_beyond_the_hold_horizon_is_given_back_and_the_job_returns_a_window_before_it(pipeline: Pipeline):
     sqs, queue_url, arn, _ = queue_with_dlq()
     pipeline.add_invoice_order(4102, [(62, answer(TOMATO))])
     drain_budget_to(pipeline, -10_000)  # the turn: about 24 s away, six windows
