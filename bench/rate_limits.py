@@ -1,6 +1,6 @@
 """Rate limits: a backlog several windows deep against the model's budget, with and without the shared budgets.
 
-    .venv/bin/python bench/rate_limits.py                    # both scenarios (about 5 minutes)
+    .venv/bin/python bench/rate_limits.py                    # both scenarios (about 4 minutes)
     .venv/bin/python bench/rate_limits.py --scenario small --orders 60 --window 2
     .venv/bin/python bench/rate_limits.py --scenario paper   # 80 orders, 117 A4 invoices, 10 s windows
 

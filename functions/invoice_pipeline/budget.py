@@ -33,7 +33,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,12 +51,11 @@ DEFAULT_WINDOW_SECONDS = 60.0
 PROMPT_TOKENS = 300
 # Output tokens reserved before a model's answers are seen; then OUTPUT_QUANTILE of its recent answers.
 FIRST_OUTPUT_ESTIMATE = 600
-# The median, not the largest answer: the largest over-reserves every call (a window then served 74-82% of its budget,
-# measured), and a higher quantile than the turns were spaced with pushes every later turn back when the images are
-# prepared (orders then come back before their turn and are handed back again: 3.7 deliveries per order at the 0.9
-# quantile, measured). Answers longer than the median are absorbed by the margin (bench/rate_limits.py: 429 share).
-OUTPUT_QUANTILE = 0.5
-PROMPT_QUANTILE = 0.5
+# A quantile, not the largest answer: the largest over-reserves every call (a window then served 74-82% of its budget,
+# measured). bench/rate_limits.py, small scenario: the median under-reserved small calls enough to be refused (0.21
+# of gpt-4.1-mini's calls answered 429), the 0.9 quantile spaced the turns 7% too wide (0.88-0.89 of budget served).
+OUTPUT_QUANTILE = 0.75
+PROMPT_QUANTILE = 0.75
 # The longest turn a caller sleeps for inside an invocation: a quarter of the window, at most 15 s. A later turn
 # hands the job back, so the consumer is free for the other models' jobs instead of sleeping for this one's.
 SLEEP_SHARE_OF_WINDOW = 0.25
@@ -135,10 +134,13 @@ class BudgetExhausted(Throttled):
     ``retry_after_seconds``: when the job should come back; ``turn_seconds``: when its turn is; ``held_tokens``:
     the tokens still reserved for that turn (0: given back, the job reserves again when it returns)."""
 
-    def __init__(self, message: str, *, retry_after_seconds: float, turn_seconds: float, held_tokens: int) -> None:
+    def __init__(
+        self, message: str, *, retry_after_seconds: float, turn_seconds: float, held_tokens: int, held_requests: int = 0
+    ) -> None:
         super().__init__(message, retry_after_seconds=retry_after_seconds)
         self.turn_seconds = turn_seconds
         self.held_tokens = held_tokens
+        self.held_requests = held_requests
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,7 @@ class TokenEstimator:
     def __init__(self) -> None:
         self._outputs: dict[str, deque[int]] = {}
         self._prompts: dict[str, deque[int]] = {}
-        self._used: dict[str, deque[int]] = {}  # recent calls' tokens as counted (usage)
+        self._estimates: dict[str, deque[int]] = {}  # recent invoices' estimates, images prepared
         self._lock = threading.Lock()
 
     def image_tokens(self, llm: str, invoice: InvoiceImages) -> int:
@@ -235,21 +237,24 @@ class TokenEstimator:
         return self.image_tokens(llm, invoice) + self.prompt_tokens(llm) + self.output_tokens(llm)
 
     def invoice_tokens(self, llm: str) -> int:
-        """What one invoice of ``llm`` costs on average, before its images are seen: the mean of the recent calls'
-        ``usage`` (unbiased: it spaces the turns of orders handed back for them, and an order's holding is brought
-        to its own estimate once its images are prepared), else an A4 page at the model's image rule with the
-        prompt and answer estimates."""
+        """What one invoice of ``llm`` is estimated at, before its images are seen: the mean of the recent invoices'
+        estimates (the same estimate an order's holding is brought to once its images are prepared, so that turns
+        spaced with it do not slide later then: measured 3.7 deliveries per order when they did), else an A4 page at
+        the model's image rule with the prompt and answer estimates."""
         with self._lock:
-            recent = self._used.get(llm) or ()
+            recent = self._estimates.get(llm) or ()
             if len(recent) >= MIN_ANSWERS_SEEN:
                 return math.ceil(sum(recent) / len(recent))
         return image_tokens(llm, *A4_AS_SENT) + self.prompt_tokens(llm) + self.output_tokens(llm)
+
+    def learn_estimates(self, llm: str, estimates: Iterable[int]) -> None:
+        with self._lock:
+            self._estimates.setdefault(llm, deque(maxlen=RECENT_ANSWERS)).extend(estimates)
 
     def learn(self, llm: str, *, image_tokens: int, input_tokens: int, output_tokens: int) -> None:
         """One answer's ``usage``: its output, and its input beyond the images (the prompt's text as counted)."""
         with self._lock:
             self._outputs.setdefault(llm, deque(maxlen=RECENT_ANSWERS)).append(output_tokens)
-            self._used.setdefault(llm, deque(maxlen=RECENT_ANSWERS)).append(input_tokens + output_tokens)
             if input_tokens > 0:
                 prompt = max(0, input_tokens - image_tokens)
                 self._prompts.setdefault(llm, deque(maxlen=RECENT_ANSWERS)).append(prompt)
@@ -329,6 +334,7 @@ class ModelBudgets:
         llm = turn.llm
         tokens = {invoice.invoice_index: self.estimate_tokens(llm, invoice) for invoice in invoices}
         images = {invoice.invoice_index: self.estimator.image_tokens(llm, invoice) for invoice in invoices}
+        self.estimator.learn_estimates(llm, tokens.values())
         if not turn.paced:
             return Reservation(llm, paced=False, image_tokens=images)
         if sum(tokens.values()) != turn.tokens:
@@ -382,7 +388,9 @@ class ModelBudgets:
             model_metric("BudgetHandBacks", 1, llm)
             message = f"model {llm} budget: next turn in {wait:.1f} s, later than this consumer waits"
             if wait <= HOLD_TURN_WINDOWS * window_seconds:
-                raise BudgetExhausted(message, retry_after_seconds=wait, turn_seconds=wait, held_tokens=tokens)
+                raise BudgetExhausted(
+                    message, retry_after_seconds=wait, turn_seconds=wait, held_tokens=tokens, held_requests=requests
+                )
             self._give_back(llm, tokens, requests=requests)
             come_back = wait - RETURN_AHEAD_WINDOWS * window_seconds
             raise BudgetExhausted(message, retry_after_seconds=come_back, turn_seconds=wait, held_tokens=0)

@@ -494,7 +494,7 @@ def _wait_for_budget(job: Job, wait: BudgetExhausted, record: Record, deps: Cons
         released = False
     if not released:  # the ledger cannot keep the turn (or the claim was taken over): give the tokens back
         if held_tokens:
-            deps.budgets.give_back(job.llm, held_tokens, requests=0)
+            deps.budgets.give_back(job.llm, held_tokens, requests=wait.held_requests)
         deps.visibility.change(record, min(delay, MAX_VISIBILITY_SECONDS))
         raise wait
     try:
