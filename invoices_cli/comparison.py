@@ -1,9 +1,10 @@
 """Models compared on the same orders: the numbers of ``invoices report`` and of the workbench, from ONE function.
 
 :func:`compare_models` gives one row per model (orders done / failed / pending, tokens, cost per invoice and per
-order, model latency p50 / p90, share of orders with validation warnings, top failure reasons, item accuracy and
-per-field accuracy against ``benchmarking.ground_truth_items``, agreement with every other model, items per
-invoice). ``report --format json`` prints these rows; the comparison page and ``report --html`` draw them.
+order ("unknown" for a model without a price), model tries, throttles and budget waits, model latency p50 / p90,
+share of orders with validation warnings, top failure reasons, item accuracy and per-field accuracy against
+``benchmarking.ground_truth_items``, agreement with every other model, items per invoice). ``report --format json``
+prints these rows; the comparison page and ``report --html`` draw them.
 
 Accuracy reuses :mod:`invoices_cli.accuracy` (``compare_order`` per order, micro-averaged). Agreement between
 two models is the item F1 of one model's lines against the other's (F1 is symmetric), over the orders that every
@@ -31,6 +32,7 @@ from invoice_pipeline.ledger_reads import JobRow
 from invoices_cli import accuracy, ground_truth
 
 TOP_FAILURE_REASONS = 3
+UNKNOWN = "unknown"  # the cost of a model without a price (pricing.py), in place of a number
 AGREEMENT_MAX_ORDERS = 300
 REVIEW_QUEUE_MAX_ORDERS = 300
 # Remembered order comparisons (about 3 per order and model pair on a page): enough for the pages' samples.
@@ -179,6 +181,8 @@ def model_rows(data: ComparisonData) -> list[dict[str, Any]]:
         done = [job for job in jobs if job.status == "done"]
         invoices = sum(job.invoice_count or 0 for job in done)
         cost = sum((job.cost_usd or Decimal(0) for job in jobs), Decimal(0))
+        # A done job without a cost ran on a model with no price: the model's cost is unknown, never 0.
+        cost_unknown = sum(1 for job in done if job.cost_usd is None)
         latencies = [float(job.model_ms) for job in done if job.model_ms is not None]
         validated = [job for job in done if job.warning_count is not None]
         reasons = Counter(job.last_error or "(no reason recorded)" for job in jobs if job.status == "failed")
@@ -199,9 +203,13 @@ def model_rows(data: ComparisonData) -> list[dict[str, Any]]:
                 "items": items_by_model[llm],
                 "input_tokens": sum(job.input_tokens or 0 for job in jobs),
                 "output_tokens": sum(job.output_tokens or 0 for job in jobs),
-                "cost_usd": str(cost),
-                "cost_per_invoice_usd": _money(cost / invoices) if invoices else None,
-                "cost_per_order_usd": _money(cost / len(done)) if done else None,
+                "cost_usd": UNKNOWN if cost_unknown else str(cost),
+                "cost_per_invoice_usd": UNKNOWN if cost_unknown else _money(cost / invoices) if invoices else None,
+                "cost_per_order_usd": UNKNOWN if cost_unknown else _money(cost / len(done)) if done else None,
+                "orders_cost_unknown": cost_unknown,
+                "attempts": sum(job.attempts for job in jobs),
+                "throttles": sum(job.throttles for job in jobs),
+                "budget_waits": sum(job.budget_waits for job in jobs),
                 "model_ms_p50": None if p50 is None else round(p50),
                 "model_ms_p90": None if p90 is None else round(p90),
                 "orders_validated": len(validated),

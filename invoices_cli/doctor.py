@@ -77,6 +77,22 @@ def check_models(settings: ConsumerSettings) -> Iterator[Check]:
         yield Check("ok", name, f"accepted ({where})")
 
 
+def check_prices(settings: ConsumerSettings) -> Iterator[Check]:
+    """Every configured model has a price (built in, or MODEL_PRICES): without one its cost is recorded as unknown."""
+    from invoice_pipeline.pricing import unpriced
+
+    missing = unpriced(settings.llm_models, settings.model_prices)
+    if missing:
+        yield Check(
+            "FAIL",
+            "prices",
+            f"no price for {', '.join(missing)}: their cost is recorded as unknown; set MODEL_PRICES "
+            '(e.g. {"MODEL": {"input": USD per 1M tokens, "output": USD per 1M tokens}}) or modelPrices in cdk.json',
+        )
+    else:
+        yield Check("ok", "prices", f"each of LLM_MODELS has a price ({', '.join(settings.llm_models)})")
+
+
 def _check_openai(model: str, settings: ConsumerSettings) -> str:
     from invoice_pipeline.extraction.openai_extractor import MODEL_PREFIX, api_key_from, translate
 
@@ -173,6 +189,7 @@ def run_checks(*, sqs: Any = None, s3: Any = None, scheduler: Any = None) -> lis
         checks.append(Check("FAIL", "consumer settings", describe(error)))
     if settings is not None:
         checks += check_models(settings)
+        checks += check_prices(settings)
         checks += check_buckets(settings, s3 or boto3.client("s3"))
     checks += check_queue(sqs or boto3.client("sqs"), settings.max_receive_count if settings else None)
     checks += check_schedule(lambda: scheduler or boto3.client("scheduler"))

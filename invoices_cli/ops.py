@@ -79,6 +79,7 @@ def collect_status(*, sqs: Any = None) -> dict[str, Any]:
         "oldest_queued_seconds": ledger.oldest_queued_seconds,
         "oldest_processing_seconds": ledger.oldest_processing_seconds,
         "done_with_warnings": ledger.done_with_warnings,
+        "activity": ledger.activity,
         "stale_processing": [asdict(job) for job in ledger.stale_processing],
         "stale_processing_total": ledger.stale_processing_total,
         "queue": None,
@@ -108,6 +109,11 @@ def format_status(status: dict[str, Any]) -> str:
     if warned:
         counts = ", ".join(f"{llm} {jobs}" for llm, jobs in sorted(warned.items()))
         lines.append(f"done orders with validation warnings: {counts}")
+    for llm, activity in sorted((status.get("activity") or {}).items()):
+        lines.append(
+            f"  {llm}: {activity['attempts']} model tries, {activity['throttles']} throttled,"
+            f" {activity['budget_waits']} waits for the budget ({_age(activity['budget_wait_seconds'])}, not tries)"
+        )
     lines.append(
         f"oldest queued: {_age(status['oldest_queued_seconds'])}   "
         f"oldest processing: {_age(status['oldest_processing_seconds'])}"
@@ -222,11 +228,19 @@ REPORT_COLUMNS = (
     "output_tokens",
     "cost_usd",
     "cost_per_invoice_usd",
+    "attempts",
+    "throttles",
+    "budget_waits",
     "accuracy_f1",
     "accuracy_precision",
     "accuracy_recall",
     "top_failure_reasons",
 )
+
+
+def _usd(amount: str | None) -> str:
+    """``$0.0150``, ``unknown`` (a model without a price: MODEL_PRICES), ``-`` (nothing done)."""
+    return "-" if amount is None else amount if amount == "unknown" else f"${amount}"
 
 
 def format_report(rows: list[dict[str, Any]], output_format: str) -> str:
@@ -255,8 +269,10 @@ def format_report(rows: list[dict[str, Any]], output_format: str) -> str:
             f"  orders: {row['orders_done']} done, {row['orders_failed']} failed, {row['orders_pending']} pending,"
             f" {row['orders_with_warnings']} done with validation warnings",
             f"  invoices: {row['invoices']}   items: {row['items']}",
-            f"  tokens: {row['input_tokens']} in, {row['output_tokens']} out   cost: ${row['cost_usd']}"
-            f"   per invoice: {'-' if row['cost_per_invoice_usd'] is None else '$' + row['cost_per_invoice_usd']}",
+            f"  tokens: {row['input_tokens']} in, {row['output_tokens']} out   cost: {_usd(row['cost_usd'])}"
+            f"   per invoice: {_usd(row['cost_per_invoice_usd'])}",
+            f"  model tries: {row['attempts']}   throttled: {row['throttles']}   waits for the budget:"
+            f" {row['budget_waits']}",
             f"  accuracy: {accuracy}",
         ]
         for entry in row["top_failure_reasons"]:

@@ -11,8 +11,8 @@ Wire protocols (checked with botocore 1.44, FIELD_NOTES 2026-11-29):
 - Converse: rest-json ``POST /model/{modelId}/converse`` (model id percent-encoded), image bytes base64 in the
   JSON body; errors are an HTTP status, an ``x-amzn-ErrorType`` header and ``{"message": ...}``. Response shape
   from the Bedrock API reference (``output.message.content[].toolUse``, ``stopReason``, ``usage``, ``metrics``).
-  Input tokens follow Anthropic's documented image estimate (width x height / 750 after fitting the image into
-  1568 px and 1.15 megapixels) plus a quarter token per character of text and tool schema.
+  Input tokens count each image by its model family's published rule (:mod:`invoice_pipeline.image_tokens`:
+  Claude's width x height / 750, Nova's aspect-ratio buckets) plus a quarter token per character of text and schema.
 - AnalyzeExpense: JSON 1.1 ``POST /`` with ``X-Amz-Target: Textract.AnalyzeExpense``; errors are HTTP 400/500
   with ``{"__type": ..., "Message": ...}``. Response shape from the Textract API reference and the saved responses
   in aws-samples/amazon-textract-textractor (tests/fixtures/saved_api_responses/test_analyze_expense_*.json):
@@ -32,7 +32,6 @@ import base64
 import binascii
 import io
 import json
-import math
 import time
 import urllib.parse
 import uuid
@@ -40,6 +39,7 @@ from typing import Any, ClassVar
 
 from PIL import Image, UnidentifiedImageError
 
+from invoice_pipeline.image_tokens import image_tokens
 from local.http_emulator import Fault, ProviderEmulator, Reply, header
 from local.stamp import read_stamp
 
@@ -110,12 +110,6 @@ def _b64(text: Any) -> bytes | None:
 # ------------------------------------------------------------------------------------------------- Bedrock
 
 
-def claude_image_tokens(width: int, height: int) -> int:
-    """Anthropic's documented estimate: tokens = width x height / 750, after fitting into 1568 px and 1.15 MP."""
-    factor = min(1.0, 1568 / max(width, height), math.sqrt(1_150_000 / (width * height)))
-    return math.ceil((width * factor) * (height * factor) / 750)
-
-
 class BedrockEmulator(_AwsEmulator):
     SERVICE_ENV = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
     FAULTS: ClassVar[dict[str, tuple[int, str]]] = {
@@ -170,7 +164,8 @@ class BedrockEmulator(_AwsEmulator):
         if fault is not None and fault.kind in ("max_tokens", "content_filtered"):
             stop = fault.kind
         text = json.dumps(answer, ensure_ascii=False)
-        input_tokens = sum(claude_image_tokens(*p.size) for p in pictures) + characters // 4
+        model_id = urllib.parse.unquote(parts[2])
+        input_tokens = sum(image_tokens(f"bedrock/{model_id}", *p.size) for p in pictures) + characters // 4
         output_tokens = max(1, len(text) // 4) + 20
         content: list[dict[str, Any]]
         if stop == "tool_use":

@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image
 
-from invoice_pipeline.budget import image_tokens
+from invoice_pipeline.image_tokens import image_tokens
 from local.http_emulator import ProviderEmulator, Reply, header
 from local.stamp import read_stamp
 
@@ -111,6 +111,7 @@ class ModelEmulator(ProviderEmulator):
         self._limits: dict[str | None, RateLimit] = {}
         self._served: list[tuple[float, str, int]] = []  # (monotonic time, model, tokens) of each 200
         self._limited: Counter[str] = Counter()  # 429s for a rate limit, per model
+        self._limited_at: list[tuple[float, str]] = []  # (monotonic time, model) of each of those 429s
         super().__init__(port, seed=seed)
 
     # --------------------------------------------------------------------------- control (test side)
@@ -142,6 +143,11 @@ class ModelEmulator(ProviderEmulator):
         """Requests refused with 429 for the rate limit (of ``llm``)."""
         with self._lock:
             return self._limited[llm] if llm is not None else sum(self._limited.values())
+
+    def rate_limited_times(self, llm: str | None = None) -> list[float]:
+        """Monotonic times of the requests refused with 429 for the rate limit (of ``llm``)."""
+        with self._lock:
+            return [at for at, name in self._limited_at if llm is None or name == llm]
 
     # --------------------------------------------------------------------------- serving
 
@@ -208,7 +214,7 @@ class ModelEmulator(ProviderEmulator):
             elif fault.kind == "refusal":
                 content, refusal = None, str(fault.options.get("message", "I'm sorry, I can't help with that."))
 
-        prompt_tokens = sum(image_tokens(*image.size) for image in images) + _text_tokens(request)
+        prompt_tokens = sum(image_tokens(model, *image.size) for image in images) + _text_tokens(request)
         completion_tokens = max(1, len(content or refusal or "") // 4)
         headers: dict[str, str] = {}
         with self._lock:
@@ -217,6 +223,7 @@ class ModelEmulator(ProviderEmulator):
                 admitted, headers = limit.admit(prompt_tokens + completion_tokens)
                 if not admitted:
                     self._limited[model] += 1
+                    self._limited_at.append((time.monotonic(), model))
                     message = f"Rate limit reached for {model} (emulated)"
                     return 429, headers, _error(message, "requests", "rate_limit_exceeded")
             self._served.append((time.monotonic(), model, prompt_tokens + completion_tokens))

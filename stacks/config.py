@@ -141,6 +141,8 @@ class PipelineConfig:
     max_throttle_wait_seconds: int  # MAX_THROTTLE_WAIT_SECONDS
     max_hand_backs_per_job: int  # MAX_HAND_BACKS_PER_JOB
     max_provider_wait_seconds: int  # MAX_PROVIDER_WAIT_SECONDS
+    # --- pricing (modelPrices): the consumer's MODEL_PRICES, JSON; None: the built-in prices only -----------------
+    model_prices: str | None = None
 
     @property
     def work_queue_name(self) -> str:
@@ -236,6 +238,7 @@ class PipelineConfig:
             log_retention_days=ctx.choice("logRetentionDays", LOG_RETENTION_DAYS, default=30),
             log_level=ctx.choice("logLevel", LOG_LEVELS, default="INFO"),
             **_consumer_limits(ctx),
+            model_prices=_model_prices(get),
         )
 
     @classmethod
@@ -319,6 +322,23 @@ def _bedrock_profile_regions(ctx: _Context, models: tuple[str, ...]) -> tuple[st
             "the regions it routes to (the Bedrock console shows them), so its model is granted in each"
         )
     return regions
+
+
+def _model_prices(get: Callable[[str], Any]) -> str | None:
+    """``modelPrices``: model -> {"input", "output"} (USD per 1M tokens) or {"page"}, validated as the consumer
+    validates MODEL_PRICES; passed on as JSON. Null or empty: the built-in prices only."""
+    from invoice_pipeline.pricing import parse_model_prices
+
+    raw = get("modelPrices")
+    if raw is None or raw == {} or raw == "":
+        return None
+    try:
+        prices = parse_model_prices(raw)
+    except ValueError as error:
+        raise ContextError(f"modelPrices: {error}".replace("MODEL_PRICES", "modelPrices")) from None
+    return json.dumps(
+        {name: {key: str(value) for key, value in vars(price).items() if value} for name, price in prices}
+    )
 
 
 def _restaurant_ids(ctx: _Context) -> tuple[str, ...]:

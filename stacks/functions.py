@@ -113,6 +113,7 @@ class PipelineFunctions(Construct):
                 "MAX_PROVIDER_WAIT_SECONDS": str(config.max_provider_wait_seconds),
                 **_optional("OPENAI_SECRET_ARN", secrets.openai.secret_arn if secrets.openai else None),
                 **_optional("OPENAI_BASE_URL", config.openai_base_url if secrets.openai else None),
+                **_optional("MODEL_PRICES", config.model_prices),
             },
         )
         self.migrate = self._function(

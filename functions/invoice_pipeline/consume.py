@@ -5,7 +5,9 @@ a bad image costs nothing) -> extract each invoice -> write every item and mark 
 statement. Any failure is classified once (:func:`invoice_pipeline.errors.classify`), recorded in the
 ledger as the §5 table says, and re-raised so the batch reports the record as failed. Throttling is not a
 failure (§10): the model calls are paced by the shared budget (:mod:`invoice_pipeline.budget`), and a throttled
-job is handed back through a fresh delayed message while the current record is acknowledged (``_hand_back``).
+job is handed back through a fresh delayed message while the current record is acknowledged (``_hand_back``). A
+job whose model's budget has no room yet is not an attempt either: its claim is released without one, the wait is
+counted apart, and it is handed back once, delayed until the turn the budget named (``_wait_for_budget``).
 
 Permanent failures reach the DLQ within seconds: the record is made visible again at once, and while the job
 is `failed` for this very message id each re-delivery fails fast (no S3, no model) until SQS moves the
@@ -14,6 +16,7 @@ message to the DLQ. A redriven message has a new id, so it is claimed and proces
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -25,7 +28,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from invoice_pipeline import db, items, ledger, orders, urls
-from invoice_pipeline.budget import ModelBudgets
+from invoice_pipeline.budget import BudgetExhausted, HeldTurn, ModelBudgets
 from invoice_pipeline.clients import AwsClients, ClientConfig
 from invoice_pipeline.errors import (
     AlreadyFailed,
@@ -45,6 +48,7 @@ from invoice_pipeline.extraction.base import (
     Extractor,
     InvoiceImages,
     SourceDocument,
+    ValidationWarning,
 )
 from invoice_pipeline.kept_answers import KeptAnswer, answers_from_json, answers_json
 from invoice_pipeline.observability import logger, metrics
@@ -232,6 +236,8 @@ def _process_job(
     logger.append_keys(attempt=job.attempt)
     try:
         item_count = _extract_and_write(job, deadline, deps)
+    except BudgetExhausted as wait:
+        return _wait_for_budget(job, wait, record, deps)
     except Throttled as error:
         if _hand_back(job, error, record, deps):
             return "throttled"
@@ -272,22 +278,36 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
     kept = {index: answer for index, answer in job.answers.items() if sources[index : index + 1] == [answer.source]}
     job.answers.clear()
     job.answers.update(kept)
-    prepared = []
-    for index, location in enumerate(locations):
-        if index in kept:
-            continue  # answered by an earlier delivery of this job: not fetched, not billed again
-        _require_time(deadline, MIN_SECONDS_PER_IMAGE, f"fetching image {index}")
-        data = deps.fetch_image(location, max_bytes=settings.max_image_bytes)
-        segments = extractor.prepare(data, source=str(location))
-        document = SourceDocument(data=data, media_type=_media_type(data))
-        prepared.append(InvoiceImages(job.order_id, index, segments, document=document))
-
+    to_read = [(index, location) for index, location in enumerate(locations) if index not in kept]
     budgets = deps.budgets
     extracted: list[ExtractedInvoice] = [answer.invoice for answer in kept.values()]
+    prepared = []
+    reservation = None
+    if to_read:
+        # The turn in the model's budget comes first: a delivery that must wait for it fetches and prepares nothing.
+        with deps.pool.connection() as connection:
+            held = ledger.take_held_turn(connection, job.order_id, job.llm, attempt=job.attempt)
+        turn = budgets.take_turn(
+            job.llm,
+            len(to_read),
+            deadline=deadline,
+            call_seconds=settings.model_timeout_seconds,
+            held=None if held is None else HeldTurn(*held),
+        )
+        try:
+            for index, location in to_read:
+                _require_time(deadline, MIN_SECONDS_PER_IMAGE, f"fetching image {index}")
+                data = deps.fetch_image(location, max_bytes=settings.max_image_bytes)
+                segments = extractor.prepare(data, source=str(location))
+                document = SourceDocument(data=data, media_type=_media_type(data))
+                prepared.append(InvoiceImages(job.order_id, index, segments, document=document))
+        except Exception:
+            budgets.release(turn)  # no call was made: the turn goes to the next order
+            raise
+        reservation = budgets.reserve(turn, prepared)
     model_ms = 0.0
-    if prepared:
-        reservation = budgets.reserve(job.llm, prepared, deadline=deadline, call_seconds=settings.model_timeout_seconds)
     for invoice in prepared:
+        assert reservation is not None  # taken above whenever an invoice is to be read
         started = time.perf_counter()
         result = budgets.extract(extractor, invoice, reservation, deadline=deadline)
         latency_ms = (time.perf_counter() - started) * 1000
@@ -300,7 +320,10 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
         metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=result.input_tokens)
         metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=result.output_tokens)
-        metrics.add_metric(name="CostUSD", unit=MetricUnit.NoUnit, value=float(result.cost_usd))
+        if result.cost_usd is None:
+            result = _with_unknown_cost(result, job.llm)
+        else:
+            metrics.add_metric(name="CostUSD", unit=MetricUnit.NoUnit, value=float(result.cost_usd))
         extracted.append(result)
         job.answers[invoice.invoice_index] = KeptAnswer(sources[invoice.invoice_index], result)
     extracted.sort(key=lambda invoice: invoice.invoice_index)
@@ -321,6 +344,17 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         },
     )
     return write.item_count
+
+
+def _with_unknown_cost(result: ExtractedInvoice, llm: str) -> ExtractedInvoice:
+    """The model has no price: its cost is recorded as unknown (NULL), with a warning in the ledger row saying so."""
+    warning = ValidationWarning(
+        code="price_unknown",
+        invoice_index=result.invoice_index,
+        line_no=None,
+        message=f"no price for model {llm}: cost unknown (set MODEL_PRICES or the modelPrices context)",
+    )
+    return dataclasses.replace(result, warnings=(*result.warnings, warning))
 
 
 def _media_type(data: bytes) -> str:
@@ -474,6 +508,50 @@ def _hand_back(job: Job, error: Throttled, record: Record, deps: ConsumerDeps) -
         extra={"error": last_error, "delay_seconds": delay, "throttled_seconds": throttle.total_seconds},
     )
     return True
+
+
+def _wait_for_budget(job: Job, wait: BudgetExhausted, record: Record, deps: ConsumerDeps) -> str:
+    """The model's budget has no room for this order before the deadline: not a failure and not an attempt. The claim
+    is released without the attempt it counted, the wait is counted in ``budget_waits``, and the job is handed back
+    ONCE, as a fresh message delayed until the turn the budget named (holding its tokens for that turn when it is
+    near); the current record is acknowledged. If the ledger or SQS refuses, the record fails and comes back after
+    the same delay instead."""
+    # No jitter: the budget gave each order its own turn. Rounded down (DelaySeconds is whole seconds): the images
+    # are prepared while the rest of the turn comes.
+    delay = max(1, math.floor(wait.retry_after_seconds or 1.0))
+    held_tokens = wait.held_tokens or None
+    try:
+        with deps.pool.connection() as connection:
+            released = ledger.release_for_budget(
+                connection,
+                job.order_id,
+                job.llm,
+                attempt=job.attempt,
+                wait_seconds=delay,
+                held_tokens=held_tokens,
+                turn_seconds=wait.turn_seconds,
+            )
+    except Exception:
+        logger.exception("could not release the claim to wait for the budget")
+        released = False
+    if not released:  # the ledger cannot keep the turn (or the claim was taken over): give the tokens back
+        if held_tokens:
+            deps.budgets.give_back(job.llm, held_tokens, requests=wait.held_requests)
+        deps.visibility.change(record, min(delay, MAX_VISIBILITY_SECONDS))
+        raise wait
+    try:
+        deps.visibility.send_again(record, delay_seconds=delay)
+    except Exception as send_error:
+        # The job is `queued` (with its turn held); the record itself comes back after the delay (one receive).
+        logger.warning("could not hand the job back: the record waits instead", extra={"error": describe(send_error)})
+        deps.visibility.change(record, min(delay, MAX_VISIBILITY_SECONDS))
+        raise wait from send_error
+    metrics.add_metric(name="JobsWaitingForBudget", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "waiting for the model's budget: handed back without an attempt",
+        extra={"delay_seconds": delay, "turn_seconds": round(wait.turn_seconds, 1), "held_tokens": held_tokens},
+    )
+    return "waiting_for_budget"
 
 
 def record_handler(deadline: float, deps: ConsumerDeps) -> Callable[[Record], str]:

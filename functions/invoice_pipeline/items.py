@@ -44,6 +44,14 @@ SELECT (SELECT count(*) FROM job), (SELECT count(*) FROM written)
 """
 
 
+def order_cost(invoices: Sequence[ExtractedInvoice]) -> str | None:
+    """The order's cost in USD as text for ``numeric``; None ("unknown") when any invoice's cost is unknown."""
+    costs = [invoice.cost_usd for invoice in invoices]
+    if any(cost is None for cost in costs):
+        return None
+    return str(sum((cost for cost in costs if cost is not None), Decimal(0)))
+
+
 @dataclass(frozen=True)
 class OrderWrite:
     job_completed: bool  # False: the claim was lost, nothing was written
@@ -79,7 +87,7 @@ def write_order(
         item_count=item_count,
         input_tokens=sum(invoice.input_tokens for invoice in invoices),
         output_tokens=sum(invoice.output_tokens for invoice in invoices),
-        cost_usd=str(sum((invoice.cost_usd for invoice in invoices), Decimal(0))),
+        cost_usd=order_cost(invoices),
         warnings=warnings_json(validate_order(invoices)),
         model_ms=model_ms,
         **columns,

@@ -140,6 +140,38 @@ RETURNING status, throttled_seconds, throttles
 """
 
 
+# Waiting for the model's budget (not an attempt): the claim is released with `attempts` back to what it was, the
+# wait counted apart, and the turn the job is handed back for remembered with the tokens held for it (NULL: the
+# tokens were given back; the job reserves again when it returns). The fresh message restarts the re-enqueue lease.
+RELEASE_FOR_BUDGET = """
+UPDATE benchmarking.extraction_jobs
+SET status = 'queued', attempts = attempts - 1, budget_waits = budget_waits + 1,
+    budget_wait_seconds = budget_wait_seconds + CAST(:wait_seconds AS double precision),
+    budget_held_tokens = CAST(:held_tokens AS integer),
+    budget_turn_at = CASE WHEN CAST(:held_tokens AS integer) IS NULL THEN NULL
+                          ELSE clock_timestamp() + make_interval(secs => CAST(:turn_seconds AS double precision)) END,
+    enqueued_at = now(), updated_at = now()
+WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
+"""
+
+# The turn a claimed job was handed back for: read and cleared in one statement (the holding is used once).
+TAKE_HELD_TURN = """
+WITH held AS (
+    SELECT budget_held_tokens AS tokens,
+           extract(epoch FROM budget_turn_at - clock_timestamp())::float8 AS seconds_left
+    FROM benchmarking.extraction_jobs
+    WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
+      AND budget_held_tokens IS NOT NULL
+    FOR UPDATE
+)
+UPDATE benchmarking.extraction_jobs AS job
+SET budget_held_tokens = NULL, budget_turn_at = NULL
+FROM held
+WHERE job.order_id = :order_id AND job.llm = :llm
+RETURNING held.tokens, held.seconds_left
+"""
+
+
 @dataclass(frozen=True)
 class Claim:
     outcome: Outcome  # "busy" also when a concurrent insert of the same row hid it from this statement
@@ -185,6 +217,39 @@ def fail_job(
     """Permanent failure (``message_id`` set: its re-deliveries fail fast) or transient on the last receive."""
     connection.run(FAIL_JOB, order_id=order_id, llm=llm, attempt=attempt, last_error=last_error, message_id=message_id)
     return bool(connection.row_count)
+
+
+def release_for_budget(
+    connection: Connection,
+    order_id: int,
+    llm: str,
+    *,
+    attempt: int,
+    wait_seconds: float,
+    held_tokens: int | None,
+    turn_seconds: float,
+) -> bool:
+    """The job waits for its model's budget: `queued` again without the attempt its claim counted, the wait counted
+    in ``budget_waits``; ``held_tokens``: what it holds for its turn in ``turn_seconds`` (None: nothing held)."""
+    connection.run(
+        RELEASE_FOR_BUDGET,
+        order_id=order_id,
+        llm=llm,
+        attempt=attempt,
+        wait_seconds=float(wait_seconds),
+        held_tokens=held_tokens,
+        turn_seconds=float(turn_seconds),
+    )
+    return bool(connection.row_count)
+
+
+def take_held_turn(connection: Connection, order_id: int, llm: str, *, attempt: int) -> tuple[int, float] | None:
+    """(tokens held, seconds until the turn) of a job handed back for its turn, cleared; None when it holds none."""
+    rows = connection.run(TAKE_HELD_TURN, order_id=order_id, llm=llm, attempt=attempt)
+    if not rows:
+        return None
+    tokens, seconds_left = rows[0]
+    return int(tokens), float(seconds_left or 0.0)
 
 
 def mark_resent(connection: Connection, order_id: int, llm: str) -> bool:

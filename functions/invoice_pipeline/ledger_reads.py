@@ -44,6 +44,15 @@ WHERE status IN ('queued', 'processing')
 GROUP BY status
 """
 
+# Per model: model tries (attempts), hand-backs for a provider 429 (throttles) and hand-backs to wait for the
+# model's budget, which are not attempts (budget_waits, and how long they waited in total).
+ACTIVITY_SQL = """
+SELECT llm, sum(attempts), sum(throttles), sum(budget_waits), sum(budget_wait_seconds)::float8
+FROM benchmarking.extraction_jobs
+GROUP BY llm
+ORDER BY llm
+"""
+
 # Done orders whose validation found something (the consumer stores [] when it found nothing; NULL is a job
 # written before validation was stored).
 DONE_WITH_WARNINGS_SQL = """
@@ -109,6 +118,8 @@ class LedgerStatus:
     done_with_warnings: dict[str, int] = field(default_factory=dict)  # llm -> done orders with warnings
     stale_processing: list[StaleJob] = field(default_factory=list)  # the oldest STALE_PROCESSING_LISTED
     stale_processing_total: int = 0
+    # llm -> {"attempts", "throttles", "budget_waits", "budget_wait_seconds"}
+    activity: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def totals(self) -> dict[str, int]:
         totals: dict[str, int] = defaultdict(int)
@@ -129,6 +140,11 @@ def ledger_status(
         counts[llm][status] = int(jobs)
     oldest = {status: age for status, age in connection.run(OLDEST_PENDING_SQL)}
     warned = {llm: int(jobs) for llm, jobs in connection.run(DONE_WITH_WARNINGS_SQL)}
+    activity = {
+        llm: {"attempts": int(tries), "throttles": int(throttles), "budget_waits": int(waits),
+              "budget_wait_seconds": round(float(seconds), 1)}
+        for llm, tries, throttles, waits, seconds in connection.run(ACTIVITY_SQL)
+    }  # fmt: skip
     rows = connection.run(
         STALE_PROCESSING_SQL,
         processing_lease_seconds=processing_lease_seconds,
@@ -144,6 +160,7 @@ def ledger_status(
         done_with_warnings=warned,
         stale_processing=stale,
         stale_processing_total=total,
+        activity=activity,
     )
 
 
@@ -209,7 +226,8 @@ def model_measurements(connection: Connection, *, sample: int = 500) -> list[Mod
 # --- outcomes, for local/ (demo, chaos, rate limits) and the workbench ----------------------------------------
 
 OUTCOME_COLUMNS = (
-    "SELECT order_id, llm, status, last_error, item_count, throttles, warnings FROM benchmarking.extraction_jobs"
+    "SELECT order_id, llm, status, last_error, item_count, throttles, warnings, attempts, budget_waits"
+    " FROM benchmarking.extraction_jobs"
 )
 MODEL_OUTCOMES_SQL = OUTCOME_COLUMNS + " WHERE llm = :llm"
 ORDER_OUTCOMES_SQL = OUTCOME_COLUMNS + " WHERE order_id = :order_id ORDER BY llm"
@@ -227,6 +245,8 @@ class JobOutcome:
     item_count: int | None
     throttles: int
     warnings: Any  # the stored JSON (a list once validated; NULL before validation was stored)
+    attempts: int = 0  # claims that went on to try the model (waits for the budget are not attempts)
+    budget_waits: int = 0  # times the job was handed back to wait for its model's budget
 
 
 def model_outcomes(connection: Connection, llm: str) -> dict[int, JobOutcome]:
@@ -249,7 +269,7 @@ def models(connection: Connection) -> list[str]:
 _JOB_COLUMNS = """
 SELECT j.order_id, j.llm, j.status, j.invoice_count, j.input_tokens, j.output_tokens, j.cost_usd, j.model_ms,
        CASE jsonb_typeof(j.warnings) WHEN 'array' THEN jsonb_array_length(j.warnings) END AS warning_count,
-       j.last_error
+       j.last_error, j.attempts, j.throttles, j.budget_waits
 FROM benchmarking.extraction_jobs AS j
 """
 # Without a restaurant or date filter the ordering app's table is not read at all (it may not exist locally).
@@ -281,6 +301,9 @@ class JobRow:
     model_ms: int | None
     warning_count: int | None  # None: not validated
     last_error: str | None
+    attempts: int = 0  # model tries (waits for the budget are not attempts)
+    throttles: int = 0  # hand-backs for a provider 429
+    budget_waits: int = 0  # hand-backs to wait for the model's budget
 
 
 def _list(value: Sequence[Any] | None) -> list[Any] | None:
@@ -288,7 +311,10 @@ def _list(value: Sequence[Any] | None) -> list[Any] | None:
 
 
 def _job(row: list[Any]) -> JobRow:
-    order_id, llm, status, invoice_count, input_tokens, output_tokens, cost, model_ms, warning_count, last_error = row
+    order_id, llm, status, invoice_count, input_tokens, output_tokens, cost, model_ms, warning_count, last_error = row[
+        :10
+    ]
+    attempts, throttles, budget_waits = row[10:13]
     return JobRow(
         int(order_id),
         llm,
@@ -300,6 +326,9 @@ def _job(row: list[Any]) -> JobRow:
         None if model_ms is None else int(model_ms),
         None if warning_count is None else int(warning_count),
         last_error,
+        int(attempts),
+        int(throttles),
+        int(budget_waits),
     )
 
 

@@ -149,6 +149,22 @@ def _llm_models(value: Any) -> tuple[str, ...]:
 LlmModels = Annotated[tuple[str, ...], BeforeValidator(_llm_models)]
 
 
+def _model_prices(value: Any) -> Any:
+    """MODEL_PRICES: a JSON object, model -> {input, output} (USD per 1M tokens) or {page} (:mod:`.pricing`)."""
+    if isinstance(value, tuple):
+        return value
+    from invoice_pipeline.pricing import parse_model_prices  # loaded only when the variable is set
+
+    try:
+        return parse_model_prices(value)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+# (model name, pricing.Price) pairs: the prices set without a release, over the built-in ones.
+ModelPrices = Annotated[tuple[tuple[str, Any], ...], BeforeValidator(_model_prices)]
+
+
 class _Models(EnvironmentSettings):
     llm_models: LlmModels = Field((DEFAULT_LLM_MODEL,), alias="LLM_MODELS")
 
@@ -225,6 +241,8 @@ class ConsumerSettings(EnvironmentSettings):
     max_hand_backs_per_job: int = Field(DEFAULT_MAX_HAND_BACKS_PER_JOB, alias="MAX_HAND_BACKS_PER_JOB", ge=1)
     # A provider's named wait is clamped to [0, this]: a hostile or broken header cannot park a model for years.
     max_provider_wait_seconds: int = Field(DEFAULT_MAX_PROVIDER_WAIT_SECONDS, alias="MAX_PROVIDER_WAIT_SECONDS", ge=1)
+    # Prices set without a release (pricing.py): over the built-in table; a model with neither costs "unknown".
+    model_prices: ModelPrices = Field((), alias="MODEL_PRICES")
 
     @field_validator("allowed_buckets", mode="before")
     @classmethod

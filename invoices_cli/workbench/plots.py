@@ -40,7 +40,7 @@ def accuracy_vs_cost(rows: list[dict[str, Any]]) -> str:
     points = [
         (index, row["llm"], float(row["cost_per_invoice_usd"]), float(row["accuracy_f1"]))
         for index, row in enumerate(rows)
-        if row["cost_per_invoice_usd"] is not None and row["accuracy_f1"] is not None
+        if row["cost_per_invoice_usd"] not in (None, "unknown") and row["accuracy_f1"] is not None
     ]
     plot_w, plot_h = width - left - right, height - top - bottom
     x_max = _nice_max(max((cost for _, _, cost, _ in points), default=0.0) * 1.1)

@@ -102,7 +102,9 @@ def test_an_order_larger_than_a_window_reserves_per_invoice_instead_of_waiting_f
     # tpm 30,000 (28,500 usable) grants at most 35,625 tokens at once (a full window and a 15 s turn); the order
     # needs 3 x 17,405 = 52,215: reserved whole it would be handed back until MAX_THROTTLE_WAIT_SECONDS fails it.
     budgets = after_one_long_answer(30_000)
-    reservation = budgets.reserve(LLM, order_of(3), deadline=time.monotonic() + 300, call_seconds=10)
+    turn = budgets.take_turn(LLM, 3, deadline=time.monotonic() + 300, call_seconds=10)
+    assert turn.per_call
+    reservation = budgets.reserve(turn, order_of(3))
     assert row(sql)[0] == pytest.approx(28_500, abs=100)  # nothing held yet: each call reserves its own turn
     result = budgets.extract(AnsweringExtractor(), order_of(3)[0], reservation, deadline=time.monotonic() + 300)
     assert result.invoice_index == 0
@@ -112,5 +114,5 @@ def test_an_order_larger_than_a_window_reserves_per_invoice_instead_of_waiting_f
 def test_an_invoice_larger_than_any_window_fails_at_once_naming_the_budget_to_raise(database: str, sql):
     budgets = after_one_long_answer(10_000)  # grants at most 11,875 tokens at once: one invoice needs 17,405
     with pytest.raises(PermanentError, match=rf"invoices budget {LLM} --tpm"):
-        budgets.reserve(LLM, order_of(1), deadline=time.monotonic() + 300, call_seconds=10)
+        budgets.take_turn(LLM, 1, deadline=time.monotonic() + 300, call_seconds=10)
     assert row(sql)[0] == pytest.approx(9_500, abs=100)  # what it took is given back

@@ -62,12 +62,13 @@ def test_a_healthy_local_stack_passes_every_check(deployment: ModelEmulator, cap
         "ok   migrations",
         f"ok   model {MODEL}",
         "n/a  model ocr-table-v1",
+        "ok   prices",
         "ok   bucket invoice-images",
         "ok   queue",
         "ok   schedule",
     ]
-    assert "invoice-extraction-dlq after 5 receives" in lines[5]
-    assert "invoice-producer DISABLED rate(15 minutes) (paused" in lines[6]
+    assert "invoice-extraction-dlq after 5 receives" in lines[6]
+    assert "invoice-producer DISABLED rate(15 minutes) (paused" in lines[7]
     assert deployment.requests == 0  # models.retrieve only: no completion was paid for
 
 
@@ -132,3 +133,18 @@ def test_bedrock_models_are_checked_with_a_one_token_call_and_textract_has_no_ke
         "n/a  model textract/analyze-expense",
         f"ok   model {MODEL}",
     ]
+
+
+def test_every_configured_model_without_a_price_is_named_until_model_prices_sets_one(
+    deployment: ModelEmulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("LLM_MODELS", f"{MODEL},mystery-model,bedrock/apac.amazon.nova-lite-v1:0,ocr-table-v1")
+    code, lines = doctor(capsys)
+    (prices,) = [line for line in lines if line.split(":")[0].endswith("prices")]
+    assert code == 1 and prices.startswith("FAIL prices: no price for mystery-model, bedrock/apac.amazon.nova-lite")
+    assert "MODEL_PRICES" in prices
+
+    monkeypatch.setenv("LLM_MODELS", f"{MODEL},mystery-model")
+    monkeypatch.setenv("MODEL_PRICES", '{"mystery-model": {"input": 1, "output": 4}}')
+    code, lines = doctor(capsys)
+    assert "ok   prices: each of LLM_MODELS has a price" in "\n".join(lines)

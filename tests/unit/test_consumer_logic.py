@@ -59,7 +59,7 @@ def test_prices_per_million_tokens():
     assert pricing.cost_usd("gpt-4o-2024-11-20", 1_000_000, 100_000) == Decimal("3.5")
     assert pricing.cost_usd("gpt-4o-mini-2024-07-18", 2_000_000, 0) == Decimal("0.3")
     assert pricing.cost_usd("ocr-rapidocr", 5000, 500) == 0
-    assert pricing.cost_usd("someone-elses-model", 5000, 500) == 0
+    assert pricing.cost_usd("someone-elses-model", 5000, 500) is None  # unknown, never free
 
 
 def test_backoff_grows_with_receive_count_and_is_capped():

@@ -54,14 +54,6 @@ def test_the_state_of_the_limits_is_read_from_any_answer() -> None:
     assert rate_limit_state({"content-type": "application/json"}) is None
 
 
-def test_an_images_tokens_follow_openais_tile_rule() -> None:
-    from invoice_pipeline.budget import image_tokens
-
-    assert image_tokens(1240, 1754) == 1105  # an A4 scan
-    assert image_tokens(300, 400) == 255  # one tile
-    assert image_tokens(4000, 1000) == image_tokens(2048, 512)  # fit into 2048x2048 first
-
-
 def test_capacity_is_the_budget_over_what_one_order_costs() -> None:
     from invoice_pipeline.budget import Budget
     from invoice_pipeline.ledger_reads import ModelMeasurements

@@ -74,7 +74,7 @@ class ExtractedInvoice:
     items: tuple[ExtractedItem, ...]
     input_tokens: int = 0  # 0 for extractors that report none (offline OCR)
     output_tokens: int = 0
-    cost_usd: Decimal = field(default=Decimal(0))
+    cost_usd: Decimal | None = field(default=Decimal(0))  # None: the model has no price (pricing.py)
     warnings: tuple[ValidationWarning, ...] = ()  # what normalising the model's answer changed or dropped
     rate_limits: RateLimitState | None = None  # what the provider's answer said of its limits, if anything
 

@@ -3,8 +3,8 @@
 One ``converse`` call per invoice: the instructions of every LLM provider (:mod:`.answer`) as the system prompt,
 the page images (JPEG, as the vision models see them) as image blocks, and the structured answer through a forced
 tool (``toolChoice: {"tool": {"name": ...}}``) whose input schema is the item schema. Tokens come from ``usage``;
-the cost from :data:`PRICES`. The model id (or inference profile id, or ARN) is the name after ``bedrock/``; the
-region is the function's.
+the cost from :mod:`invoice_pipeline.pricing`. The model id (or inference profile id, or ARN) is the name after
+``bedrock/``; the region is the function's.
 
 PDF pages go as rendered images, not as Converse ``document`` blocks: which models read a document block visually
 rather than by its text layer differs by model and option, and scanned invoices have no text layer; images keep
@@ -29,7 +29,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from pydantic import Field, ValidationError
@@ -41,29 +40,17 @@ from invoice_pipeline.extraction import aws_sdk
 from invoice_pipeline.extraction.answer import SYSTEM_PROMPT, ModelInvoice, invoice_json_schema, user_text
 from invoice_pipeline.extraction.base import ExtractedInvoice, InvoiceImages, request_budget
 from invoice_pipeline.extraction.normalise import normalise
-from invoice_pipeline.observability import logger
-from invoice_pipeline.pricing import token_cost
+from invoice_pipeline.model_ids import PROFILE_PREFIXES, profile_and_model
+from invoice_pipeline.pricing import ModelPrices, cost_usd
 from invoice_pipeline.settings import ConsumerSettings, EnvironmentSettings
+
+__all__ = ["PROFILE_PREFIXES", "base_model_id"]  # the stack grants each model's foundation-model ARNs with these
 
 NAME = "bedrock"
 MODEL_PREFIX = "bedrock/"
 SERVICE = "bedrock-runtime"
 TOOL_NAME = "record_invoice"
 DEFAULT_MAX_OUTPUT_TOKENS = 8192
-
-# USD per 1M input and output tokens, on-demand, US East (N. Virginia), from https://aws.amazon.com/bedrock/pricing/
-# as published in 2025 (the last time these were checked; this machine cannot reach the page). Keyed by base model
-# id; a cross-region inference profile (``us.``, ``eu.``, ``apac.``, ``global.``) is priced as its model.
-PRICES: dict[str, tuple[Decimal, Decimal]] = {
-    "anthropic.claude-3-haiku-20240307-v1:0": (Decimal("0.25"), Decimal("1.25")),
-    "anthropic.claude-3-5-haiku-20241022-v1:0": (Decimal("0.80"), Decimal("4.00")),
-    "anthropic.claude-3-5-sonnet-20241022-v2:0": (Decimal("3.00"), Decimal("15.00")),
-    "anthropic.claude-3-7-sonnet-20250219-v1:0": (Decimal("3.00"), Decimal("15.00")),
-    "anthropic.claude-sonnet-4-20250514-v1:0": (Decimal("3.00"), Decimal("15.00")),
-    "amazon.nova-lite-v1:0": (Decimal("0.06"), Decimal("0.24")),
-    "amazon.nova-pro-v1:0": (Decimal("0.80"), Decimal("3.20")),
-}
-PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
 
 ERRORS = aws_sdk.ErrorCodes(
     throttled=frozenset({"ThrottlingException", "ServiceQuotaExceededException"}),
@@ -100,24 +87,14 @@ def settings_from(env: Mapping[str, str]) -> BedrockSettings:
 
 def create_extractor(llm: str, settings: ConsumerSettings, clients: AwsClients) -> BedrockExtractor:
     provider_settings: BedrockSettings = settings.provider(NAME)  # type: ignore[assignment]
-    return BedrockExtractor(llm, provider_settings, clients, timeout_seconds=settings.model_timeout_seconds)
+    return BedrockExtractor(
+        llm, provider_settings, clients, timeout_seconds=settings.model_timeout_seconds, prices=settings.model_prices
+    )
 
 
 def base_model_id(model_id: str) -> str:
-    """``us.anthropic.claude...`` or an inference-profile ARN -> ``anthropic.claude...`` (for pricing)."""
-    model_id = model_id.rsplit("/", 1)[-1]
-    for prefix in PROFILE_PREFIXES:
-        if model_id.startswith(prefix):
-            return model_id[len(prefix) :]
-    return model_id
-
-
-def cost_usd(model_id: str, input_tokens: int, output_tokens: int) -> Decimal:
-    price = PRICES.get(base_model_id(model_id))
-    if price is None:
-        logger.warning("no price for model; cost recorded as 0", extra={"model": model_id})
-        return Decimal(0)
-    return token_cost(price, input_tokens, output_tokens)
+    """``us.anthropic.claude...`` or an inference-profile ARN -> ``anthropic.claude...`` (the foundation model)."""
+    return profile_and_model(model_id.rsplit("/", 1)[-1])[1]
 
 
 def build_request(model_id: str, invoice: InvoiceImages, max_output_tokens: int) -> dict[str, Any]:
@@ -177,8 +154,17 @@ def _is_model_id_problem(error: Exception) -> bool:
 
 
 class BedrockExtractor(images.VisionPreparation):
-    def __init__(self, llm: str, settings: BedrockSettings, clients: AwsClients, *, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        llm: str,
+        settings: BedrockSettings,
+        clients: AwsClients,
+        *,
+        timeout_seconds: float,
+        prices: ModelPrices = (),
+    ) -> None:
         self.llm = llm
+        self._prices = prices
         self._clients = clients
         self.model_id = llm.removeprefix(MODEL_PREFIX)
         self._settings = settings
@@ -211,5 +197,5 @@ class BedrockExtractor(images.VisionPreparation):
             items=extracted.items,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
-            cost_usd=cost_usd(self.model_id, input_tokens, output_tokens),
+            cost_usd=cost_usd(self.llm, input_tokens, output_tokens, configured=self._prices),
         )

@@ -47,7 +47,7 @@ from invoice_pipeline.extraction.base import (
     request_budget as shared_request_budget,
 )
 from invoice_pipeline.extraction.normalise import normalise
-from invoice_pipeline.pricing import cost_usd
+from invoice_pipeline.pricing import ModelPrices, cost_usd
 from invoice_pipeline.ratelimits import rate_limit_state, retry_after_seconds
 from invoice_pipeline.settings import ConfigError, ConsumerSettings, EnvironmentSettings
 
@@ -89,7 +89,12 @@ def settings_from(env: Mapping[str, str]) -> OpenAISettings:
 
 
 def create_extractor(llm: str, settings: ConsumerSettings, clients: AwsClients) -> OpenAIExtractor:
-    return OpenAIExtractor(llm, settings.provider(NAME), timeout_seconds=settings.model_timeout_seconds)  # type: ignore[arg-type]
+    return OpenAIExtractor(
+        llm,
+        settings.provider(NAME),  # type: ignore[arg-type]
+        timeout_seconds=settings.model_timeout_seconds,
+        prices=settings.model_prices,
+    )
 
 
 def build_messages(invoice: InvoiceImages) -> list[dict[str, Any]]:
@@ -148,8 +153,16 @@ def translate(error: Exception) -> Exception:
 
 
 class OpenAIExtractor(images.VisionPreparation):
-    def __init__(self, llm: str, settings: OpenAISettings, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS):
+    def __init__(
+        self,
+        llm: str,
+        settings: OpenAISettings,
+        *,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        prices: ModelPrices = (),
+    ):
         self.llm = llm
+        self._prices = prices
         self._api_model = llm.removeprefix(MODEL_PREFIX)
         self._settings = settings
         self._timeout_seconds = timeout_seconds
@@ -197,6 +210,6 @@ class OpenAIExtractor(images.VisionPreparation):
             normalise(message.parsed, invoice_index=invoice.invoice_index),
             input_tokens=input_tokens,
             output_tokens=output_tokens,
-            cost_usd=cost_usd(self._api_model, input_tokens, output_tokens),
+            cost_usd=cost_usd(self.llm, input_tokens, output_tokens, configured=self._prices),
             rate_limits=rate_limit_state(raw.headers),
         )

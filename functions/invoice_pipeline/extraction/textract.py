@@ -15,7 +15,7 @@ Mapping of each ``ExpenseDocument`` (pages in order, documents in ``ExpenseIndex
 The texts as printed go through the same normalisation as a model's answer (:mod:`.normalise`: numbers, caps,
 control characters, currency code, with the same validation warnings).
 
-Cost: per page, :data:`PRICE_PER_PAGE`. No tokens. Errors: ``ProvisionedThroughputExceededException``,
+Cost: per page, from :mod:`invoice_pipeline.pricing`. No tokens. Errors: ``ProvisionedThroughputExceededException``,
 ``ThrottlingException``, ``LimitExceededException`` throttled; ``InternalServerError`` transient;
 ``UnsupportedDocumentException``, ``BadDocumentException``, ``DocumentTooLargeException``,
 ``InvalidParameterException`` permanent; ``AccessDeniedException`` configuration.
@@ -47,15 +47,14 @@ from invoice_pipeline.extraction.base import (
     request_budget,
 )
 from invoice_pipeline.extraction.normalise import normalise
+from invoice_pipeline.pricing import PAGE_PRICES, ModelPrices, cost_usd
 from invoice_pipeline.settings import ConfigError, ConsumerSettings
 
 NAME = "textract"
 MODELS = frozenset({"textract/analyze-expense"})
 SERVICE = "textract"
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024  # the synchronous API's limit
-# USD per page, AnalyzeExpense, first million pages a month, US East (N. Virginia), from
-# https://aws.amazon.com/textract/pricing/ as published in 2025 (last checked then; 0.008 beyond a million pages).
-PRICE_PER_PAGE = Decimal("0.01")
+PRICE_PER_PAGE = PAGE_PRICES["textract/analyze-expense"].page  # the pricing table's, for the tests and docs
 
 ERRORS = aws_sdk.ErrorCodes(
     throttled=frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "LimitExceededException"}),
@@ -81,7 +80,7 @@ def settings_from(env: Mapping[str, str]) -> None:
 def create_extractor(llm: str, settings: ConsumerSettings, clients: AwsClients) -> TextractExtractor:
     if llm not in MODELS:
         raise ConfigError(f"unknown Textract model {llm!r}; available: {', '.join(sorted(MODELS))}")
-    return TextractExtractor(llm, clients, timeout_seconds=settings.model_timeout_seconds)
+    return TextractExtractor(llm, clients, timeout_seconds=settings.model_timeout_seconds, prices=settings.model_prices)
 
 
 def _fields(fields: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
@@ -147,8 +146,9 @@ def read_response(response: Mapping[str, Any]) -> tuple[list[ExtractedItem], Dec
 
 
 class TextractExtractor:
-    def __init__(self, llm: str, clients: AwsClients, *, timeout_seconds: float) -> None:
+    def __init__(self, llm: str, clients: AwsClients, *, timeout_seconds: float, prices: ModelPrices = ()) -> None:
         self._clients = clients
+        self._prices = prices
         self.llm = llm
         self._timeout_seconds = timeout_seconds
 
@@ -182,5 +182,6 @@ class TextractExtractor:
             currency = currency or read.currency
         answer = ModelInvoice(currency=currency, printed_total=total, items=lines)
         return dataclasses.replace(
-            normalise(answer, invoice_index=invoice.invoice_index), cost_usd=PRICE_PER_PAGE * len(invoice.segments)
+            normalise(answer, invoice_index=invoice.invoice_index),
+            cost_usd=cost_usd(self.llm, 0, 0, pages=len(invoice.segments), configured=self._prices),
         )

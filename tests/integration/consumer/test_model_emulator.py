@@ -8,8 +8,11 @@ import openai
 import pytest
 
 from invoice_pipeline.extraction.answer import ModelInvoice
-from local.model_emulator import ModelEmulator, image_tokens
+from invoice_pipeline.image_tokens import image_tokens
+from local.model_emulator import ModelEmulator
 from tests.integration.consumer.conftest import answer, invoice_image
+
+MODEL_4O = "gpt-4o-2024-11-20"
 
 
 def ask(model: ModelEmulator, png: bytes, **options):
@@ -31,7 +34,7 @@ def test_registered_answer_for_the_stamp_with_usage_from_the_tile_formula(model:
     model.register(99, answer(("Rice", "1", "bag", "3.750", "3.750")))
     completion = ask(model, invoice_image(99))
     assert completion.choices[0].message.parsed.items[0].description == "Rice"
-    assert completion.usage.prompt_tokens == image_tokens(1240, 1754) == 1105
+    assert completion.usage.prompt_tokens == image_tokens(MODEL_4O, 1240, 1754) == 1105
     assert model.requests == 1 and model.requests_for(99) == 1
 
 
@@ -66,7 +69,7 @@ def test_faults(model: ModelEmulator):
 
 def test_a_rate_limit_answers_429_with_openai_headers_and_200s_carry_the_remaining_budget(model: ModelEmulator):
     png = invoice_image(8)
-    cost = image_tokens(1240, 1754) + 1  # the image and a one-token empty answer... at least
+    cost = image_tokens(MODEL_4O, 1240, 1754) + 1  # the image and a one-token empty answer... at least
     model.limit(tokens=2 * cost + 100, requests=100, window_seconds=60)
     client = openai.OpenAI(api_key="sk-test", base_url=model.base_url, max_retries=0, timeout=10)
     url = "data:image/png;base64," + base64.b64encode(png).decode()

@@ -19,9 +19,10 @@ from typing import Any
 import boto3
 import pytest
 
+from invoice_pipeline import pricing
 from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.errors import classify
-from invoice_pipeline.extraction import bedrock, textract
+from invoice_pipeline.extraction import textract
 from invoice_pipeline.extraction.base import ExtractedItem, InvoiceImages
 from invoice_pipeline.extraction.registry import Extractors
 from invoice_pipeline.settings import consumer_settings
@@ -123,8 +124,8 @@ def test_each_provider_writes_the_invoice_items_with_its_tokens_and_cost(run):
         assert job["cost_usd"] == textract.PRICE_PER_PAGE  # one page
     elif chosen.llm == BEDROCK_MODEL:
         assert job["input_tokens"] > 1000 and job["output_tokens"] > 0  # an A4 page is about 1,500 image tokens
-        expected = bedrock.cost_usd(BEDROCK_MODEL.removeprefix("bedrock/"), job["input_tokens"], job["output_tokens"])
-        assert job["cost_usd"] == expected.quantize(Decimal("0.000001")) > 0
+        expected = pricing.cost_usd(BEDROCK_MODEL, job["input_tokens"], job["output_tokens"])
+        assert expected is not None and job["cost_usd"] == expected.quantize(Decimal("0.000001")) > 0
     else:
         assert job["input_tokens"] > 1105 and job["output_tokens"] > 0
         expected = (Decimal("2.50") * job["input_tokens"] + Decimal("10.00") * job["output_tokens"]) / 10**6
