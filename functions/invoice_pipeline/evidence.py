@@ -1,0 +1,262 @@
+"""Line evidence: the checks each extracted line and invoice passes, and how far to trust each line.
+
+The one owner of the checks' names, of the trust function and of the per-invoice evidence stored in
+``extraction_jobs.evidence``; ``docs/trust.md`` explains them with the measured calibration.
+
+Per line (``invoice_items.checks``, ``{"passed": [...], "failed": [...]}``; a check that cannot be made is in
+neither list):
+
+- ``numbers_present``: quantity, unit price and line total were all read;
+- ``arithmetic``: quantity x unit price = line total within one unit of the currency's last place
+  (made only when the three are present);
+- ``printed``: each number read appears in the row as printed (``source_text``; made only where it exists);
+- ``clean_description``: the description carries no other column's value (a date, a long article number, or
+  the line's own quantity, unit price or line total);
+- ``agreement``: another model's line for the same order, paired by description, has the same numbers (made
+  only where another model's lines are known when the order is written);
+- ``invoice_total``: the invoice's line totals add up to the total it prints for its lines (the completeness
+  check: a missing or extra row shows here; made only where a printed total was read);
+- ``row_count``: as many lines as the reader saw rows that look like items (made only where the reader
+  counted them).
+
+Trust (:func:`trust`), from the checks alone:
+
+- ``verified``: ``arithmetic`` and ``invoice_total`` passed, and no check failed;
+- ``doubtful``: ``arithmetic``, ``printed`` or ``agreement`` failed, or the line has no line total;
+- ``plausible``: everything else (nothing contradicts the line, but not enough confirms it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation, localcontext
+from typing import Any
+
+from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.money import currency_decimals, quantum
+from invoice_pipeline.numbers import ascii_digits, parse_decimal
+from invoice_pipeline.validation import ARITHMETIC_PRECISION
+
+TRUST_LEVELS = ("verified", "plausible", "doubtful")
+LINE_CHECKS = (
+    "numbers_present",
+    "arithmetic",
+    "printed",
+    "clean_description",
+    "agreement",
+    "invoice_total",
+    "row_count",
+)
+DOUBT = frozenset({"arithmetic", "printed", "agreement"})
+REQUIRED_FOR_VERIFIED = frozenset({"arithmetic", "invoice_total"})
+
+_NUMBER_TOKEN = re.compile(r"[-(]?\d(?:[\d.,'\u00a0\u202f]*\d)?")
+_DATE = re.compile(r"\b\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})\b|\b\d{4}-\d{2}-\d{2}\b")
+_ARTICLE_NUMBER = re.compile(r"(?:^|\s)(?:[A-Za-z]{0,4}[-/]?)?\d{5,}(?:[-/]\d+)*(?=\s|$)")
+
+
+@dataclass(frozen=True)
+class LineEvidence:
+    passed: tuple[str, ...]
+    failed: tuple[str, ...]
+    trust: str
+
+    def checks_json(self) -> str:
+        return json.dumps({"passed": list(self.passed), "failed": list(self.failed)})
+
+
+@dataclass(frozen=True)
+class InvoiceEvidence:
+    """What the whole invoice says about its lines (stored per invoice in ``extraction_jobs.evidence``)."""
+
+    invoice_index: int
+    line_count: int
+    line_sum: Decimal | None  # None when a line has no line total
+    printed_total: Decimal | None
+    item_rows: int | None  # rows that look like items, where the reader counted them
+    passed: tuple[str, ...]
+    failed: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        """The invoice-level checks that could be made all passed (the review queue's "incomplete" is the rest)."""
+        return not self.failed
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "invoice_index": self.invoice_index,
+            "line_count": self.line_count,
+            "line_sum": _plain(self.line_sum),
+            "printed_total": _plain(self.printed_total),
+            "item_rows": self.item_rows,
+            "passed": list(self.passed),
+            "failed": list(self.failed),
+        }
+
+
+def trust(passed: Iterable[str], failed: Iterable[str], *, has_line_total: bool = True) -> str:
+    """The trust level of a line from the names of the checks it passed and failed (module docstring)."""
+    passed_set, failed_set = set(passed), set(failed)
+    if failed_set & DOUBT or not has_line_total:
+        return "doubtful"
+    if passed_set >= REQUIRED_FOR_VERIFIED and not failed_set:
+        return "verified"
+    return "plausible"
+
+
+def printed_numbers(text: str | None) -> set[Decimal]:
+    """Every value a number printed in ``text`` can stand for (both decimal marks; signs dropped)."""
+    found: set[Decimal] = set()
+    if not text:
+        return found
+    for token in _NUMBER_TOKEN.findall(ascii_digits(text)):
+        token = token.strip("-(")
+        for mark in (".", ","):
+            value = parse_decimal(token, decimal_mark=mark)
+            if value is not None:
+                found.add(abs(value))
+        for part in re.split(r"[\s\u00a0\u202f]+", token):  # "2 12,50": separate numbers, not one
+            for mark in (".", ","):
+                value = parse_decimal(part, decimal_mark=mark)
+                if value is not None:
+                    found.add(abs(value))
+    return found
+
+
+def _in(value: Decimal, numbers: set[Decimal]) -> bool:
+    return any(abs(abs(value) - number) <= Decimal("0.0000001") for number in numbers)
+
+
+def _description_clean(item: ExtractedItem) -> bool:
+    description = ascii_digits(item.description or "")
+    if _DATE.search(description) or _ARTICLE_NUMBER.search(description):
+        return False
+    words = description.split()
+    edge = {words[0], words[-1]} if words else set()
+    values = [v for v in (item.quantity, item.unit_price, item.line_total) if v is not None and v != 0]
+    for word in edge:
+        if not re.fullmatch(r"[\d.,]+", word):
+            continue
+        numbers = printed_numbers(word)
+        if any(_in(value, numbers) for value in values) and any(c in word for c in ".,"):
+            return False
+    return True
+
+
+def _same_numbers(item: ExtractedItem, other: ExtractedItem) -> bool:
+    return all(
+        (a is None and b is None) or (a is not None and b is not None and a == b)
+        for a, b in (
+            (item.quantity, other.quantity),
+            (item.unit_price, other.unit_price),
+            (item.line_total, other.line_total),
+        )
+    )
+
+
+def _key(text: str | None) -> str:
+    return re.sub(r"\W+", " ", (text or "").casefold()).strip()
+
+
+def invoice_evidence(invoice: ExtractedInvoice) -> InvoiceEvidence:
+    """The invoice-level checks of ``invoice``: its lines' sum against its printed total, its row count."""
+    places = currency_decimals(invoice.currency)
+    unit = quantum(places)
+    totals = [item.line_total for item in invoice.items]
+    line_sum = sum((t for t in totals if t is not None), Decimal(0)) if all(t is not None for t in totals) else None
+    passed: list[str] = []
+    failed: list[str] = []
+    printed = invoice.printed_total
+    if printed is not None and invoice.items:
+        tolerance = unit * max(1, math.ceil(len(totals) / 2))
+        ok = line_sum is not None and abs(line_sum - printed) <= tolerance
+        (passed if ok else failed).append("invoice_total")
+    if invoice.item_rows is not None:
+        (passed if invoice.item_rows == len(invoice.items) else failed).append("row_count")
+    return InvoiceEvidence(
+        invoice.invoice_index, len(invoice.items), line_sum, printed, invoice.item_rows, tuple(passed), tuple(failed)
+    )
+
+
+def line_evidence(
+    invoice: ExtractedInvoice,
+    others: Sequence[Sequence[ExtractedItem]] = (),
+    *,
+    invoice_checks: InvoiceEvidence | None = None,
+) -> list[LineEvidence]:
+    """The checks and trust of each line of ``invoice``, in order. ``others``: the lines other models read from
+    the same invoice (one sequence per model), for the agreement check."""
+    whole = invoice_checks or invoice_evidence(invoice)
+    unit = quantum(currency_decimals(invoice.currency))
+    result = []
+    with localcontext() as context:
+        context.prec = ARITHMETIC_PRECISION
+        for item in invoice.items:
+            passed: list[str] = []
+            failed: list[str] = []
+
+            def record(name: str, ok: bool, passed: list[str] = passed, failed: list[str] = failed) -> None:
+                (passed if ok else failed).append(name)
+
+            numbers = (item.quantity, item.unit_price, item.line_total)
+            present = all(value is not None for value in numbers)
+            record("numbers_present", present)
+            if item.quantity is not None and item.unit_price is not None and item.line_total is not None:
+                try:
+                    record("arithmetic", abs(item.quantity * item.unit_price - item.line_total) <= unit)
+                except InvalidOperation:
+                    record("arithmetic", False)
+            if item.source_text:
+                seen = printed_numbers(item.source_text)
+                read = [value for value in numbers if value is not None]
+                if read:
+                    record("printed", all(_in(value, seen) for value in read))
+            if item.description:
+                record("clean_description", _description_clean(item))
+            if others:
+                record("agreement", _agrees(item, others))
+            for name in whole.passed:
+                passed.append(name)
+            for name in whole.failed:
+                failed.append(name)
+            level = trust(passed, failed, has_line_total=item.line_total is not None)
+            result.append(LineEvidence(tuple(passed), tuple(failed), level))
+    return result
+
+
+def _agrees(item: ExtractedItem, others: Sequence[Sequence[ExtractedItem]]) -> bool:
+    """Every other model has a line with this description (loosely) and the same numbers."""
+    key = _key(item.description)
+    for lines in others:
+        candidates = [other for other in lines if _key(other.description) == key] or [
+            other for other in lines if other.line_total == item.line_total and other.line_total is not None
+        ]
+        if not any(_same_numbers(item, other) for other in candidates):
+            return False
+    return True
+
+
+def order_evidence(
+    invoices: Sequence[ExtractedInvoice], others: Mapping[int, Sequence[Sequence[ExtractedItem]]] | None = None
+) -> tuple[list[list[LineEvidence]], list[InvoiceEvidence]]:
+    """Per invoice of an order: its lines' evidence and its own. ``others``: invoice_index -> other models' lines."""
+    lines: list[list[LineEvidence]] = []
+    wholes: list[InvoiceEvidence] = []
+    for invoice in invoices:
+        whole = invoice_evidence(invoice)
+        wholes.append(whole)
+        lines.append(line_evidence(invoice, (others or {}).get(invoice.invoice_index, ()), invoice_checks=whole))
+    return lines, wholes
+
+
+def evidence_json(wholes: Iterable[InvoiceEvidence]) -> str:
+    """The JSON array stored in ``extraction_jobs.evidence``: one object per invoice."""
+    return json.dumps([whole.as_json() for whole in wholes])
+
+
+def _plain(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
