@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
+from invoice_pipeline.db import Connection
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
 from invoice_pipeline.money import currency_decimals, quantum
 from invoice_pipeline.numbers import ascii_digits, parse_decimal
@@ -260,3 +261,59 @@ def evidence_json(wholes: Iterable[InvoiceEvidence]) -> str:
 
 def _plain(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
+
+
+# ---- reads (the report, the workbench and the review queue) ----------------------------------------------------
+
+TRUST_COUNTS = """
+SELECT order_id, llm, coalesce(trust, 'unknown'), count(*)
+FROM benchmarking.invoice_items
+WHERE llm = ANY(CAST(:llms AS text[]))
+GROUP BY order_id, llm, 3
+"""
+LINE_TRUST = """
+SELECT order_id, llm, invoice_index, trust, checks
+FROM benchmarking.invoice_items
+WHERE order_id = ANY(CAST(:order_ids AS bigint[])) AND llm = ANY(CAST(:llms AS text[]))
+ORDER BY order_id, llm, invoice_index, line_no
+"""
+INVOICE_EVIDENCE = """
+SELECT order_id, llm, evidence
+FROM benchmarking.extraction_jobs
+WHERE status = 'done' AND evidence IS NOT NULL AND llm = ANY(CAST(:llms AS text[]))
+"""
+
+
+@dataclass(frozen=True)
+class StoredLine:
+    trust: str | None  # None: written before lines had a trust level
+    failed: tuple[str, ...]
+
+
+def trust_counts(connection: Connection, llms: Sequence[str]) -> dict[tuple[int, str], dict[str, int]]:
+    """(order_id, llm) -> lines per trust level (``unknown`` for lines written before trust existed)."""
+    found: dict[tuple[int, str], dict[str, int]] = {}
+    for order_id, llm, level, count in connection.run(TRUST_COUNTS, llms=list(llms)):
+        found.setdefault((order_id, llm), {})[level] = int(count)
+    return found
+
+
+def stored_lines(
+    connection: Connection, order_ids: Sequence[int], llms: Sequence[str]
+) -> dict[tuple[int, str, int], list[StoredLine]]:
+    """(order_id, llm, invoice_index) -> each line's trust and failed checks, in line order."""
+    found: dict[tuple[int, str, int], list[StoredLine]] = {}
+    if not order_ids or not llms:
+        return found
+    for order_id, llm, invoice_index, level, checks in connection.run(
+        LINE_TRUST, order_ids=list(order_ids), llms=list(llms)
+    ):
+        failed = tuple((checks or {}).get("failed") or ()) if isinstance(checks, dict) else ()
+        found.setdefault((order_id, llm, invoice_index), []).append(StoredLine(level, failed))
+    return found
+
+
+def stored_invoice_evidence(connection: Connection, llms: Sequence[str]) -> dict[tuple[int, str], list[dict[str, Any]]]:
+    """(order_id, llm) -> the per-invoice evidence stored with its done job (jobs written before have none)."""
+    rows = connection.run(INVOICE_EVIDENCE, llms=list(llms)) if llms else []
+    return {(order_id, llm): list(found or []) for order_id, llm, found in rows}
