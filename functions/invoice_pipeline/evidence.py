@@ -15,14 +15,18 @@ neither list):
 - ``agreement``: another model's line for the same order, paired by description, has the same numbers (made
   only where another model's lines are known when the order is written);
 - ``invoice_total``: the invoice's line totals add up to the total it prints for its lines (the completeness
-  check: a missing or extra row shows here; made only where a printed total was read);
+  check: a missing or extra row shows here): the printed total read, or where the reader has the page's rows,
+  an amount printed below the last line (the net total above taxes); made only where either exists;
 - ``row_count``: as many lines as the reader saw rows that look like items (made only where the reader
   counted them).
 
 Trust (:func:`trust`), from the checks alone:
 
-- ``verified``: ``arithmetic`` and ``invoice_total`` passed, and no check failed;
-- ``doubtful``: ``arithmetic``, ``printed`` or ``agreement`` failed, or the line has no line total;
+- ``verified``: ``arithmetic`` and ``invoice_total`` passed, and no check failed but ``clean_description`` (an
+  advisory check: a date or article number beside the name does not make the numbers wrong);
+- ``doubtful``: ``arithmetic``, ``printed`` or ``agreement`` failed; or the line has no line total; or it lacks
+  a quantity or unit price (``numbers_present`` failed) and its invoice does not confirm it (``invoice_total``
+  did not pass, or ``row_count`` failed);
 - ``plausible``: everything else (nothing contradicts the line, but not enough confirms it).
 """
 
@@ -53,6 +57,7 @@ LINE_CHECKS = (
     "row_count",
 )
 DOUBT = frozenset({"arithmetic", "printed", "agreement"})
+ADVISORY = frozenset({"clean_description"})
 REQUIRED_FOR_VERIFIED = frozenset({"arithmetic", "invoice_total"})
 
 _NUMBER_TOKEN = re.compile(r"[-(]?\d(?:[\d.,'\u00a0\u202f]*\d)?")
@@ -104,17 +109,30 @@ def trust(passed: Iterable[str], failed: Iterable[str], *, has_line_total: bool 
     passed_set, failed_set = set(passed), set(failed)
     if failed_set & DOUBT or not has_line_total:
         return "doubtful"
-    if passed_set >= REQUIRED_FOR_VERIFIED and not failed_set:
+    invoice_confirms = "invoice_total" in passed_set and "row_count" not in failed_set
+    if "numbers_present" in failed_set and not invoice_confirms:
+        return "doubtful"
+    if passed_set >= REQUIRED_FOR_VERIFIED and not failed_set - ADVISORY:
         return "verified"
     return "plausible"
 
 
+_SPLIT_GROUP = re.compile(r"(?<=\d) (?=\d{3}(?!\d))|(?<=\d) (?=[.,]\d)")
+
+
+def compact_numbers(text: str) -> str:
+    """``text`` with numbers split by a reader joined again: "27 946,00" and "27946 ,00" -> "27946,00"."""
+    return _SPLIT_GROUP.sub("", ascii_digits(text))
+
+
 def printed_numbers(text: str | None) -> set[Decimal]:
-    """Every value a number printed in ``text`` can stand for (both decimal marks; signs dropped)."""
+    """Every value a number printed in ``text`` can stand for (both decimal marks, thousands groups a reader split
+    with a space joined or not; signs dropped)."""
     found: set[Decimal] = set()
     if not text:
         return found
-    for token in _NUMBER_TOKEN.findall(ascii_digits(text)):
+    plain = ascii_digits(text)
+    for token in [*_NUMBER_TOKEN.findall(plain), *_NUMBER_TOKEN.findall(compact_numbers(plain))]:
         token = token.strip("-(")
         for mark in (".", ","):
             value = parse_decimal(token, decimal_mark=mark)
@@ -172,9 +190,13 @@ def invoice_evidence(invoice: ExtractedInvoice) -> InvoiceEvidence:
     passed: list[str] = []
     failed: list[str] = []
     printed = invoice.printed_total
-    if printed is not None and invoice.items:
+    below = invoice.amounts_below or frozenset()
+    if (printed is not None or below) and invoice.items:
         tolerance = unit * max(1, math.ceil(len(totals) / 2))
-        ok = line_sum is not None and abs(line_sum - printed) <= tolerance
+        ok = line_sum is not None and any(
+            abs(abs(line_sum) - abs(amount)) <= tolerance
+            for amount in ({printed} if printed is not None else set()) | below
+        )
         (passed if ok else failed).append("invoice_total")
     if invoice.item_rows is not None:
         (passed if invoice.item_rows == len(invoice.items) else failed).append("row_count")

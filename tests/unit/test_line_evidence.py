@@ -244,6 +244,20 @@ def test_agreement_with_other_models_lines():
     assert [("agreement" in line.passed, line.trust) for line in lines] == [(True, "verified"), (False, "doubtful")]
 
 
+def test_a_lines_total_printed_below_the_lines_confirms_them_when_the_printed_total_includes_taxes():
+    read = invoice(item(), printed_total="9.000", amounts_below=frozenset({Decimal("7.50"), Decimal("1.5")}))
+    assert evidence.invoice_evidence(read).passed == ("invoice_total",)
+    assert evidence.line_evidence(read)[0].trust == "verified"
+    missing = invoice(item(), printed_total="9.000", amounts_below=frozenset({Decimal("8.50")}))
+    assert evidence.invoice_evidence(missing).failed == ("invoice_total",)
+
+
+def test_numbers_split_by_a_reader_are_joined_again():
+    assert {Decimal("27946"), Decimal("5589.20"), Decimal("1250.50")} <= evidence.printed_numbers(
+        "Total H.T. 27946 ,00  27 946,00  5 589,20  1.250,50"
+    )
+
+
 def test_the_invoice_evidence_counts_rows_that_look_like_items():
     read = invoice(item(), printed_total="7.500", item_rows=2)
     whole = evidence.invoice_evidence(read)
@@ -264,11 +278,15 @@ def test_the_invoice_evidence_counts_rows_that_look_like_items():
     ("passed", "failed", "has_total", "level"),
     [
         ({"arithmetic", "invoice_total"}, set(), True, "verified"),
-        ({"arithmetic", "invoice_total"}, {"clean_description"}, True, "plausible"),
+        ({"arithmetic", "invoice_total"}, {"clean_description"}, True, "verified"),  # advisory
+        ({"arithmetic", "invoice_total"}, {"row_count"}, True, "plausible"),
         ({"arithmetic"}, set(), True, "plausible"),
         ({"arithmetic", "invoice_total"}, {"agreement"}, True, "doubtful"),
         ({"invoice_total"}, {"arithmetic"}, True, "doubtful"),
         ({"invoice_total"}, set(), False, "doubtful"),
+        ({"invoice_total"}, {"numbers_present"}, True, "plausible"),  # a total-only line its invoice confirms
+        (set(), {"numbers_present"}, True, "doubtful"),  # ... and one nothing confirms
+        ({"invoice_total"}, {"numbers_present", "row_count"}, True, "doubtful"),
     ],
 )
 def test_the_trust_function(passed, failed, has_total, level):

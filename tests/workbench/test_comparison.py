@@ -114,7 +114,7 @@ def test_model_time_is_recorded_with_the_order(two_models: TwoModels, sql: pg800
 
 
 def test_trust_shares_reliability_and_lines_fully_right(
-    two_models: TwoModels, capsys: pytest.CaptureFixture[str]
+    two_models: TwoModels, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     rows = rows_by_model(ComparisonFilter())
     a, b = rows[MODEL_A], rows[MODEL_B]
@@ -148,3 +148,11 @@ def test_trust_shares_reliability_and_lines_fully_right(
     assert (
         f"invoices passing their own checks: {b['invoices'] - 1} of {b['invoices']} (failed: invoice_total 1)" in text
     )
+
+    page = tmp_path / "report.html"
+    assert main(["report", "--html", str(page)]) == 0
+    html = page.read_text(encoding="utf-8")
+    row_b = html[html.index('<table id="trust">') :].split(f'<tr data-llm="{MODEL_B}">')[1].split("</tr>")[0]
+    assert f">{b['lines_fully_right'] * 100:.1f}%<" in row_b
+    assert 'data-field="reliability_doubtful">0.0% <span class="muted">(0/1)</span>' in row_b
+    assert f'data-field="invoices_complete">{b["invoices"] - 1}/{b["invoices"]}<' in row_b

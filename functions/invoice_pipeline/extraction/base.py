@@ -86,6 +86,9 @@ class ExtractedInvoice:
     warnings: tuple[ValidationWarning, ...] = ()  # what normalising the model's answer changed or dropped
     rate_limits: RateLimitState | None = None  # what the provider's answer said of its limits, if anything
     item_rows: int | None = None  # rows of the page that look like items, where the reader counted them
+    # amounts printed on the rows below the last line, where the reader has the page's rows (a subtotal of the
+    # lines is often printed there while ``printed_total`` is the grand total with taxes)
+    amounts_below: frozenset[Decimal] | None = None
 
 
 class Extractor(Protocol):

@@ -7,7 +7,8 @@ most of its numbers and description words; a description wrapped onto the row ab
 the name above ``2 x 0,89``) widens the box to that row. A line whose row cannot be found keeps NULL.
 
 It also counts the rows that look like items (a word and an amount with decimals) between the first and the
-last line found: the row-count check of :mod:`invoice_pipeline.evidence` compares it with the lines read.
+last line found: the row-count check of :mod:`invoice_pipeline.evidence` compares it with the lines read; and
+keeps the amounts printed below the last line, where an invoice prints the total of its lines.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from invoice_pipeline.evidence import printed_numbers
+from invoice_pipeline.evidence import compact_numbers, printed_numbers
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
 
 Box = tuple[str, float, float, float, float, float]
@@ -98,15 +99,21 @@ def locate(invoice: ExtractedInvoice, pages: Sequence[Page]) -> ExtractedInvoice
         cursor = best + 1
         used.append(best)
         located.append(_with_row(item, rows, best))
-    item_rows = None
+    item_rows = amounts_below = None
     if used:
+        amounts_below = frozenset(
+            number
+            for found in rows[max(used) + 1 :]
+            if _AMOUNT.search(compact_numbers(found.text))
+            for number in found.numbers
+        )
         first, last = min(used), max(used)
         item_rows = sum(
             1
             for index in range(first, last + 1)
-            if index in used or (rows[index].words and _AMOUNT.search(rows[index].text))
+            if index in used or (rows[index].words and _AMOUNT.search(compact_numbers(rows[index].text)))
         )
-    return dataclasses.replace(invoice, items=tuple(located), item_rows=item_rows)
+    return dataclasses.replace(invoice, items=tuple(located), item_rows=item_rows, amounts_below=amounts_below)
 
 
 def _with_row(item: ExtractedItem, rows: Sequence[_Row], index: int) -> ExtractedItem:
