@@ -307,6 +307,10 @@ def model_rows(data: ComparisonData) -> list[dict[str, Any]]:
                         :TOP_FAILURE_REASONS
                     ]
                 ],
+                "more_failure_reasons": {
+                    "reasons": max(0, len(reasons) - TOP_FAILURE_REASONS),
+                    "jobs": sum(sorted(reasons.values(), reverse=True)[TOP_FAILURE_REASONS:]),
+                },
             }
         )
     return rows

@@ -263,6 +263,9 @@ def format_report(rows: list[dict[str, Any]], output_format: str) -> str:
         ]
         for entry in row["top_failure_reasons"]:
             lines.append(f"  failed x{entry['jobs']}: {entry['reason']}")
+        more = row.get("more_failure_reasons") or {}
+        if more.get("reasons"):
+            lines.append(f"  failed x{more['jobs']}: {more['reasons']} more reason(s)")
     return "\n".join(lines)
 
 

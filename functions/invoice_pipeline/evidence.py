@@ -7,11 +7,12 @@ Per line (``invoice_items.checks``, ``{"passed": [...], "failed": [...]}``; a ch
 neither list):
 
 - ``numbers_present``: quantity, unit price and line total were all read;
-- ``arithmetic``: quantity x unit price = line total within one unit of the currency's last place
-  (made only when the three are present);
+- ``arithmetic``: quantity x unit price = line total within one unit of the currency's last place, or less a
+  discount printed on the row as a percentage (made only when the three are present);
 - ``printed``: each number read appears in the row as printed (``source_text``; made only where it exists);
-- ``clean_description``: the description carries no other column's value (a date, a long article number, or
-  the line's own quantity, unit price or line total);
+- ``clean_description``: the description carries no other column's value (a date, a long article number, the
+  line's own quantity, unit price or line total, or an amount with decimals when the line lacks a quantity or
+  unit price: its columns were probably read into the name);
 - ``agreement``: another model's line for the same order, paired by description, has the same numbers (made
   only where another model's lines are known when the order is written);
 - ``invoice_total``: the invoice's line totals add up to the total it prints for its lines (the completeness
@@ -25,8 +26,8 @@ Trust (:func:`trust`), from the checks alone:
 - ``verified``: ``arithmetic`` and ``invoice_total`` passed, and no check failed but ``clean_description`` (an
   advisory check: a date or article number beside the name does not make the numbers wrong);
 - ``doubtful``: ``arithmetic``, ``printed`` or ``agreement`` failed; or the line has no line total; or it lacks
-  a quantity or unit price (``numbers_present`` failed) and its invoice does not confirm it (``invoice_total``
-  did not pass, or ``row_count`` failed);
+  a quantity or unit price (``numbers_present`` failed) and either its description is not clean or its invoice
+  does not confirm it (``invoice_total`` did not pass, or ``row_count`` failed);
 - ``plausible``: everything else (nothing contradicts the line, but not enough confirms it).
 """
 
@@ -110,7 +111,7 @@ def trust(passed: Iterable[str], failed: Iterable[str], *, has_line_total: bool 
     if failed_set & DOUBT or not has_line_total:
         return "doubtful"
     invoice_confirms = "invoice_total" in passed_set and "row_count" not in failed_set
-    if "numbers_present" in failed_set and not invoice_confirms:
+    if "numbers_present" in failed_set and (not invoice_confirms or "clean_description" in failed_set):
         return "doubtful"
     if passed_set >= REQUIRED_FOR_VERIFIED and not failed_set - ADVISORY:
         return "verified"
@@ -150,9 +151,27 @@ def _in(value: Decimal, numbers: set[Decimal]) -> bool:
     return any(abs(abs(value) - number) <= Decimal("0.0000001") for number in numbers)
 
 
+_AMOUNT_IN_TEXT = re.compile(r"\d[.,]\d{2}(?!\d)")
+_PERCENT = re.compile(r"(\d{1,2}(?:[.,]\d+)?)\s*%")
+
+
+def _adds_up(quantity: Decimal, price: Decimal, total: Decimal, item: ExtractedItem, unit: Decimal) -> bool:
+    """quantity x price = total, or so less a percentage printed on the row (a line discount)."""
+    product = quantity * price
+    if abs(product - total) <= unit:
+        return True
+    for match in _PERCENT.finditer(ascii_digits(item.source_text or "")):
+        rate = Decimal(match.group(1).replace(",", "."))
+        if 0 < rate < 100 and abs(product * (100 - rate) / 100 - total) <= unit:
+            return True
+    return False
+
+
 def _description_clean(item: ExtractedItem) -> bool:
     description = ascii_digits(item.description or "")
     if _DATE.search(description) or _ARTICLE_NUMBER.search(description):
+        return False
+    if (item.quantity is None or item.unit_price is None) and _AMOUNT_IN_TEXT.search(compact_numbers(description)):
         return False
     words = description.split()
     edge = {words[0], words[-1]} if words else set()
@@ -230,7 +249,7 @@ def line_evidence(
             record("numbers_present", present)
             if item.quantity is not None and item.unit_price is not None and item.line_total is not None:
                 try:
-                    record("arithmetic", abs(item.quantity * item.unit_price - item.line_total) <= unit)
+                    record("arithmetic", _adds_up(item.quantity, item.unit_price, item.line_total, item, unit))
                 except InvalidOperation:
                     record("arithmetic", False)
             if item.source_text:
@@ -339,3 +358,37 @@ def stored_invoice_evidence(connection: Connection, llms: Sequence[str]) -> dict
     """(order_id, llm) -> the per-invoice evidence stored with its done job (jobs written before have none)."""
     rows = connection.run(INVOICE_EVIDENCE, llms=list(llms)) if llms else []
     return {(order_id, llm): list(found or []) for order_id, llm, found in rows}
+
+
+ORDER_LINE_EVIDENCE = """
+SELECT llm, invoice_index, line_no, trust, checks, page, bbox, source_text
+FROM benchmarking.invoice_items
+WHERE order_id = :order_id
+ORDER BY llm, invoice_index, line_no
+"""
+
+
+@dataclass(frozen=True)
+class ShownLine:
+    """One stored line's evidence as the review page shows it."""
+
+    trust: str | None
+    passed: tuple[str, ...]
+    failed: tuple[str, ...]
+    page: int | None
+    bbox: tuple[float, ...] | None
+    source_text: str | None
+
+
+def order_line_evidence(connection: Connection, order_id: int) -> dict[tuple[str, int, int], ShownLine]:
+    """(llm, invoice_index, line_no) -> the line's trust, checks and where it was read, for one order."""
+    found = {}
+    for llm, invoice_index, line_no, level, checks, page, bbox, source_text in connection.run(
+        ORDER_LINE_EVIDENCE, order_id=order_id
+    ):
+        checks = checks if isinstance(checks, dict) else {}
+        box = tuple(float(value) for value in bbox) if isinstance(bbox, list) and len(bbox) == 4 else None
+        found[(llm, invoice_index, line_no)] = ShownLine(
+            level, tuple(checks.get("passed") or ()), tuple(checks.get("failed") or ()), page, box, source_text
+        )
+    return found

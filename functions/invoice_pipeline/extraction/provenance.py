@@ -6,15 +6,17 @@ geometry. A line's row is the first row (from where the previous line was found)
 most of its numbers and description words; a description wrapped onto the row above or below (receipts print
 the name above ``2 x 0,89``) widens the box to that row. A line whose row cannot be found keeps NULL.
 
-It also counts the rows that look like items (a word and an amount with decimals) between the first and the
-last line found: the row-count check of :mod:`invoice_pipeline.evidence` compares it with the lines read; and
-keeps the amounts printed below the last line, where an invoice prints the total of its lines.
+It also counts the rows that look like items (a word, and an amount with decimals on the lines' total column)
+between the first and the last line found: the row-count check of :mod:`invoice_pipeline.evidence` compares it
+with the lines read; and keeps the amounts printed below the last line, where an invoice prints the total of its
+lines.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,6 +29,7 @@ Row = tuple[Box, ...]
 
 _WORD = re.compile(r"[^\W\d_]{2,}")
 _AMOUNT = re.compile(r"\d[.,]\d{2}(?!\d)")
+COLUMN_SLACK = 0.03  # of the page width: an amount this close to the lines' total column is on it
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class _Row:
     box: tuple[float, float, float, float]  # fractions of the page
     numbers: frozenset[Decimal]
     words: frozenset[str]
+    amount_edge: float | None  # right edge (fraction of the page) of the row's rightmost amount with decimals
 
 
 def _rows(pages: Sequence[Page]) -> list[_Row]:
@@ -62,7 +66,9 @@ def _rows(pages: Sequence[Page]) -> list[_Row]:
                 max(b[4] for b in row) / height,
             )
             words = frozenset(word.casefold() for word in _WORD.findall(text))
-            found.append(_Row(number, text, box, frozenset(printed_numbers(text)), words))
+            edges = [b[3] / width for b in row if _AMOUNT.search(compact_numbers(b[0]))]
+            edge = max(edges) if edges else None
+            found.append(_Row(number, text, box, frozenset(printed_numbers(text)), words, edge))
     return found
 
 
@@ -99,7 +105,8 @@ def locate(invoice: ExtractedInvoice, pages: Sequence[Page]) -> ExtractedInvoice
         cursor = best + 1
         used.append(best)
         located.append(_with_row(item, rows, best))
-    item_rows = amounts_below = None
+    item_rows: int | None = None
+    amounts_below: frozenset[Decimal] | None = None
     if used:
         amounts_below = frozenset(
             number
@@ -107,13 +114,23 @@ def locate(invoice: ExtractedInvoice, pages: Sequence[Page]) -> ExtractedInvoice
             if _AMOUNT.search(compact_numbers(found.text))
             for number in found.numbers
         )
-        first, last = min(used), max(used)
-        item_rows = sum(
-            1
-            for index in range(first, last + 1)
-            if index in used or (rows[index].words and _AMOUNT.search(compact_numbers(rows[index].text)))
-        )
+        item_rows = len(set(used)) + _item_like_rows(rows, used)
     return dataclasses.replace(invoice, items=tuple(located), item_rows=item_rows, amounts_below=amounts_below)
+
+
+def _item_like_rows(rows: Sequence[_Row], used: Sequence[int]) -> int:
+    """Rows between the first and last line found, not found for a line, with a word and an amount on the lines'
+    total column (the median right edge of the found rows' rightmost amounts)."""
+    edges = [edge for index in used if (edge := rows[index].amount_edge) is not None]
+    if not edges:
+        return 0
+    column = statistics.median(edges)
+    count = 0
+    for index in range(min(used), max(used) + 1):
+        edge = rows[index].amount_edge
+        if index not in used and rows[index].words and edge is not None and abs(edge - column) <= COLUMN_SLACK:
+            count += 1
+    return count
 
 
 def _with_row(item: ExtractedItem, rows: Sequence[_Row], index: int) -> ExtractedItem:
