@@ -10,7 +10,7 @@ from pathlib import Path
 import pg8000.native
 import pytest
 
-from invoice_pipeline import db
+from invoice_pipeline import db, ledger
 from invoices_cli.comparison import ComparisonFilter, compare_models, load_comparison_data, review_queue
 from invoices_cli.main import main
 from tests.workbench.conftest import MODEL_A, MODEL_B, TwoModels
@@ -156,3 +156,17 @@ def test_trust_shares_reliability_and_lines_fully_right(
     assert f">{b['lines_fully_right'] * 100:.1f}%<" in row_b
     assert 'data-field="reliability_doubtful">0.0% <span class="muted">(0/1)</span>' in row_b
     assert f'data-field="invoices_complete">{b["invoices"] - 1}/{b["invoices"]}<' in row_b
+
+
+def test_failure_reasons_beyond_the_top_three_are_counted(two_models: TwoModels, tmp_path: Path) -> None:
+    with db.pool.connection() as connection:
+        for order_id, reason in ((11, "timeout"), (12, "refused"), (13, "refused"), (14, "too big"), (15, "odd")):
+            claim = ledger.claim_job(connection, order_id, MODEL_B, message_id=f"m-{order_id}", lease_seconds=600)
+            ledger.fail_job(connection, order_id, MODEL_B, attempt=claim.attempt, last_error=reason, message_id=None)
+    b = rows_by_model(ComparisonFilter())[MODEL_B]
+    # five reasons over six jobs: "refused" x2, then the rest by name; three shown, two more counted
+    assert [entry["reason"] for entry in b["top_failure_reasons"]] == ["refused", "not an image", "odd"]
+    assert b["more_failure_reasons"] == {"reasons": 2, "jobs": 2}
+    page = tmp_path / "report.html"
+    assert main(["report", "--html", str(page)]) == 0
+    assert "and 2 more reason(s)" in page.read_text(encoding="utf-8")
