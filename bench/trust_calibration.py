@@ -135,7 +135,7 @@ class Calibrations:
         invoice: ExtractedInvoice,
         document: str = "",
     ) -> None:
-        if "items" not in truth:  # receipts are labelled by item count and total only
+        if not truth.get("items"):  # receipts are labelled by item count and total only (items: null)
             return
         self.by_key.setdefault((set_name, pass_name), Calibration()).add(score, truth, invoice, document)
 
