@@ -6,7 +6,8 @@ not compared). Labelled lines no prediction was paired with are "missed": they h
 count in the coverage (``verified`` lines fully right, over all labelled lines).
 
 Used by ``bench/real_documents.py`` (one table per set and pass); the trust levels come from the pipeline's own
-checks (:mod:`invoice_pipeline.evidence`), exactly as the consumer stores them.
+checks (:mod:`invoice_pipeline.evidence`), exactly as the consumer stores them. ``score`` is the set's own
+``score.py`` module (``FIELDS``, ``match_lines``, ``num_eq``), loaded at run time.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
-from types import ModuleType
 from typing import Any
 
 from invoice_pipeline.evidence import TRUST_LEVELS, line_evidence
@@ -39,7 +39,7 @@ class Calibration:
     failed_checks: Counter[str] = field(default_factory=Counter)  # on wrong lines: which checks caught them
     wrong_lines: list[str] = field(default_factory=list)  # verified but wrong: what to look at
 
-    def add(self, score: ModuleType, truth: dict[str, Any], invoice: ExtractedInvoice, document: str = "") -> None:
+    def add(self, score: Any, truth: dict[str, Any], invoice: ExtractedInvoice, document: str = "") -> None:
         invoice = normalise_provenance(invoice, pages=max((item.page or 1 for item in invoice.items), default=1))
         expected = truth["items"]
         predicted = [
@@ -130,7 +130,7 @@ class Calibrations:
         self,
         set_name: str,
         pass_name: str,
-        score: ModuleType,
+        score: Any,
         truth: dict[str, Any],
         invoice: ExtractedInvoice,
         document: str = "",
