@@ -126,7 +126,7 @@ def load_comparison_data(connection: Connection, scope: ComparisonFilter) -> Com
     trust = {key: counts for key, counts in evidence.trust_counts(connection, llms).items() if key in in_scope}
     line_trust = evidence.stored_lines(connection, sorted(truth), llms)
     invoice_evidence = {
-        key: found for key, found in evidence.stored_invoice_evidence(connection, llms).items() if key in in_scope
+        key: found for key, found in ledger_reads.invoice_evidence(connection, llms).items() if key in in_scope
     }
     return ComparisonData(
         jobs,

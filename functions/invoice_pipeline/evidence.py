@@ -1,7 +1,9 @@
 """Line evidence: the checks each extracted line and invoice passes, and how far to trust each line.
 
 The one owner of the checks' names, of the trust function and of the per-invoice evidence stored in
-``extraction_jobs.evidence``; ``docs/trust.md`` explains them with the measured calibration.
+``extraction_jobs.evidence`` (written with the items by :mod:`invoice_pipeline.items`, read back by
+:func:`invoice_pipeline.ledger_reads.invoice_evidence`: the ledger's statements stay with the ledger's
+modules); ``docs/trust.md`` explains them with the measured calibration.
 
 Per line (``invoice_items.checks``, ``{"passed": [...], "failed": [...]}``; a check that cannot be made is in
 neither list):
@@ -318,11 +320,6 @@ FROM benchmarking.invoice_items
 WHERE order_id = ANY(CAST(:order_ids AS bigint[])) AND llm = ANY(CAST(:llms AS text[]))
 ORDER BY order_id, llm, invoice_index, line_no
 """
-INVOICE_EVIDENCE = """
-SELECT order_id, llm, evidence
-FROM benchmarking.extraction_jobs
-WHERE status = 'done' AND evidence IS NOT NULL AND llm = ANY(CAST(:llms AS text[]))
-"""
 
 
 @dataclass(frozen=True)
@@ -352,12 +349,6 @@ def stored_lines(
         failed = tuple((checks or {}).get("failed") or ()) if isinstance(checks, dict) else ()
         found.setdefault((order_id, llm, invoice_index), []).append(StoredLine(level, failed))
     return found
-
-
-def stored_invoice_evidence(connection: Connection, llms: Sequence[str]) -> dict[tuple[int, str], list[dict[str, Any]]]:
-    """(order_id, llm) -> the per-invoice evidence stored with its done job (jobs written before have none)."""
-    rows = connection.run(INVOICE_EVIDENCE, llms=list(llms)) if llms else []
-    return {(order_id, llm): list(found or []) for order_id, llm, found in rows}
 
 
 ORDER_LINE_EVIDENCE = """
