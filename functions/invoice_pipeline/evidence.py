@@ -15,8 +15,10 @@ neither list):
 - ``clean_description``: the description carries no other column's value (a date, a long article number, the
   line's own quantity, unit price or line total, or an amount with decimals when the line lacks a quantity or
   unit price: its columns were probably read into the name);
-- ``agreement``: another model's line for the same order, paired by description, has the same numbers (made
-  only where another model's lines are known when the order is written);
+- ``agreement``: every other model's lines for the same order hold a line with this description (else this line
+  total) and the same numbers; made where another model wrote the order, both ways: the model that writes
+  second checks its lines and updates the first model's (two models writing the same order at the same moment
+  do not see each other);
 - ``invoice_total``: the invoice's line totals add up to the total it prints for its lines (the completeness
   check: a missing or extra row shows here): the printed total read, or where the reader has the page's rows,
   an amount printed below the last line (the net total above taxes); made only where either exists;
@@ -295,6 +297,43 @@ def order_evidence(
         wholes.append(whole)
         lines.append(line_evidence(invoice, (others or {}).get(invoice.invoice_index, ()), invoice_checks=whole))
     return lines, wholes
+
+
+@dataclass(frozen=True)
+class StoredOtherLine:
+    """A line another model stored for the same order, with its checks, for the agreement check both ways."""
+
+    llm: str
+    invoice_index: int
+    line_no: int
+    item: ExtractedItem
+    passed: tuple[str, ...]
+    failed: tuple[str, ...]
+
+
+def agreement_updates(
+    invoices: Sequence[ExtractedInvoice], others: Sequence[StoredOtherLine]
+) -> list[tuple[StoredOtherLine, LineEvidence]]:
+    """The other models' lines whose checks change now that this model's lines exist: ``agreement`` with them
+    (failed stays failed: the check passes only when every model agrees), and the trust that follows. Lines
+    written before checks existed (no checks at all) are left as they are."""
+    mine = {invoice.invoice_index: invoice.items for invoice in invoices}
+    changed = []
+    for other in others:
+        if not other.passed and not other.failed:
+            continue
+        agrees = _agrees(other.item, [mine.get(other.invoice_index, ())])
+        passed = [name for name in other.passed if name != "agreement"]
+        failed = [name for name in other.failed if name != "agreement"]
+        if "agreement" in other.failed or not agrees:
+            failed.append("agreement")
+        else:
+            passed.append("agreement")
+        if (tuple(passed), tuple(failed)) == (other.passed, other.failed):
+            continue
+        level = trust(passed, failed, has_line_total=other.item.line_total is not None)
+        changed.append((other, LineEvidence(tuple(passed), tuple(failed), level)))
+    return changed
 
 
 def evidence_json(wholes: Iterable[InvoiceEvidence]) -> str:

@@ -8,7 +8,8 @@ against a second write of the same order. The same statement stores the order's 
 normaliser's and the arithmetic checks', a JSON array, ``[]`` when there are none) in the ledger row, and each
 line's evidence: where it was read (``page``, ``bbox``, ``source_text``), its ``checks`` and ``trust``, with the
 per-invoice evidence in ``extraction_jobs.evidence`` (:mod:`invoice_pipeline.evidence`). The agreement check
-compares with the lines other models already stored for the order (one read before the write).
+compares with the lines other models already stored for the order (one read before the write), and updates
+their checks and trust in the same statement (the agreement check both ways).
 """
 
 from __future__ import annotations
@@ -49,6 +50,16 @@ WITH job AS (
                source_text, checks, trust)
     ON CONFLICT (order_id, llm, invoice_index, line_no) DO NOTHING
     RETURNING 1
+), agreed AS (
+    UPDATE benchmarking.invoice_items AS item
+    SET checks = CAST(other.checks AS jsonb), trust = other.trust, updated_at = now()
+    FROM job, unnest(
+        CAST(:other_llm AS text[]), CAST(:other_invoice_index AS integer[]), CAST(:other_line_no AS integer[]),
+        CAST(:other_checks AS text[]), CAST(:other_trust AS text[])
+    ) AS other (llm, invoice_index, line_no, checks, trust)
+    WHERE item.order_id = job.order_id AND item.llm = other.llm AND item.invoice_index = other.invoice_index
+        AND item.line_no = other.line_no
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM job), (SELECT count(*) FROM written)
 """
@@ -56,18 +67,30 @@ SELECT (SELECT count(*) FROM job), (SELECT count(*) FROM written)
 
 EVIDENCE_COLUMNS = ("page", "bbox", "source_text", "checks", "trust")
 OTHER_MODELS_LINES = """
-SELECT llm, invoice_index, item_name, qty, uom, unit_price, net_price
+SELECT llm, invoice_index, line_no, checks, item_name, qty, uom, unit_price, net_price
 FROM benchmarking.invoice_items
 WHERE order_id = :order_id AND llm <> :llm
 ORDER BY llm, invoice_index, line_no
 """
 
 
-def other_models_lines(connection: Connection, order_id: int, llm: str) -> dict[int, list[list[ExtractedItem]]]:
-    """invoice_index -> the lines each other model stored for this order (one list per model), for agreement."""
+def other_models_lines(connection: Connection, order_id: int, llm: str) -> list[evidence.StoredOtherLine]:
+    """The lines the other models stored for this order, with their checks (the agreement check, both ways)."""
+    found = []
+    for other, invoice_index, line_no, checks, *values in connection.run(
+        OTHER_MODELS_LINES, order_id=order_id, llm=llm
+    ):
+        checks = checks if isinstance(checks, dict) else {}
+        passed, failed = tuple(checks.get("passed") or ()), tuple(checks.get("failed") or ())
+        found.append(evidence.StoredOtherLine(other, invoice_index, line_no, item_from_columns(values), passed, failed))
+    return found
+
+
+def _by_invoice(others: Sequence[evidence.StoredOtherLine]) -> dict[int, list[list[ExtractedItem]]]:
+    """invoice_index -> each other model's lines (one list per model)."""
     found: dict[int, dict[str, list[ExtractedItem]]] = {}
-    for other, invoice_index, *values in connection.run(OTHER_MODELS_LINES, order_id=order_id, llm=llm):
-        found.setdefault(invoice_index, {}).setdefault(other, []).append(item_from_columns(values))
+    for line in others:
+        found.setdefault(line.invoice_index, {}).setdefault(line.llm, []).append(line.item)
     return {index: list(models.values()) for index, models in found.items()}
 
 
@@ -90,7 +113,9 @@ def write_order(
     """``model_ms``: the time spent in the model for the whole order (the workbench's latency percentiles)."""
     names = ("invoice_index", "line_no", *ITEM_COLUMNS, "currency", *EVIDENCE_COLUMNS)
     columns: dict[str, list[object]] = {name: [] for name in names}
-    lines, wholes = evidence.order_evidence(invoices, other_models_lines(connection, order_id, llm))
+    others = other_models_lines(connection, order_id, llm)
+    lines, wholes = evidence.order_evidence(invoices, _by_invoice(others))
+    updates = evidence.agreement_updates(invoices, others)
     for invoice, invoice_lines in zip(invoices, lines, strict=True):
         for line_no, (item, found) in enumerate(zip(invoice.items, invoice_lines, strict=True), start=1):
             columns["invoice_index"].append(invoice.invoice_index)
@@ -117,6 +142,11 @@ def write_order(
         warnings=warnings_json(validate_order(invoices)),
         model_ms=model_ms,
         evidence=evidence.evidence_json(wholes),
+        other_llm=[other.llm for other, _ in updates],
+        other_invoice_index=[other.invoice_index for other, _ in updates],
+        other_line_no=[other.line_no for other, _ in updates],
+        other_checks=[found.checks_json() for _, found in updates],
+        other_trust=[found.trust for _, found in updates],
         **columns,
     )
     completed, written = rows[0]

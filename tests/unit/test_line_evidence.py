@@ -337,3 +337,17 @@ def test_a_line_not_on_any_row_keeps_no_provenance_and_tall_receipts_map_back_to
         (None, None),
     ]
     assert located.items[1].bbox == pytest.approx((0.05, 0.3, 0.7, 0.31))
+
+
+def test_the_model_writing_second_updates_the_first_models_agreement_and_trust():
+    mine = [invoice(item(), item("Oil", "1", "1.000", "1.000"), printed_total="8.500")]
+    stored = [
+        evidence.StoredOtherLine("a", 0, 1, item(), ("arithmetic", "invoice_total"), ()),
+        evidence.StoredOtherLine("a", 0, 2, item("Oil", "1", "1.100", "1.100"), ("arithmetic", "invoice_total"), ()),
+        evidence.StoredOtherLine("a", 0, 3, item("Salt", "1", "1", "1"), (), ()),  # written before checks existed
+        evidence.StoredOtherLine("b", 0, 1, item(), ("invoice_total",), ("agreement",)),  # a third model disagreed
+    ]
+    updates = {(other.llm, other.line_no): found for other, found in evidence.agreement_updates(mine, stored)}
+    assert updates[("a", 1)] == evidence.LineEvidence(("arithmetic", "invoice_total", "agreement"), (), "verified")
+    assert updates[("a", 2)].failed == ("agreement",) and updates[("a", 2)].trust == "doubtful"
+    assert ("a", 3) not in updates and ("b", 1) not in updates  # unchanged: no checks, or already failed

@@ -72,9 +72,9 @@ def test_review_queue_puts_incomplete_invoices_then_doubtful_lines_first(two_mod
         queue = review_queue(load_comparison_data(connection, ComparisonFilter()))
     order = [entry.order_id for entry in queue]
     assert order[0] == 3  # B missed a line: its lines no longer add up to the printed total
-    assert (queue[0].incomplete, queue[0].doubtful) == (1, 0)
-    assert order[1] == 2  # B's wrong quantity: a doubtful line (and the only validation warnings)
-    assert (queue[1].incomplete, queue[1].doubtful, queue[1].warnings) == (0, 1, 1)
+    assert (queue[0].incomplete, queue[0].doubtful) == (1, 1)  # and A's line that B lacks is in doubt
+    assert order[1] == 2  # B's wrong quantity: doubtful, and A's line B disagrees with (the only warnings too)
+    assert (queue[1].incomplete, queue[1].doubtful, queue[1].warnings) == (0, 2, 1)
     assert set(order) == {1, 2, 3, 4, 5}
     entry_5 = next(entry for entry in queue if entry.order_id == 5)
     assert entry_5.disagreement is None and not entry_5.has_truth
@@ -118,11 +118,24 @@ def test_trust_shares_reliability_and_lines_fully_right(
 ) -> None:
     rows = rows_by_model(ComparisonFilter())
     a, b = rows[MODEL_A], rows[MODEL_B]
-    # A reads every line exactly and every invoice adds up: all verified, all right
-    assert a["trust"] == {"lines": a["items"], "verified": 1.0, "plausible": 0.0, "doubtful": 0.0, "unknown": 0.0}
+    # A reads every line exactly and every invoice adds up: verified and right, but for the two lines B disagrees
+    # with (B wrote second: the agreement check runs both ways), which are doubtful (and right)
+    in_doubt = round(2 / a["items"], 4)
+    assert a["trust"] == {
+        "lines": a["items"],
+        "verified": round(1 - 2 / a["items"], 4),
+        "plausible": 0.0,
+        "doubtful": in_doubt,
+        "unknown": 0.0,
+    }
     truth_lines = lines(two_models, (1, 2, 3))
     assert a["lines_fully_right"] == 1.0
-    assert a["trust_reliability"]["verified"] == {"lines": truth_lines, "right": truth_lines, "share_right": 1.0}
+    assert a["trust_reliability"]["verified"] == {
+        "lines": truth_lines - 2,
+        "right": truth_lines - 2,
+        "share_right": 1.0,
+    }
+    assert a["trust_reliability"]["doubtful"] == {"lines": 2, "right": 2, "share_right": 1.0}
     assert a["invoice_evidence"]["invoices"] == a["invoices"] == a["invoice_evidence"]["complete"]
     # B: order 2's first line is off (arithmetic, and A disagrees): doubtful and wrong; order 3 lost a line: its
     # invoice no longer adds up, so its other lines are only plausible (and right)
