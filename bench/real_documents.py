@@ -42,6 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
+from bench.trust_calibration import Calibrations  # noqa: E402
 from invoice_pipeline import images  # noqa: E402
 from invoice_pipeline.extraction import base, pdf_text  # noqa: E402
 from invoice_pipeline.extraction.base import ExtractedInvoice, InvoiceImages, PreparedImage  # noqa: E402
@@ -77,6 +78,8 @@ TARGETS = {
 }
 TEXT_LAYER_PAGES_PER_CPU_SECOND = 50
 
+
+CALIBRATIONS = Calibrations()  # trust level x fully right, per set and pass (printed after the totals)
 
 # Printed units -> UN/ECE Recommendation 20 codes, to score the unit against the XML.
 UNIT_CODES = {
@@ -341,6 +344,7 @@ def run_set(
         else:
             tally.pages += len(invoice.segments)
         line = score_receipt(truth, result, tally) if name == "receipt" else score_invoice(score, truth, result, tally)
+        CALIBRATIONS.add(root.name, name, score, truth, result, basename)
         marker = "*" if basename in held_out else " "
         print(f"{marker}{basename:<46}{line}  {elapsed:5.2f}s")
         predictions[basename] = {"items": as_prediction(result)}
@@ -432,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_totals("tuned on", tuned)
         print_totals("held out", held)
     print_summary(results)
+    CALIBRATIONS.print()
     return 0
 
 

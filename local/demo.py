@@ -18,7 +18,9 @@ installed, else the model emulator (a test double answering from the samples' kn
 boto3 clients against the local Bedrock Converse and Textract AnalyzeExpense emulators (``local.aws_emulators``).
 ``LLM_MODELS=a,b,c`` runs several models on the same orders (the producer enqueues each order once per model), so
 the summary and ``invoices report`` show them side by side; each model's provider gets its emulator (OpenAI
-names the model emulator unless ``DEMO_EXTRACTOR=openai``; ``ocr-*`` the real offline OCR).
+names the model emulator unless ``DEMO_EXTRACTOR=openai``; ``ocr-*`` the real offline OCR). Without
+``LLM_MODELS``, an offline demo (the reader or the emulator) runs two rows: that extractor and
+``emulated-flawed-vision``, the model emulator making mistakes at rates it prints (``local.flawed_model``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -45,6 +48,7 @@ from invoice_pipeline.db import pool
 from local.aws import patched_environment
 from local.dlq_mover import move_messages
 from local.event_source import FakeLambdaContext, SqsEventSource, fresh_handler
+from local.flawed_model import FLAWED_MODEL, describe_rates, flawed_answer
 from local.runtime import emulated_model, emulator_environment, functions_importable, local_runtime, upload_samples
 from local.stack import LocalStack
 from local.stack_config import load_queue_settings
@@ -57,6 +61,7 @@ DRAIN_DEADLINE_SECONDS = 600
 DEMO_MAX_IMAGE_BYTES = 5 * 1024 * 1024
 OPENAI_MODEL = "gpt-4o-2024-11-20"
 OCR_MODEL = "ocr-table-v1"
+FLAWED_SEED = 7
 EMULATED_MODEL = "gpt-4o-2024-11-20"  # the emulator answers as this model would; the summary says it is emulated
 BEDROCK_MODEL = "bedrock/us.anthropic.claude-3-5-haiku-20241022-v1:0"
 TEXTRACT_MODEL = "textract/analyze-expense"
@@ -228,9 +233,15 @@ def _job_of(message: dict[str, Any], default_llm: str) -> tuple[int, str]:
 
 
 def demo_models(env: dict[str, str], extractor: str) -> tuple[str, ...]:
-    """LLM_MODELS when set (several models on the same orders), else the extractor's model."""
+    """LLM_MODELS when set (several models on the same orders); else the extractor's model and, offline (the
+    reader or the emulator), the emulator making mistakes on purpose (``local.flawed_model``), so the comparison
+    has two rows."""
     listed = tuple(dict.fromkeys(m.strip() for m in env.get("LLM_MODELS", "").split(",") if m.strip()))
-    return listed or (DEFAULT_MODELS[extractor],)
+    if listed:
+        return listed
+    if extractor in ("ocr", "emulator"):
+        return (DEFAULT_MODELS[extractor], FLAWED_MODEL)
+    return (DEFAULT_MODELS[extractor],)
 
 
 @contextmanager
@@ -243,7 +254,10 @@ def _model_endpoints(extractor: str, orders: list[Any], llms: tuple[str, ...]) -
     environment: dict[str, str] = {}
     with ExitStack() as stack:
         if "openai" in providers and extractor != "openai":
-            environment |= emulator_environment(stack.enter_context(emulated_model(orders)))
+            emulator = stack.enter_context(emulated_model(orders))
+            if FLAWED_MODEL in llms:
+                _register_flawed_answers(emulator, orders)
+            environment |= emulator_environment(emulator)
         for name, emulator_class in (("bedrock", BedrockEmulator), ("textract", TextractEmulator)):
             if name in providers:
                 emulator = stack.enter_context(emulator_class())
@@ -252,6 +266,24 @@ def _model_endpoints(extractor: str, orders: list[Any], llms: tuple[str, ...]) -
                         emulator.register(invoice.stamp, invoice.answer)
                 environment |= emulator.environment()
         yield environment
+
+
+def _register_flawed_answers(emulator: Any, orders: list[Any]) -> None:
+    """The flawed model's answers, drawn once per run (seeded: the same orders get the same mistakes)."""
+    rng = random.Random(FLAWED_SEED)
+    drawn: Counter[str] = Counter()
+    lines = 0
+    for order in orders:
+        for invoice in order.invoices:
+            answer, mistakes = flawed_answer(invoice.answer, rng)
+            emulator.register_for_model(FLAWED_MODEL, invoice.stamp, answer)
+            drawn.update(mistakes)
+            lines += len(invoice.answer.get("items") or [])
+    made = ", ".join(f"{count} {name}" for name, count in sorted(drawn.items())) or "none"
+    print(
+        f"{FLAWED_MODEL}: NOT a real model: the model emulator making mistakes on purpose at {describe_rates()}; "
+        f"drawn on these {lines} lines: {made}"
+    )
 
 
 def _progress(label: str) -> Callable[[Any], None] | None:

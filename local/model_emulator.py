@@ -112,6 +112,7 @@ class ModelEmulator(ProviderEmulator):
         self._served: list[tuple[float, str, int]] = []  # (monotonic time, model, tokens) of each 200
         self._limited: Counter[str] = Counter()  # 429s for a rate limit, per model
         self._limited_at: list[tuple[float, str]] = []  # (monotonic time, model) of each of those 429s
+        self._model_answers: dict[tuple[str, int], dict[str, Any]] = {}  # (model, stamp) -> its own answer
         super().__init__(port, seed=seed)
 
     # --------------------------------------------------------------------------- control (test side)
@@ -133,6 +134,11 @@ class ModelEmulator(ProviderEmulator):
         ``llm`` here and below is the configured name as requests carry it (``openai/`` removed)."""
         with self._lock:
             self._limits[llm] = RateLimit(tokens, requests, window_seconds)
+
+    def register_for_model(self, llm: str, stamp: int, answer: dict[str, Any]) -> None:
+        """What ``llm`` (alone) answers for the invoice carrying ``stamp``; other models keep :meth:`register`'s."""
+        with self._lock:
+            self._model_answers[(llm, stamp)] = json.loads(json.dumps(answer))
 
     def served(self, llm: str | None = None) -> list[tuple[float, int]]:
         """(monotonic time, tokens) of every answered request (of ``llm``)."""
@@ -191,7 +197,9 @@ class ModelEmulator(ProviderEmulator):
 
         finish_reason = "stop"
         refusal: str | None = None
-        answer = json.dumps(self._answer_for(stamp), ensure_ascii=False)
+        with self._lock:
+            own = self._model_answers.get((model, stamp)) if stamp is not None else None
+        answer = json.dumps(own if own is not None else self._answer_for(stamp), ensure_ascii=False)
         content: str | None = answer
         fault = self._next_fault(stamp)
         if fault is not None:

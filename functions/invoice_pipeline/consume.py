@@ -50,6 +50,7 @@ from invoice_pipeline.extraction.base import (
     SourceDocument,
     ValidationWarning,
 )
+from invoice_pipeline.extraction.normalise import normalise_provenance
 from invoice_pipeline.kept_answers import KeptAnswer, answers_from_json, answers_json
 from invoice_pipeline.observability import logger, metrics
 from invoice_pipeline.settings import ConsumerSettings
@@ -310,6 +311,7 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         assert reservation is not None  # taken above whenever an invoice is to be read
         started = time.perf_counter()
         result = budgets.extract(extractor, invoice, reservation, deadline=deadline)
+        result = normalise_provenance(result, pages=len(invoice.segments))
         latency_ms = (time.perf_counter() - started) * 1000
         if len(result.items) > settings.max_items_per_invoice:
             raise TooManyItems(

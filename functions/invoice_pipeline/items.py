@@ -5,15 +5,21 @@ one array per column (``unnest``), so the parameter count is constant (no 65,535
 around). The ledger update is a data-modifying CTE the insert depends on: when the claim was lost
 (``attempts`` moved on) nothing at all is written. ``ON CONFLICT DO NOTHING`` is the last line of defence
 against a second write of the same order. The same statement stores the order's validation warnings (the
-normaliser's and the arithmetic checks', a JSON array, ``[]`` when there are none) in the ledger row.
+normaliser's and the arithmetic checks', a JSON array, ``[]`` when there are none) in the ledger row, and each
+line's evidence: where it was read (``page``, ``bbox``, ``source_text``), its ``checks`` and ``trust``, with the
+per-invoice evidence in ``extraction_jobs.evidence`` (:mod:`invoice_pipeline.evidence`). The agreement check
+compares with the lines other models already stored for the order (one read before the write), and updates
+their checks and trust in the same statement (the agreement check both ways).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from invoice_pipeline import evidence
 from invoice_pipeline.db import Connection
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
 from invoice_pipeline.item_columns import ITEM_COLUMNS, item_columns, item_from_columns
@@ -25,19 +31,34 @@ WITH job AS (
     SET status = 'done', finished_at = now(), last_error = NULL, failed_message_id = NULL, kept_answers = NULL,
         invoice_count = :invoice_count, item_count = :item_count, input_tokens = :input_tokens,
         output_tokens = :output_tokens, cost_usd = CAST(:cost_usd AS numeric), warnings = CAST(:warnings AS jsonb),
-        model_ms = CAST(:model_ms AS bigint), updated_at = now()
+        model_ms = CAST(:model_ms AS bigint), evidence = CAST(:evidence AS jsonb), updated_at = now()
     WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
     RETURNING order_id, llm
 ), written AS (
     INSERT INTO benchmarking.invoice_items
-        (order_id, llm, invoice_index, line_no, item_name, qty, uom, unit_price, net_price, currency)
-    SELECT job.order_id, job.llm, item.*
+        (order_id, llm, invoice_index, line_no, item_name, qty, uom, unit_price, net_price, currency,
+         page, bbox, source_text, checks, trust)
+    SELECT job.order_id, job.llm, item.invoice_index, item.line_no, item.item_name, item.qty, item.uom,
+        item.unit_price, item.net_price, item.currency, item.page, CAST(item.bbox AS jsonb), item.source_text,
+        CAST(item.checks AS jsonb), item.trust
     FROM job CROSS JOIN unnest(
         CAST(:invoice_index AS integer[]), CAST(:line_no AS integer[]), CAST(:item_name AS text[]),
         CAST(:qty AS numeric[]), CAST(:uom AS text[]), CAST(:unit_price AS numeric[]),
-        CAST(:net_price AS numeric[]), CAST(:currency AS text[])
-    ) AS item
+        CAST(:net_price AS numeric[]), CAST(:currency AS text[]), CAST(:page AS integer[]),
+        CAST(:bbox AS text[]), CAST(:source_text AS text[]), CAST(:checks AS text[]), CAST(:trust AS text[])
+    ) AS item (invoice_index, line_no, item_name, qty, uom, unit_price, net_price, currency, page, bbox,
+               source_text, checks, trust)
     ON CONFLICT (order_id, llm, invoice_index, line_no) DO NOTHING
+    RETURNING 1
+), agreed AS (
+    UPDATE benchmarking.invoice_items AS item
+    SET checks = CAST(other.checks AS jsonb), trust = other.trust, updated_at = now()
+    FROM job, unnest(
+        CAST(:other_llm AS text[]), CAST(:other_invoice_index AS integer[]), CAST(:other_line_no AS integer[]),
+        CAST(:other_checks AS text[]), CAST(:other_trust AS text[])
+    ) AS other (llm, invoice_index, line_no, checks, trust)
+    WHERE item.order_id = job.order_id AND item.llm = other.llm AND item.invoice_index = other.invoice_index
+        AND item.line_no = other.line_no
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM job), (SELECT count(*) FROM written)
@@ -50,6 +71,35 @@ def order_cost(invoices: Sequence[ExtractedInvoice]) -> str | None:
     if any(cost is None for cost in costs):
         return None
     return str(sum((cost for cost in costs if cost is not None), Decimal(0)))
+
+
+EVIDENCE_COLUMNS = ("page", "bbox", "source_text", "checks", "trust")
+OTHER_MODELS_LINES = """
+SELECT llm, invoice_index, line_no, checks, item_name, qty, uom, unit_price, net_price
+FROM benchmarking.invoice_items
+WHERE order_id = :order_id AND llm <> :llm
+ORDER BY llm, invoice_index, line_no
+"""
+
+
+def other_models_lines(connection: Connection, order_id: int, llm: str) -> list[evidence.StoredOtherLine]:
+    """The lines the other models stored for this order, with their checks (the agreement check, both ways)."""
+    found = []
+    for other, invoice_index, line_no, checks, *values in connection.run(
+        OTHER_MODELS_LINES, order_id=order_id, llm=llm
+    ):
+        checks = checks if isinstance(checks, dict) else {}
+        passed, failed = tuple(checks.get("passed") or ()), tuple(checks.get("failed") or ())
+        found.append(evidence.StoredOtherLine(other, invoice_index, line_no, item_from_columns(values), passed, failed))
+    return found
+
+
+def _by_invoice(others: Sequence[evidence.StoredOtherLine]) -> dict[int, list[list[ExtractedItem]]]:
+    """invoice_index -> each other model's lines (one list per model)."""
+    found: dict[int, dict[str, list[ExtractedItem]]] = {}
+    for line in others:
+        found.setdefault(line.invoice_index, {}).setdefault(line.llm, []).append(line.item)
+    return {index: list(models.values()) for index, models in found.items()}
 
 
 @dataclass(frozen=True)
@@ -69,14 +119,23 @@ def write_order(
     model_ms: int | None = None,
 ) -> OrderWrite:
     """``model_ms``: the time spent in the model for the whole order (the workbench's latency percentiles)."""
-    columns: dict[str, list[object]] = {name: [] for name in ("invoice_index", "line_no", *ITEM_COLUMNS, "currency")}
-    for invoice in invoices:
-        for line_no, item in enumerate(invoice.items, start=1):
+    names = ("invoice_index", "line_no", *ITEM_COLUMNS, "currency", *EVIDENCE_COLUMNS)
+    columns: dict[str, list[object]] = {name: [] for name in names}
+    others = other_models_lines(connection, order_id, llm)
+    lines, wholes = evidence.order_evidence(invoices, _by_invoice(others))
+    updates = evidence.agreement_updates(invoices, others)
+    for invoice, invoice_lines in zip(invoices, lines, strict=True):
+        for line_no, (item, found) in enumerate(zip(invoice.items, invoice_lines, strict=True), start=1):
             columns["invoice_index"].append(invoice.invoice_index)
             columns["line_no"].append(line_no)
             for column, value in item_columns(item).items():
                 columns[column].append(value)
             columns["currency"].append(invoice.currency)
+            columns["page"].append(item.page)
+            columns["bbox"].append(None if item.bbox is None else json.dumps(list(item.bbox)))
+            columns["source_text"].append(item.source_text)
+            columns["checks"].append(found.checks_json())
+            columns["trust"].append(found.trust)
     item_count = len(columns["line_no"])
     rows = connection.run(
         WRITE_ORDER,
@@ -90,6 +149,12 @@ def write_order(
         cost_usd=order_cost(invoices),
         warnings=warnings_json(validate_order(invoices)),
         model_ms=model_ms,
+        evidence=evidence.evidence_json(wholes),
+        other_llm=[other.llm for other, _ in updates],
+        other_invoice_index=[other.invoice_index for other, _ in updates],
+        other_line_no=[other.line_no for other, _ in updates],
+        other_checks=[found.checks_json() for _, found in updates],
+        other_trust=[found.trust for _, found in updates],
         **columns,
     )
     completed, written = rows[0]

@@ -352,3 +352,17 @@ def job_rows(
         before=None if before is None else before.isoformat(),
     )
     return [_job(row) for row in rows]
+
+
+INVOICE_EVIDENCE = """
+SELECT order_id, llm, evidence
+FROM benchmarking.extraction_jobs
+WHERE status = 'done' AND evidence IS NOT NULL AND llm = ANY(CAST(:llms AS text[]))
+"""
+
+
+def invoice_evidence(connection: Connection, llms: Sequence[str]) -> dict[tuple[int, str], list[dict[str, Any]]]:
+    """(order_id, llm) -> the per-invoice evidence stored with its done job (:mod:`invoice_pipeline.evidence`);
+    jobs written before it existed have none."""
+    rows = connection.run(INVOICE_EVIDENCE, llms=list(llms)) if llms else []
+    return {(order_id, llm): list(found or []) for order_id, llm, found in rows}

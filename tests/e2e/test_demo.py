@@ -65,3 +65,26 @@ def test_several_models_run_side_by_side_on_the_same_orders_through_the_aws_emul
     assert int(rows[llms[0]]["input_tokens"]) > 0 and int(rows[llms[1]]["input_tokens"]) == 0
     # Textract is priced per page (one page per sample invoice here), Bedrock per token.
     assert Decimal(rows[llms[1]]["cost_usd"]) == Decimal("0.01") * rows[llms[1]]["invoices"]
+
+
+def test_the_offline_demo_compares_two_rows_one_making_mistakes_on_purpose(capsys, tmp_path: Path) -> None:
+    from local.demo import demo_models
+    from local.flawed_model import FLAWED_MODEL
+
+    llms = demo_models({}, "emulator")
+    result = run_demo(8, "emulator", seed=4, llms=llms, report_html=str(tmp_path / "report.html"))
+
+    assert result.problems() == []
+    printed = capsys.readouterr().out
+    assert f"{FLAWED_MODEL}: NOT a real model" in printed and "misread digit 6%" in printed
+    rows = {row["llm"]: row for row in result.report}
+    exact, flawed = rows[llms[0]], rows[FLAWED_MODEL]
+    # two models on the same orders: agreement is measured, trust and lines fully right differ
+    assert exact["agreement_f1"][FLAWED_MODEL] is not None and exact["agreement_f1"][FLAWED_MODEL] < 1
+    assert exact["lines_fully_right"] == 1.0 and exact["trust_reliability"]["verified"]["share_right"] == 1.0
+    # the exact row's lines are doubtful only where the other model disagrees (it wrote the order first)
+    assert exact["trust"]["verified"] > flawed["trust"]["verified"]
+    assert flawed["lines_fully_right"] < 1.0 and flawed["trust"]["doubtful"] > 0
+    assert flawed["trust_reliability"]["verified"]["share_right"] == 1.0
+    html = Path(result.report_html).read_text(encoding="utf-8")
+    assert FLAWED_MODEL in html and 'id="trust"' in html
