@@ -20,9 +20,11 @@ from invoice_pipeline import db
 from invoices_cli.comparison import ComparisonFilter, compare_models
 from invoices_cli.workbench.server import running_workbench
 from local.browser import find_browser, headless_chrome
+from tests.setup_required import missing
 from tests.workbench.conftest import BUCKET, MODEL_A, MODEL_B, TwoModels
 
-pytestmark = pytest.mark.skipif(find_browser() is None, reason="chromium/chromedriver not installed (make install)")
+if find_browser() is None:
+    missing("chromium and chromedriver are not installed: `python -m local.browser` (make install) installs them")
 
 
 @pytest.fixture
