@@ -118,18 +118,27 @@ def test_the_local_event_source_honours_pause_resume_and_concurrency_while_it_ru
     assert "PAUSED" in run_cli(capsys, "status")[1]
     for n in range(12):
         sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps({"order_id": n}))
+    reads_while_paused = threading.Semaphore(0)
+
+    def controls_read() -> Any:
+        controls_now = read_controls(stack.queue_url)
+        if controls_now.paused:
+            reads_while_paused.release()
+        return controls_now
+
     source = SqsEventSource(
         stack.queue_url,
         handler,
         batch_size=1,
         max_concurrency=1,
         wait_time_seconds=0,
-        controls=lambda: read_controls(stack.queue_url),
+        controls=controls_read,
     )
     result: dict[str, Any] = {}
-    worker = threading.Thread(target=lambda: result.update(stats=source.drain(timeout_seconds=30)))
+    worker = threading.Thread(target=lambda: result.update(stats=source.drain(timeout_seconds=60)))
     worker.start()
-    time.sleep(1.5)
+    for _ in range(3):  # the source has read the controls three times and found them paused (no worker started)
+        assert reads_while_paused.acquire(timeout=60)  # a bound on a hang only
     assert source.stats.records == 0  # paused: nothing received
 
     assert run_cli(capsys, "concurrency", "4")[0] == 0
