@@ -23,8 +23,12 @@ from local.browser import find_browser, headless_chrome
 from tests.setup_required import missing
 from tests.workbench.conftest import BUCKET, MODEL_A, MODEL_B, TwoModels
 
-if find_browser() is None:
-    missing("chromium and chromedriver are not installed: `python -m local.browser` (make install) installs them")
+
+@pytest.fixture(autouse=True)
+def _browser_installed() -> None:
+    """Each test here skips without the browser, or fails under CI (the rest of the run goes on)."""
+    if find_browser() is None:
+        missing("chromium and chromedriver are not installed: `python -m local.browser` (make install) installs them")
 
 
 @pytest.fixture
