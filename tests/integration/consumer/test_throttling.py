@@ -9,16 +9,19 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.events.builders import WORK_QUEUE
 from tests.integration.consumer.conftest import MODEL, Pipeline, answer, sqs_record
 from tests.integration.queues import delayed_messages
 
 TOMATO = ("Tomato paste", "2", "ctn", "4.500", "9.000")
 
 
-def queue_with_dlq(pipeline: Pipeline, max_receive_count: int | None = None) -> tuple[Any, str, str, str]:
-    """The work queue the records name (created by the ``pipeline`` fixture), its ARN and its DLQ."""
+def queue_with_dlq(max_receive_count: int | None = None) -> tuple[Any, str, str, str]:
+    """The work queue the records name (the ``pipeline`` fixture creates it), its ARN and its DLQ;
+    ``max_receive_count`` changes its redrive policy."""
     sqs = boto3.client("sqs")
-    queue_url, dlq_url = pipeline.queue.url, pipeline.queue.dlq_url
+    queue_url = sqs.get_queue_url(QueueName=WORK_QUEUE)["QueueUrl"]
+    dlq_url = sqs.get_queue_url(QueueName=f"{WORK_QUEUE}-dlq")["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn", "RedrivePolicy"])
     arn = attributes["Attributes"]["QueueArn"]
     if max_receive_count is not None:
@@ -68,7 +71,7 @@ def throttle_state(pipeline: Pipeline, order_id: int) -> tuple[str, int, int, fl
 
 
 def test_a_throttled_job_on_its_last_receive_is_handed_back_not_failed(pipeline: Pipeline):
-    sqs, queue_url, arn, dlq_url = queue_with_dlq(pipeline)
+    sqs, queue_url, arn, dlq_url = queue_with_dlq()
     pipeline.add_invoice_order(4002, [(53, answer(TOMATO))])
     pipeline.model.inject("rate_limit", retry_after=1)
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"order_id": 4002, "llm": MODEL}))
@@ -97,7 +100,7 @@ def test_a_throttled_job_on_its_last_receive_is_handed_back_not_failed(pipeline:
 
 
 def test_throttling_for_longer_than_every_receive_never_reaches_the_dlq(pipeline: Pipeline):
-    sqs, queue_url, arn, dlq_url = queue_with_dlq(pipeline, max_receive_count=2)
+    sqs, queue_url, arn, dlq_url = queue_with_dlq(max_receive_count=2)
     pipeline.add_invoice_order(4010, [(57, answer(TOMATO))])
     pipeline.model.inject("rate_limit", retry_after=0.01)
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"order_id": 4010, "llm": MODEL}))
@@ -115,7 +118,7 @@ def test_a_job_throttled_for_longer_than_the_maximum_fails_with_that_reason(
 ):
     monkeypatch.setenv("MAX_THROTTLE_WAIT_SECONDS", "2")
     pipeline.new_container()
-    sqs, queue_url, arn, _ = queue_with_dlq(pipeline)
+    sqs, queue_url, arn, _ = queue_with_dlq()
     pipeline.add_invoice_order(4011, [(58, answer(TOMATO))])
     pipeline.model.inject("rate_limit", retry_after=1.5)
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"order_id": 4011, "llm": MODEL}))
