@@ -34,7 +34,7 @@ lint: install
 	$(VENV)/bin/lint-imports --no-logo
 
 test: lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --cov --cov-report=term
 
 unit: install
 	$(VENV)/bin/pytest tests/unit

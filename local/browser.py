@@ -24,12 +24,18 @@ def find_browser() -> tuple[str, str] | None:
 
 
 def install_browser() -> tuple[str, str] | None:
-    """Install Debian's packages when we may (root with apt-get); returns the paths or None."""
+    """Install Debian's packages when we may (root with apt-get); returns the paths, or None with the reason printed
+    on stderr."""
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        print("not root, or no apt-get: cannot install the browser packages here", file=sys.stderr)
         return None
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, capture_output=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *PACKAGES], check=False, env=env, capture_output=True)
+    install = subprocess.run(
+        ["apt-get", "install", "-y", "-qq", *PACKAGES], check=False, env=env, capture_output=True, text=True
+    )
+    if install.returncode != 0:
+        print(f"apt-get install {' '.join(PACKAGES)} failed:\n{install.stderr.strip()}", file=sys.stderr)
     return find_browser()
 
 
@@ -65,11 +71,11 @@ def main() -> int:
     found = find_browser() or install_browser()
     if found is None:
         print(
-            f"chromium/chromedriver not found and not installable here (need root and apt-get): install "
-            f"{' '.join(PACKAGES)} for the browser tests",
+            f"chromium/chromedriver not found and not installed: install {' '.join(PACKAGES)} for the browser tests "
+            "(they skip without it, and fail when CI is set)",
             file=sys.stderr,
         )
-        return 0  # the browser tests skip with this reason; everything else works without a browser
+        return 1
     print(f"browser: {found[0]}, driver: {found[1]}")
     return 0
 

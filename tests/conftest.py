@@ -2,12 +2,15 @@
 
 Each test that asks for ``database`` gets a fresh database cloned from a migrated template (a few ms);
 ``empty_database`` gets one with nothing in it. ``aws`` points boto3 at moto and resets moto afterwards.
+``sqs_errors`` fails a test in which the code under test logged an SQS error it swallowed.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
+import re
 from collections.abc import Iterator
 
 import pg8000.native
@@ -15,6 +18,7 @@ import pytest
 
 from invoice_pipeline import db
 from invoice_pipeline.migrations import migrate
+from invoice_pipeline.settings import SERVICE_NAME
 from local.aws import MotoServer, reset_client_caches
 from local.postgres import EmbeddedPostgres
 
@@ -105,3 +109,54 @@ def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mo
 def _private_local_controls(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """`invoices pause` on this machine (or in another test) must not pause the event sources of these tests."""
     monkeypatch.setenv("INVOICES_CONTROLS_DIR", str(tmp_path_factory.mktemp("controls")))
+
+
+# The SQS calls the consumer makes, as botocore names them in its errors.
+_SQS_OPERATION = re.compile(
+    r"when calling the (ChangeMessageVisibility|SendMessage|GetQueueUrl|DeleteMessage)\w* operation"
+)
+_SWALLOWED_SQS_MESSAGES = ("could not change message visibility",)
+
+
+class SwallowedSqsErrors(logging.Handler):
+    """Collects the SQS errors the code under test logged and carried on from (a visibility change that failed, a
+    hand-back that SQS refused). Best effort in production, but in a test one means the path the test names did not
+    run: a missing queue or a receipt handle SQS never issued used to let throttling tests pass on a broken path."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: list[str] = []
+        self.allowed: set[str] = set()
+
+    def allow(self, operation: str) -> None:
+        """The test makes SQS refuse ``operation`` on purpose: its errors are expected, and at least one must occur."""
+        self.allowed.add(operation)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = f"{record.getMessage()} {getattr(record, 'error', '')}"
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" {record.exc_info[1]}"
+        if _SQS_OPERATION.search(text) or any(message in text for message in _SWALLOWED_SQS_MESSAGES):
+            self.seen.append(text)
+
+    def unexpected(self) -> list[str]:
+        return [text for text in self.seen if not any(f"the {op} operation" in text for op in self.allowed)]
+
+    def missing(self) -> list[str]:
+        return [op for op in sorted(self.allowed) if not any(f"the {op} operation" in text for text in self.seen)]
+
+
+@pytest.fixture
+def sqs_errors() -> Iterator[SwallowedSqsErrors]:
+    """Fails the test when the code under test logged an SQS error and carried on (see :class:`SwallowedSqsErrors`)."""
+    collector = SwallowedSqsErrors()
+    service_logger = logging.getLogger(SERVICE_NAME)
+    service_logger.addHandler(collector)
+    try:
+        yield collector
+    finally:
+        service_logger.removeHandler(collector)
+    if collector.unexpected():
+        pytest.fail("SQS errors logged and swallowed:\n" + "\n".join(collector.unexpected()), pytrace=False)
+    if collector.missing():
+        pytest.fail(f"SQS was to refuse {', '.join(collector.missing())}, and never did", pytrace=False)

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
 from local.demo import run_demo
-
-pytestmark = pytest.mark.skipif(
-    any(importlib.util.find_spec(name) is None for name in ("local.orders", "local.model_emulator", "local.samples")),
-    reason="needs the producer, consumer and samples modules",
-)
 
 
 def test_every_order_ends_done_or_failed_with_its_reason_and_the_redrive_fixes_the_fixable_one(

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 EVENTS = Path(__file__).parent
+WORK_QUEUE = "invoice-jobs"  # the queue the records of sqs_event.json come from
+SYNTHETIC_RECEIPT_HANDLE = "handle-"  # how a receipt handle no queue issued starts
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -27,7 +29,7 @@ def sqs_record(
     record: dict[str, Any] = copy.deepcopy(load_event("sqs_event.json")["Records"][0])
     record["body"] = body if isinstance(body, str) else json.dumps(body)
     record["messageId"] = message_id or str(uuid.uuid4())
-    record["receiptHandle"] = receipt_handle or f"handle-{uuid.uuid4()}"
+    record["receiptHandle"] = receipt_handle or f"{SYNTHETIC_RECEIPT_HANDLE}{uuid.uuid4()}"
     record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
     if queue_arn:
         record["eventSourceARN"] = queue_arn

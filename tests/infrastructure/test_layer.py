@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from layers.build_layer import PROVIDED_BY_RUNTIME, LayerBuild, build_layer
+from tests.setup_required import missing
 
 LAMBDA_LAYER_LIMIT_BYTES = 250 * 1024 * 1024
 EXPECTED_PACKAGES = (
@@ -50,7 +51,7 @@ def layer(tmp_path_factory: pytest.TempPathFactory) -> LayerBuild:
     try:
         socket.create_connection((index.hostname, index.port or 443), timeout=5).close()
     except OSError as error:
-        pytest.skip(f"package index {index.hostname} unreachable ({error}): the layer cannot be downloaded")
+        missing(f"package index {index.hostname} unreachable ({error}): the layer cannot be downloaded")
     return build_layer(tmp_path_factory.mktemp("layer"))
 
 

@@ -6,7 +6,7 @@ with its job still `processing` (seen with the Postgres server restarted during 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from typing import Any
 
 import pg8000.native
 import pytest
@@ -15,14 +15,21 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from invoice_pipeline import settings
 from invoice_pipeline.consume import build_runtime, process_record
 from invoice_pipeline.errors import JobBusy
+from tests.conftest import SwallowedSqsErrors
 from tests.events.builders import sqs_record
-from tests.fakes import RecordedVisibility
+from tests.integration.queues import WorkQueue, hidden_for_seconds
 
 MODEL = "gpt-4o-2024-11-20"
+LEASE_LEFT = 500  # PROCESSING_LEASE_SECONDS (600) less the 100 s the holder has had it
+LONGEST_BACKOFF_AT_RECEIVE_2 = 72  # RETRY_BACKOFF_BASE_SECONDS (30) x 2, +20 % jitter
 
 
 def test_a_busy_job_is_retried_after_the_holders_lease(
-    database: str, sql: pg8000.native.Connection, monkeypatch: pytest.MonkeyPatch
+    database: str,
+    sql: pg8000.native.Connection,
+    aws: Any,
+    sqs_errors: SwallowedSqsErrors,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ALLOWED_BUCKETS", "invoices")
     monkeypatch.setenv("LLM_MODELS", MODEL)
@@ -32,13 +39,15 @@ def test_a_busy_job_is_retried_after_the_holders_lease(
         "VALUES (7, :llm, 'processing', 1, now() - interval '100 seconds')",
         llm=MODEL,
     )
-    visibility = RecordedVisibility()
-    deps = replace(build_runtime(settings.consumer_settings()), visibility=visibility)
-    pool = deps.pool
+    queue = WorkQueue()
+    record = queue.deliver(sqs_record({"order_id": 7}, receive_count=2))  # received with a 1800 s visibility
+    deps = build_runtime(settings.consumer_settings())
     with pytest.raises(JobBusy):
-        process_record(SQSRecord(sqs_record({"order_id": 7}, receive_count=2)), deadline=1e12, deps=deps)
-    pool.discard()
-    assert len(visibility.changes) == 1
-    assert 495 <= visibility.changes[0] <= 505  # the 500 s left of the lease, not a 60 s backoff
+        process_record(SQSRecord(record), deadline=1e12, deps=deps)
+    deps.pool.discard()
+
+    # Back when the lease ends (+1 s), not after a backoff of at most 72 s, nor the queue's 1800 s.
+    assert LONGEST_BACKOFF_AT_RECEIVE_2 < hidden_for_seconds(record["receiptHandle"]) <= LEASE_LEFT + 1
+    assert queue.depth() == (0, 1, 0)
     status, attempts = sql.run("SELECT status, attempts FROM benchmarking.extraction_jobs WHERE order_id = 7")[0]
     assert (status, attempts) == ("processing", 1)

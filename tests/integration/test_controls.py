@@ -1,26 +1,24 @@
-"""Live controls: pause / resume / concurrency against AWS (moto scheduler, stubbed Lambda) and the local stack,
+"""Live controls: pause / resume / concurrency against AWS (moto's scheduler and Lambda) and the local stack,
 budget and capacity against the ledger."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
+import zipfile
 from typing import Any
 
 import boto3
 import pg8000.native
 import pytest
-from botocore.stub import Stubber
 
 from invoices_cli import controls
 from invoices_cli.main import main
 from local.controls import read_controls
 from local.event_source import SqsEventSource
 from tests.integration.cli import run_cli
-
-FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:consumer"
-UUID = "a1b2c3d4-5678-90ab-cdef-1234567890ab"
 
 
 def schedule(scheduler: Any) -> None:
@@ -38,8 +36,31 @@ def schedule(scheduler: Any) -> None:
     )
 
 
-def mapping(uuid: str = UUID, **extra: Any) -> dict[str, Any]:
-    return {"UUID": uuid, "FunctionArn": FUNCTION_ARN, "State": "Enabled", **extra}
+def consumer_with_event_source(queue_url: str, *, reserved: int | None = None) -> tuple[Any, str]:
+    """The consumer function and its event source mapping on the queue, in moto (no Docker: the function is only
+    stored, never invoked). Returns the Lambda client and the mapping's UUID."""
+    lambda_client = boto3.client("lambda")
+    role = boto3.client("iam").create_role(RoleName="consumer", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("consumer.py", "def handler(event, context):\n    return {}\n")
+    lambda_client.create_function(
+        FunctionName="consumer", Runtime="python3.12", Role=role, Handler="consumer.handler",
+        Code={"ZipFile": code.getvalue()},
+    )  # fmt: skip
+    if reserved is not None:
+        lambda_client.put_function_concurrency(FunctionName="consumer", ReservedConcurrentExecutions=reserved)
+    arn = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    uuid = lambda_client.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName="consumer", BatchSize=5, ScalingConfig={"MaximumConcurrency": 5}
+    )["UUID"]
+    return lambda_client, uuid
+
+
+def mapping_of(lambda_client: Any, uuid: str) -> dict[str, Any]:
+    return dict(lambda_client.get_event_source_mapping(UUID=uuid))
 
 
 def test_pause_and_resume_switch_the_schedule_and_the_event_source_on_aws(
@@ -49,49 +70,32 @@ def test_pause_and_resume_switch_the_schedule_and_the_event_source_on_aws(
     sqs = boto3.client("sqs")
     scheduler = boto3.client("scheduler")  # moto serves it: schedule CRUD
     schedule(scheduler)
-    lambda_client = boto3.client("lambda", region_name="us-east-1")
-    arn = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    with Stubber(lambda_client) as stub:
-        stub.add_response("list_event_source_mappings", {"EventSourceMappings": [mapping()]}, {"EventSourceArn": arn})
-        stub.add_response("update_event_source_mapping", mapping(State="Disabling"), {"UUID": UUID, "Enabled": False})
-        lines = controls.set_paused(True, sqs=sqs, lambda_client=lambda_client, scheduler=scheduler, local=False)
-        stub.assert_no_pending_responses()
+    lambda_client, uuid = consumer_with_event_source(stack.queue_url)
+
+    lines = controls.set_paused(True, sqs=sqs, lambda_client=lambda_client, scheduler=scheduler, local=False)
+
     assert scheduler.get_schedule(Name="producer-schedule")["State"] == "DISABLED"
     kept = scheduler.get_schedule(Name="producer-schedule")
     assert kept["ScheduleExpression"] == "rate(5 minutes)" and kept["Target"]["Input"] == '{"source": "schedule"}'
     assert any("DISABLED" in line for line in lines) and any("disabled" in line for line in lines)
+    assert mapping_of(lambda_client, uuid)["State"] == "Disabled"
 
-    with Stubber(lambda_client) as stub:
-        stub.add_response("list_event_source_mappings", {"EventSourceMappings": [mapping()]}, {"EventSourceArn": arn})
-        stub.add_response("update_event_source_mapping", mapping(State="Enabling"), {"UUID": UUID, "Enabled": True})
-        controls.set_paused(False, sqs=sqs, lambda_client=lambda_client, scheduler=scheduler, local=False)
+    controls.set_paused(False, sqs=sqs, lambda_client=lambda_client, scheduler=scheduler, local=False)
     assert scheduler.get_schedule(Name="producer-schedule")["State"] == "ENABLED"
+    assert mapping_of(lambda_client, uuid)["State"] == "Enabled"
 
 
 def test_concurrency_on_aws_stays_within_the_reserved_concurrency(stack: Any) -> None:
     sqs = boto3.client("sqs")
-    lambda_client = boto3.client("lambda", region_name="us-east-1")
-    arn = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    with Stubber(lambda_client) as stub:
-        stub.add_response("list_event_source_mappings", {"EventSourceMappings": [mapping()]}, {"EventSourceArn": arn})
-        stub.add_response(
-            "get_function_concurrency", {"ReservedConcurrentExecutions": 10}, {"FunctionName": FUNCTION_ARN}
-        )
-        stub.add_response(
-            "update_event_source_mapping",
-            mapping(ScalingConfig={"MaximumConcurrency": 8}),
-            {"UUID": UUID, "ScalingConfig": {"MaximumConcurrency": 8}},
-        )
-        assert (
-            "maximum concurrency 8" in controls.set_concurrency(8, sqs=sqs, lambda_client=lambda_client, local=False)[0]
-        )
-        stub.add_response("list_event_source_mappings", {"EventSourceMappings": [mapping()]}, {"EventSourceArn": arn})
-        stub.add_response(
-            "get_function_concurrency", {"ReservedConcurrentExecutions": 10}, {"FunctionName": FUNCTION_ARN}
-        )
-        with pytest.raises(controls.ControlError, match="reserved concurrency"):
-            controls.set_concurrency(12, sqs=sqs, lambda_client=lambda_client, local=False)
-        stub.assert_no_pending_responses()
+    lambda_client, uuid = consumer_with_event_source(stack.queue_url, reserved=10)
+
+    lines = controls.set_concurrency(8, sqs=sqs, lambda_client=lambda_client, local=False)
+    assert "maximum concurrency 8" in lines[0]
+    assert mapping_of(lambda_client, uuid)["ScalingConfig"] == {"MaximumConcurrency": 8}
+
+    with pytest.raises(controls.ControlError, match="reserved concurrency"):
+        controls.set_concurrency(12, sqs=sqs, lambda_client=lambda_client, local=False)
+    assert mapping_of(lambda_client, uuid)["ScalingConfig"] == {"MaximumConcurrency": 8}  # unchanged
     with pytest.raises(controls.ConfigError, match="between 2 and 1000"):
         controls.set_concurrency(1, sqs=sqs, lambda_client=lambda_client, local=False)
 
@@ -118,18 +122,27 @@ def test_the_local_event_source_honours_pause_resume_and_concurrency_while_it_ru
     assert "PAUSED" in run_cli(capsys, "status")[1]
     for n in range(12):
         sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps({"order_id": n}))
+    reads_while_paused = threading.Semaphore(0)
+
+    def controls_read() -> Any:
+        controls_now = read_controls(stack.queue_url)
+        if controls_now.paused:
+            reads_while_paused.release()
+        return controls_now
+
     source = SqsEventSource(
         stack.queue_url,
         handler,
         batch_size=1,
         max_concurrency=1,
         wait_time_seconds=0,
-        controls=lambda: read_controls(stack.queue_url),
+        controls=controls_read,
     )
     result: dict[str, Any] = {}
-    worker = threading.Thread(target=lambda: result.update(stats=source.drain(timeout_seconds=30)))
+    worker = threading.Thread(target=lambda: result.update(stats=source.drain(timeout_seconds=60)))
     worker.start()
-    time.sleep(1.5)
+    for _ in range(3):  # the source has read the controls three times and found them paused (no worker started)
+        assert reads_while_paused.acquire(timeout=60)  # a bound on a hang only
     assert source.stats.records == 0  # paused: nothing received
 
     assert run_cli(capsys, "concurrency", "4")[0] == 0

@@ -32,7 +32,8 @@ def test_server_that_never_answers_fails_within_the_connect_timeout():
             db.connect(settings.parse_database(env))
     finally:
         silent.close()
-    assert time.monotonic() - started < 5
+    # A bound on a hang, not a speed check: under the 10 s default, so DB_CONNECT_TIMEOUT=1 is what ended it.
+    assert time.monotonic() - started < 9
 
 
 def test_closed_port_fails_at_once_with_the_host_named():
@@ -76,18 +77,3 @@ def test_pool_keeps_the_connection_after_a_server_reported_error(database):
         assert connection.run("SELECT pg_backend_pid()")[0][0] == pid
         assert connection.run("SELECT 1") == [[1]]
     pool.discard()
-
-
-def test_embedded_postgres_starts_in_under_three_seconds():
-    from local.postgres import EmbeddedPostgres
-
-    # Best of three: a loaded machine (a parallel build) can stall one start without the code being slow.
-    timings = []
-    for _ in range(3):
-        started = time.monotonic()
-        server = EmbeddedPostgres().start()
-        timings.append(time.monotonic() - started)
-        server.stop()
-        if timings[-1] < 3:
-            break
-    assert min(timings) < 3, f"start took {[round(t, 2) for t in timings]} s"

@@ -13,8 +13,14 @@ from invoice_pipeline.extraction.base import InvoiceImages, PreparedImage
 from invoice_pipeline.validation import validate
 from invoices_cli.accuracy import aggregate, compare
 from local.samples import generate_invoice
+from tests.setup_required import require_module
 
-pytest.importorskip("rapidocr", reason="the OCR extra (requirements-ocr.txt) is not installed")
+
+@pytest.fixture(autouse=True)
+def _ocr_installed() -> None:
+    require_module("rapidocr", "the OCR extra (requirements-ocr.txt) is not installed")
+
+
 pytestmark = pytest.mark.ocr
 
 

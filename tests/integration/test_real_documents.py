@@ -18,6 +18,7 @@ import pytest
 from invoice_pipeline import images
 from invoice_pipeline.extraction.base import InvoiceImages, SourceDocument
 from invoice_pipeline.extraction.ocr import OcrExtractor
+from tests.setup_required import require_module
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 REALDOCS = Path(os.environ.get("REALDOCS_DIR") or REPOSITORY.parent / "shared" / "realdocs")
@@ -82,7 +83,7 @@ def test_text_layer_pdfs_are_read_whole_without_ocr(score, basename):
 
 @pytest.mark.ocr
 def test_a_scan_and_a_receipt_meet_the_ocr_floor(score):
-    pytest.importorskip("rapidocr", reason="the OCR extra (requirements-ocr.txt) is not installed")
+    require_module("rapidocr", "the OCR extra (requirements-ocr.txt) is not installed")
     extractor = OcrExtractor()
     truth = json.loads((REALDOCS / "zugferd" / "zf1_awv_comfort_einfach.json").read_text())
     scan = predictions(extract(REALDOCS / "zugferd" / "zf1_awv_comfort_einfach.scan.png", extractor))

@@ -15,7 +15,9 @@ import pg8000.native
 import pytest
 
 from local.event_source import fresh_handler
+from tests.conftest import SwallowedSqsErrors
 from tests.events.builders import sqs_event, sqs_record
+from tests.integration.queues import WorkQueue
 
 MODEL = "gpt-4o-2024-11-20"
 
@@ -46,14 +48,20 @@ def done_jobs(database: str, sql: pg8000.native.Connection, aws: Any, monkeypatc
     return order_ids
 
 
-def test_concurrent_invocations_report_exactly_their_own_failed_records(done_jobs: list[int]) -> None:
+def test_concurrent_invocations_report_exactly_their_own_failed_records(
+    done_jobs: list[int], sqs_errors: SwallowedSqsErrors
+) -> None:
+    queue = WorkQueue()  # the failed records are made visible again on the queue they name
     handler = fresh_handler("consumer")()  # one container's module, shared by the four invocations
+    bad_records = {
+        worker: [queue.deliver(sqs_record(f"not json {worker}-{n}")) for n in range(worker + 1)] for worker in range(4)
+    }
     results: dict[int, tuple[set[str], set[str]]] = {}
     barrier = threading.Barrier(4)
 
     def invoke(worker: int) -> None:
         good = [sqs_record({"order_id": order_id, "llm": MODEL}) for order_id in done_jobs[worker::4]]
-        bad = [sqs_record(f"not json {worker}-{n}") for n in range(worker + 1)]
+        bad = bad_records[worker]
         records = [record for pair in zip(good, bad + [None] * len(good), strict=False) for record in pair if record]
         expected = {record["messageId"] for record in bad}
         barrier.wait()

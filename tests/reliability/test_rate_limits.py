@@ -23,10 +23,9 @@ def test_paced_calls_use_the_budget_without_429s_and_nothing_fails(
     )  # fmt: skip
     (model,) = result.models
     assert (model.done, model.failed, model.dlq) == (ORDERS, 0, 0)
-    # The bench holds <= 0.05 and >= 0.9 over more calls; at about 30 calls on a shared machine one or two
-    # refusals at a cold start are noise, and the first window weighs more, so the floors here are looser.
+    # The bench holds <= 0.05 over more calls; at about 30 calls one or two refusals at a cold start are noise. How
+    # much of the budget a run uses depends on the machine's speed: bench/rate_limits.py prints it, nothing here.
     assert model.rate_limited <= max(2, 0.05 * model.calls), model
-    assert model.used >= 0.8, model
 
 
 def test_without_a_budget_throttled_jobs_are_handed_back_and_none_fails_or_reaches_the_dlq(

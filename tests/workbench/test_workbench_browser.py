@@ -20,9 +20,15 @@ from invoice_pipeline import db
 from invoices_cli.comparison import ComparisonFilter, compare_models
 from invoices_cli.workbench.server import running_workbench
 from local.browser import find_browser, headless_chrome
+from tests.setup_required import missing
 from tests.workbench.conftest import BUCKET, MODEL_A, MODEL_B, TwoModels
 
-pytestmark = pytest.mark.skipif(find_browser() is None, reason="chromium/chromedriver not installed (make install)")
+
+@pytest.fixture(autouse=True)
+def _browser_installed() -> None:
+    """Each test here skips without the browser, or fails under CI (the rest of the run goes on)."""
+    if find_browser() is None:
+        missing("chromium and chromedriver are not installed: `python -m local.browser` (make install) installs them")
 
 
 @pytest.fixture

@@ -1,4 +1,7 @@
-"""Fixtures for the consumer: an `orders` table, an S3 bucket in moto, the model emulator, and a batch runner."""
+"""Fixtures for the consumer: an `orders` table, an S3 bucket and the work queue in moto, the model emulator, and a
+batch runner that delivers each record as a real message of that queue (its SQS calls act on a real message).
+
+Every test here fails when the handler logs an SQS error and carries on (``sqs_errors`` in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ from local.aws import reset_client_caches
 from local.event_source import fresh_handler
 from local.model_emulator import ModelEmulator
 from local.stamp import draw_stamp
-from tests.events.builders import sqs_event, sqs_record
+from tests.conftest import SwallowedSqsErrors
+from tests.events.builders import WORK_QUEUE, sqs_event, sqs_record
+from tests.integration.queues import MAX_RECEIVE_COUNT, WorkQueue
 
 BUCKET = "invoices-test"
 MODEL = "gpt-4o-2024-11-20"
@@ -63,8 +68,10 @@ def answer(*lines: tuple[str, str, str, str, str], currency: str | None = "KWD")
 class Pipeline:
     """Arrange orders and images, run the real handler on SQS events, read the ledger and items back."""
 
-    def __init__(self, sql: pg8000.native.Connection, s3: Any, model: ModelEmulator) -> None:
+    def __init__(self, sql: pg8000.native.Connection, s3: Any, model: Any, queue: WorkQueue | None = None) -> None:
         self.sql, self.s3, self.model = sql, s3, model
+        self.queue = queue or WorkQueue()
+        self.delivered: list[dict[str, Any]] = []  # the records of the last run, as delivered
         self._handler: Any = None
 
     def new_container(self) -> None:
@@ -91,11 +98,17 @@ class Pipeline:
         self.add_order(order_id, json.dumps(urls))
 
     def run(self, *records: dict[str, Any], remaining_ms: int = 300_000) -> list[str]:
-        """Invoke the handler; returns the message ids reported in batchItemFailures."""
+        """Deliver the records through the work queue and invoke the handler; the records it did not report failed
+        are deleted from the queue, as the event source does. Returns the message ids in batchItemFailures."""
         if self._handler is None:  # one warm container for the test, started on its first run
             self._handler = fresh_handler("consumer")()
-        response = self._handler(sqs_event(*records), LambdaContext(remaining_ms=remaining_ms))
-        return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+        self.delivered = [self.queue.deliver(record) for record in records]
+        response = self._handler(sqs_event(*self.delivered), LambdaContext(remaining_ms=remaining_ms))
+        failed = [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+        for record in self.delivered:
+            if record["messageId"] not in failed and record["eventSourceARN"].endswith(f":{WORK_QUEUE}"):
+                self.queue.acknowledge(record)
+        return failed
 
     def job(self, order_id: int, llm: str = MODEL) -> dict[str, Any] | None:
         rows = self.sql.run(
@@ -122,6 +135,11 @@ class Pipeline:
         return [tuple(row) for row in rows]
 
 
+@pytest.fixture(autouse=True)
+def _swallowed_sqs_errors_fail_the_test(sqs_errors: SwallowedSqsErrors) -> SwallowedSqsErrors:
+    return sqs_errors
+
+
 @pytest.fixture
 def model() -> Iterator[ModelEmulator]:
     with ModelEmulator() as emulator:
@@ -137,7 +155,7 @@ def pipeline(
     monkeypatch.setenv("LLM_MODELS", f"{MODEL},{OTHER_MODEL}")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("OPENAI_BASE_URL", model.base_url)
-    monkeypatch.setenv("MAX_RECEIVE_COUNT", "5")
+    monkeypatch.setenv("MAX_RECEIVE_COUNT", str(MAX_RECEIVE_COUNT))
     monkeypatch.setenv("MAX_IMAGE_BYTES", "2000000")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "InvoicePipelineTest")
     reset_client_caches()
@@ -147,4 +165,4 @@ def pipeline(
     reset_client_caches()
 
 
-__all__ = ["MODEL", "OTHER_MODEL", "Pipeline", "answer", "invoice_image", "sqs_record"]
+__all__ = ["MAX_RECEIVE_COUNT", "MODEL", "OTHER_MODEL", "Pipeline", "answer", "invoice_image", "sqs_record"]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
-import boto3
 import pytest
 
 from tests.events.builders import sqs_record
@@ -207,17 +205,10 @@ def test_a_batch_of_five_with_two_bad_records_reports_exactly_those_two(pipeline
 
 
 def test_a_permanent_failure_is_visible_again_at_once_so_it_reaches_the_dlq_quickly(pipeline: Pipeline):
-    sqs = boto3.client("sqs")
-    queue_url = sqs.create_queue(QueueName="invoice-jobs", Attributes={"VisibilityTimeout": "1800"})["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"order_id": 7001}))
     pipeline.add_order(7001, "s3://not-ours/a.jpg")
-    received = sqs.receive_message(QueueUrl=queue_url, AttributeNames=["All"])["Messages"][0]
-    record = sqs_record(
-        received["Body"], message_id=received["MessageId"], queue_arn=arn, receipt_handle=received["ReceiptHandle"]
-    )
+    record = sqs_record({"order_id": 7001})
 
-    assert pipeline.run(record) == [received["MessageId"]]
+    assert pipeline.run(record) == [record["messageId"]]
 
-    again = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0).get("Messages", [])
-    assert [message["MessageId"] for message in again] == [received["MessageId"]]
+    # Received with the queue's 1800 s visibility timeout, and visible again at once.
+    assert pipeline.queue.depth() == (1, 0, 0)

@@ -4,11 +4,13 @@ Real Postgres, S3 in moto, and each provider's real SDK against its emulator spe
 OpenAI (``local.model_emulator``), Amazon Bedrock Converse and Amazon Textract AnalyzeExpense
 (``local.aws_emulators``); plus the offline OCR on a rendered invoice. Each must write the invoice's items, report
 tokens and a cost by its own model, and end each of its error classes in the right ledger state: transient ->
-``queued`` for a retry, throttled or configuration -> never ``failed`` (they wait; §10), permanent -> ``failed``.
+``queued`` for a retry, throttled or configuration -> ``queued`` and handed back through a fresh delayed message
+(never ``failed``, never the DLQ), permanent -> ``failed``.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,10 +21,8 @@ from typing import Any
 import boto3
 import pytest
 
-from invoice_pipeline import pricing
 from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.errors import classify
-from invoice_pipeline.extraction import textract
 from invoice_pipeline.extraction.base import ExtractedItem, InvoiceImages
 from invoice_pipeline.extraction.registry import Extractors
 from invoice_pipeline.settings import consumer_settings
@@ -33,6 +33,8 @@ from local.model_emulator import ModelEmulator
 from local.samples import generate_invoice
 from tests.events.builders import sqs_record
 from tests.integration.consumer.conftest import BUCKET, CREATE_ORDERS, Pipeline
+from tests.integration.queues import delayed_messages, hidden_for_seconds
+from tests.setup_required import require_module
 
 OPENAI_MODEL = "gpt-4o-2024-11-20"
 BEDROCK_MODEL = "bedrock/us.anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -60,7 +62,7 @@ def provider(name: str) -> Iterator[Provider]:
         with TextractEmulator() as service:
             yield Provider(TEXTRACT_MODEL, service, service.environment())
     else:
-        pytest.importorskip("rapidocr", reason="the OCR extra (requirements-ocr.txt) is not installed")
+        require_module("rapidocr", "the OCR extra (requirements-ocr.txt) is not installed")
         yield Provider(OCR_MODEL, None, {})
 
 
@@ -121,11 +123,12 @@ def test_each_provider_writes_the_invoice_items_with_its_tokens_and_cost(run):
         # Textract has no unit-of-measure field: everything else of every line is read.
         truth = [ExtractedItem(t.description, t.quantity, None, t.unit_price, t.line_total) for t in truth]
         assert (job["input_tokens"], job["output_tokens"]) == (0, 0)
-        assert job["cost_usd"] == textract.PRICE_PER_PAGE  # one page
+        assert job["cost_usd"] == Decimal("0.010000")  # one page at AnalyzeExpense's published USD 0.01 per page
     elif chosen.llm == BEDROCK_MODEL:
         assert job["input_tokens"] > 1000 and job["output_tokens"] > 0  # an A4 page is about 1,500 image tokens
-        expected = pricing.cost_usd(BEDROCK_MODEL, job["input_tokens"], job["output_tokens"])
-        assert expected is not None and job["cost_usd"] == expected.quantize(Decimal("0.000001")) > 0
+        # Claude 3.5 Haiku on Bedrock, published on-demand price: USD 0.80 per 1M input tokens, 4.00 per 1M output.
+        expected = (Decimal("0.80") * job["input_tokens"] + Decimal("4.00") * job["output_tokens"]) / 10**6
+        assert job["cost_usd"] == expected.quantize(Decimal("0.000001")) > 0
     else:
         assert job["input_tokens"] > 1105 and job["output_tokens"] > 0
         expected = (Decimal("2.50") * job["input_tokens"] + Decimal("10.00") * job["output_tokens"]) / 10**6
@@ -137,30 +140,31 @@ def test_each_provider_writes_the_invoice_items_with_its_tokens_and_cost(run):
 # provider -> (fault injected, what it is, the job's status afterwards)
 ERROR_CONTRACT = {
     "openai": [
-        ("rate_limit", "throttled", "waiting"),
+        ("rate_limit", "throttled", "queued"),
         ("server_error", "transient", "queued"),
         ("refusal", "permanent", "failed"),
         ("insufficient_quota", "permanent", "failed"),
+        ("invalid_api_key", "configuration", "queued"),
     ],
     "bedrock": [
-        ("ThrottlingException", "throttled", "waiting"),
+        ("ThrottlingException", "throttled", "queued"),
         ("ServiceUnavailableException", "transient", "queued"),
         ("ModelTimeoutException", "transient", "queued"),
         ("ModelNotReadyException", "transient", "queued"),
         ("ValidationException", "permanent", "failed"),
         ("content_filtered", "permanent", "failed"),
         ("max_tokens", "permanent", "failed"),
-        ("AccessDeniedException", "configuration", "waiting"),
-        ("ResourceNotFoundException", "configuration", "waiting"),
+        ("AccessDeniedException", "configuration", "queued"),
+        ("ResourceNotFoundException", "configuration", "queued"),
     ],
     "textract": [
-        ("ProvisionedThroughputExceededException", "throttled", "waiting"),
-        ("ThrottlingException", "throttled", "waiting"),
+        ("ProvisionedThroughputExceededException", "throttled", "queued"),
+        ("ThrottlingException", "throttled", "queued"),
         ("InternalServerError", "transient", "queued"),
         ("UnsupportedDocumentException", "permanent", "failed"),
         ("BadDocumentException", "permanent", "failed"),
         ("DocumentTooLargeException", "permanent", "failed"),
-        ("AccessDeniedException", "configuration", "waiting"),
+        ("AccessDeniedException", "configuration", "queued"),
     ],
 }
 CASES = [
@@ -168,6 +172,11 @@ CASES = [
     for name, rows in ERROR_CONTRACT.items()
     for fault, kind, status in rows
 ]
+# The delay of a throttled job's fresh message: the wait the provider named plus 0-20 % jitter, rounded up, at least
+# 1 s. The OpenAI emulator names 10 ms (``retry-after-ms``); the AWS emulators name none, so the wait is the first
+# transient backoff, RETRY_BACKOFF_BASE_SECONDS (30) +-20 %: 24-36 s, then the jitter: 24-44 s.
+THROTTLE_DELAY_SECONDS = {"openai": range(1, 2), "bedrock": range(24, 45), "textract": range(24, 45)}
+CONFIG_ERROR_BACKOFF_SECONDS = 900  # the default; also the most SendMessage's DelaySeconds takes
 
 
 @pytest.mark.parametrize(("name", "fault", "kind", "status"), CASES)
@@ -187,13 +196,33 @@ def test_each_provider_error_maps_to_its_class_and_ends_in_the_right_ledger_stat
         assert classify(raised.value) == kind, raised.value
 
         # The same failure through the handler, on the first receive.
-        message = sqs_record({"order_id": 601, "llm": chosen.llm})
-        assert pipeline.run(message) == [message["messageId"]]
+        body = {"order_id": 601, "llm": chosen.llm}
+        message = sqs_record(body)
+        failed = pipeline.run(message)
         job = pipeline.job(601, chosen.llm)
         assert pipeline.items(601, chosen.llm) == []
-        if status == "waiting":  # §10: waits (requeued or parked), never failed, never done
-            assert job["status"] not in ("failed", "done"), job
+        assert job["status"] == status and job["last_error"], job
+        if kind == "throttled":
+            # Handed back: this record acknowledged (so it never walks to the DLQ), one fresh delayed copy queued.
+            assert failed == []
+            assert pipeline.queue.depth() == (0, 0, 1)
+            [fresh] = delayed_messages()
+            assert json.loads(fresh.body) == body
+            assert fresh.delay_seconds in THROTTLE_DELAY_SECONDS[name], fresh
+        elif kind == "configuration":
+            # Not the last receive: the record fails and stays away CONFIG_ERROR_BACKOFF_SECONDS, not the 1800 s of
+            # visibility it was received with.
+            assert failed == [message["messageId"]]
+            assert pipeline.queue.depth() == (0, 1, 0)
+            assert CONFIG_ERROR_BACKOFF_SECONDS - 60 < hidden_for_seconds(pipeline.delivered[0]["receiptHandle"]) <= 900
+            # The last receive: acknowledged, and the job handed back through a fresh message delayed as long.
+            last = sqs_record(body, receive_count=5)
+            assert pipeline.run(last) == []
+            assert pipeline.job(601, chosen.llm)["status"] == "queued"
+            assert pipeline.queue.depth() == (0, 1, 1)  # the first record still in flight, and the fresh copy
+            assert [(json.loads(m.body), m.delay_seconds) for m in delayed_messages()] == [
+                (body, CONFIG_ERROR_BACKOFF_SECONDS)
+            ]
         else:
-            assert job["status"] == status, job
-        assert job["last_error"], job
+            assert failed == [message["messageId"]]
         reset_client_caches()

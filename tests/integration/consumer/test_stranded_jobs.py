@@ -14,15 +14,15 @@ from invoice_pipeline.settings import producer_settings_from
 from tests.conftest import connect
 from tests.events.builders import sqs_record
 from tests.integration.consumer.conftest import MODEL, Pipeline, answer
+from tests.integration.queues import delayed_messages, hidden_for_seconds
 
 TOMATO = ("Tomato paste", "2", "ctn", "1.250", "2.500")
 LEASE = 3600  # both leases in these tests: PROCESSING_LEASE_SECONDS and REQUEUE_LEASE_SECONDS
 
 
-def produce(database: str) -> list[dict[str, object]]:
-    """One producer run into a fresh queue; returns the bodies it sent."""
+def produce(database: str, queue_url: str) -> list[dict[str, object]]:
+    """One producer run into the queue; returns the bodies it sent."""
     sqs = boto3.client("sqs")
-    queue_url = sqs.create_queue(QueueName="invoice-jobs")["QueueUrl"]
     settings = producer_settings_from(
         {
             "DATABASE_URL": database,
@@ -58,10 +58,11 @@ def test_a_job_left_processing_by_a_crash_on_the_last_receive_is_reenqueued_and_
         "UPDATE benchmarking.extraction_jobs SET started_at = now() - interval '90 minutes' WHERE order_id = 8002"
     )
 
-    assert produce(database) == [{"order_id": 8001, "llm": MODEL}]
+    assert produce(database, pipeline.queue.url) == [{"order_id": 8001, "llm": MODEL}]
     assert pipeline.job(8001)["status"] == "queued" and pipeline.job(8001)["last_error"] == STALE_PROCESSING_ERROR
     assert pipeline.job(8002)["status"] == "processing"
-    assert produce(database) == []  # sent once: the claim put it back to `queued` with a fresh enqueued_at
+    # Sent once: the claim put it back to `queued` with a fresh enqueued_at.
+    assert produce(database, pipeline.queue.url) == []
 
     assert pipeline.run(sqs_record({"order_id": 8001, "llm": MODEL})) == []
     assert pipeline.job(8001)["status"] == "done" and len(pipeline.items(8001)) == 1
@@ -70,40 +71,6 @@ def test_a_job_left_processing_by_a_crash_on_the_last_receive_is_reenqueued_and_
     requests = pipeline.model.requests
     assert pipeline.run(sqs_record({"order_id": 8001, "llm": MODEL}, receive_count=1)) == []
     assert pipeline.model.requests == requests and len(pipeline.items(8001)) == 1
-
-
-def queued_record(body: dict[str, object], receive_count: int) -> tuple[str, dict[str, object]]:
-    """A real message on a moto queue, received, as the record the event source would deliver."""
-    sqs = boto3.client("sqs")
-    queue_url = sqs.create_queue(QueueName="invoice-extraction")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
-    received = sqs.receive_message(QueueUrl=queue_url, VisibilityTimeout=1)["Messages"][0]
-    record = sqs_record(
-        received["Body"],
-        message_id=received["MessageId"],
-        queue_arn=arn,
-        receipt_handle=received["ReceiptHandle"],
-        receive_count=receive_count,
-    )
-    return queue_url, record
-
-
-def depth(queue_url: str) -> tuple[int, int, int]:
-    """(visible, in flight, delayed)"""
-    attributes = boto3.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return (
-        int(attributes["ApproximateNumberOfMessages"]),
-        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-        int(attributes["ApproximateNumberOfMessagesDelayed"]),
-    )
 
 
 def test_a_rejected_model_key_never_fails_the_job_and_never_sends_it_to_the_dlq(pipeline: Pipeline, capsys, caplog):
@@ -118,28 +85,27 @@ def test_a_rejected_model_key_never_fails_the_job_and_never_sends_it_to_the_dlq(
         assert (job["status"], job["attempts"]) == ("queued", receive_count)
         assert job["last_error"].startswith("AuthenticationError: Error code: 401")
 
-    # Not the last receive: the record fails and stays away for CONFIG_ERROR_BACKOFF_SECONDS (900 s by default).
-    queue_url, record = queued_record(body, receive_count=4)
-    assert pipeline.run(record) == [record["messageId"]]
-    pipeline.sql.run("SELECT pg_sleep(1.5)")  # longer than the 1 s visibility it was received with
-    assert depth(queue_url) == (0, 1, 0)
+    # Not the last receive: the record fails and stays away for CONFIG_ERROR_BACKOFF_SECONDS (900 s by default), not
+    # the queue's 1800 s visibility timeout it was received with.
+    assert 840 < hidden_for_seconds(pipeline.delivered[0]["receiptHandle"]) <= 900
+    assert pipeline.queue.depth() == (0, 4, 0)
     assert '"ModelCredentialsRejected":[1.0]' in capsys.readouterr().out  # the EMF metric the alarm watches
     assert "model credentials rejected" in [entry.message for entry in caplog.records if entry.levelname == "ERROR"]
 
     # The last receive: the job is handed back through a fresh, delayed message and this record is acknowledged,
     # so SQS deletes it instead of moving it to the DLQ.
-    boto3.client("sqs").delete_queue(QueueUrl=queue_url)
-    queue_url, record = queued_record(body, receive_count=5)
     pipeline.sql.run("UPDATE benchmarking.extraction_jobs SET enqueued_at = now() - interval '3 days'")
+    record = sqs_record(body, receive_count=5)
     assert pipeline.run(record) == []
     # The fresh message's retention starts now: the producer's stale-queued rule must not send a second one.
     [[enqueued_seconds_ago]] = pipeline.sql.run(
         "SELECT extract(epoch FROM now() - enqueued_at)::float8 FROM benchmarking.extraction_jobs WHERE order_id = 8101"
     )
     assert enqueued_seconds_ago < 60
-    assert depth(queue_url) == (0, 1, 1)  # the received original (acknowledged by the event source) + the fresh one
+    assert pipeline.queue.depth() == (0, 4, 1)  # the four earlier receives still away, and the fresh copy
+    assert [(json.loads(m.body), m.delay_seconds) for m in delayed_messages()] == [(body, 900)]
     assert pipeline.job(8101)["status"] == "queued"
-    assert pipeline.model.requests == 6 and pipeline.items(8101) == []
+    assert pipeline.model.requests == 5 and pipeline.items(8101) == []
 
     # The operator puts the right key: the fresh message's delivery does the job.
     pipeline.model.clear_faults()
@@ -165,7 +131,10 @@ def test_late_records_of_a_slow_batch_are_handed_back_untouched(pipeline: Pipeli
     ]
 
     # 33 s: 15 s write reserve + 15 s to start a record (an image and a model attempt) + 3 s to spare.
-    assert pipeline.run(*records, remaining_ms=33_000) == [records[1]["messageId"], records[2]["messageId"]]
+    # The second record fails untouched and is visible again at once; the third, on its last receive, is handed back
+    # through a fresh message and acknowledged (it would otherwise reach the DLQ without having been tried).
+    assert pipeline.run(*records, remaining_ms=33_000) == [records[1]["messageId"]]
+    assert pipeline.queue.depth() == (2, 0, 0)
 
     assert pipeline.job(8201)["status"] == "done"
     for order_id in (8202, 8203):

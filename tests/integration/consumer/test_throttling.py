@@ -9,23 +9,29 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.events.builders import WORK_QUEUE
 from tests.integration.consumer.conftest import MODEL, Pipeline, answer, sqs_record
-from tests.integration.queues import create_queue_with_dlq
+from tests.integration.queues import delayed_messages
 
 TOMATO = ("Tomato paste", "2", "ctn", "4.500", "9.000")
 
 
-def queue_with_dlq(max_receive_count: int = 5) -> tuple[Any, str, str, str]:
+def queue_with_dlq(max_receive_count: int | None = None) -> tuple[Any, str, str, str]:
+    """The work queue the records name (the ``pipeline`` fixture creates it), its ARN and its DLQ;
+    ``max_receive_count`` changes its redrive policy."""
     sqs = boto3.client("sqs")
-    queue_url, dlq_url = create_queue_with_dlq(
-        "invoice-jobs", visibility_seconds=1800, max_receive_count=max_receive_count
-    )
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.get_queue_url(QueueName=WORK_QUEUE)["QueueUrl"]
+    dlq_url = sqs.get_queue_url(QueueName=f"{WORK_QUEUE}-dlq")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn", "RedrivePolicy"])
+    arn = attributes["Attributes"]["QueueArn"]
+    if max_receive_count is not None:
+        policy = {**json.loads(attributes["Attributes"]["RedrivePolicy"]), "maxReceiveCount": str(max_receive_count)}
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"RedrivePolicy": json.dumps(policy)})
     return sqs, queue_url, arn, dlq_url
 
 
-def receive(sqs: Any, queue_url: str, arn: str, wait_seconds: float = 5.0) -> dict[str, Any] | None:
-    """The next message as a Lambda record (waiting out a delay of a few seconds), or None."""
+def receive(sqs: Any, queue_url: str, arn: str, wait_seconds: float = 60.0) -> dict[str, Any] | None:
+    """The next message as a Lambda record, waiting out a delay of a few seconds (the bound only stops a hang)."""
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         messages = sqs.receive_message(QueueUrl=queue_url, AttributeNames=["All"], WaitTimeSeconds=0).get("Messages")
@@ -73,10 +79,15 @@ def test_a_throttled_job_on_its_last_receive_is_handed_back_not_failed(pipeline:
     assert record is not None
     record["attributes"]["ApproximateReceiveCount"] = "5"  # the last receive SQS allows
 
-    assert pipeline.run(record) == []  # acknowledged: this receive is not retried, so it cannot reach the DLQ
-    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])  # what Lambda does on success
+    assert pipeline.run(record) == []  # acknowledged (and deleted): this receive cannot reach the DLQ
     status, _, throttles, waited, last_error = throttle_state(pipeline, 4002)
     assert status == "queued" and throttles == 1 and waited >= 1 and "rate limit" in last_error
+    # One fresh copy, delayed by the named second plus at most 20 % jitter, rounded up.
+    assert pipeline.queue.depth() == (0, 0, 1)
+    assert [(json.loads(m.body), m.delay_seconds) for m in delayed_messages()] in (
+        [({"order_id": 4002, "llm": MODEL}, 1)],
+        [({"order_id": 4002, "llm": MODEL}, 2)],
+    )
 
     again = receive(sqs, queue_url, arn)  # the fresh, delayed copy
     assert again is not None and again["messageId"] != record["messageId"]
@@ -96,8 +107,7 @@ def test_throttling_for_longer_than_every_receive_never_reaches_the_dlq(pipeline
     for _ in range(4):  # twice maxReceiveCount deliveries, every one throttled
         record = receive(sqs, queue_url, arn)
         assert record is not None
-        assert pipeline.run(record) == []
-        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
+        assert pipeline.run(record) == []  # acknowledged and deleted, a fresh copy sent
     status, attempts, throttles, _, _ = throttle_state(pipeline, 4010)
     assert (status, attempts, throttles) == ("queued", 4, 4)
     assert depth(sqs, dlq_url) == 0 and depth(sqs, queue_url) == 1
@@ -114,7 +124,6 @@ def test_a_job_throttled_for_longer_than_the_maximum_fails_with_that_reason(
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"order_id": 4011, "llm": MODEL}))
     first = receive(sqs, queue_url, arn)
     assert pipeline.run(first) == []
-    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=first["receiptHandle"])
     second = receive(sqs, queue_url, arn)
     assert pipeline.run(second) == [second["messageId"]]  # failed: on its way to the DLQ like any failure
     status, _, throttles, waited, last_error = throttle_state(pipeline, 4011)
