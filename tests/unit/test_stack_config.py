@@ -99,7 +99,8 @@ def test_unset_keys_take_the_stacks_defaults(tmp_path: Path) -> None:
     )
     settings = load_queue_settings(path)
     assert (settings.consumer_timeout_seconds, settings.visibility_timeout_seconds) == (300, 1800)
-    assert (settings.reserved_concurrency, settings.max_concurrency) == (4, 4)
+    # The main lane's default is what the priority lane (priorityMaxConcurrency 2 in cdk.json) leaves of the reserve.
+    assert (settings.reserved_concurrency, settings.max_concurrency) == (4, 2)
 
 
 def test_the_dlq_keeps_14_days_whatever_the_context(tmp_path: Path) -> None:
