@@ -458,8 +458,9 @@ def _drain(local: LocalStack, consumer: Callable[[], Any], label: str) -> Any:
         SqsEventSource(
             url,
             handler_factory=consumer,
-            batch_size=local.settings.batch_size,
-            max_batching_window_seconds=local.settings.max_batching_window_seconds,
+            # The priority lane's mapping takes one order per invocation, without a batching window (stacks/).
+            batch_size=local.settings.batch_size if url == local.queue_url else 1,
+            max_batching_window_seconds=local.settings.max_batching_window_seconds if url == local.queue_url else 0,
             max_concurrency=concurrency,
             function_timeout_seconds=local.settings.consumer_timeout_seconds,
             on_batch=_progress(name),

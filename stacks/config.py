@@ -186,15 +186,18 @@ class PipelineConfig:
         if VISIBILITY_TIMEOUT_FACTOR * consumer_timeout > SQS_MAX_VISIBILITY_SECONDS:
             raise ContextError("consumerTimeoutSeconds: 6x it exceeds the SQS visibility timeout limit (12 h)")
         reserved = ctx.integer("consumerReservedConcurrency", default=10, minimum=2, maximum=1000)
-        priority_max = _priority_max_concurrency(ctx, reserved)
+        # The priority lane's maximum concurrency (an event source's minimum is 2); unset or 0: no lane.
+        priority_max = ctx.optional_integer("priorityMaxConcurrency", minimum=0, maximum=1000) or None
         max_concurrency = ctx.integer(
-            "consumerMaxConcurrency", default=reserved - (priority_max or 0), minimum=2, maximum=1000
+            "consumerMaxConcurrency", default=max(2, reserved - (priority_max or 0)), minimum=2, maximum=1000
         )
         if max_concurrency > reserved:
             raise ContextError(
                 f"consumerMaxConcurrency ({max_concurrency}) must be <= consumerReservedConcurrency ({reserved}):"
                 " above it Lambda throttles the poller and healthy messages reach the dead-letter queue"
             )
+        if priority_max is not None and priority_max < 2:
+            raise ContextError(f"priorityMaxConcurrency must be 0 (no lane) or at least 2, got {priority_max}")
         if priority_max is not None and max_concurrency + priority_max > reserved:
             raise ContextError(
                 f"consumerMaxConcurrency ({max_concurrency}) + priorityMaxConcurrency ({priority_max}) must be <= "
@@ -313,19 +316,6 @@ def _bedrock_profile_regions(ctx: _Context, models: tuple[str, ...]) -> tuple[st
             "the regions it routes to (the Bedrock console shows them), so its model is granted in each"
         )
     return regions
-
-
-def _priority_max_concurrency(ctx: _Context, reserved: int) -> int | None:
-    """The priority lane's maximum concurrency (an event source's minimum is 2); unset or 0: no lane."""
-    value = ctx.optional_integer("priorityMaxConcurrency", minimum=0, maximum=1000)
-    if not value:
-        return None
-    if value < 2 or value > reserved - 2:
-        raise ContextError(
-            f"priorityMaxConcurrency must be 0 (no lane) or between 2 and consumerReservedConcurrency - 2 "
-            f"({reserved - 2}), got {value}: the main lane keeps at least 2"
-        )
-    return value
 
 
 def _restaurant_ids(ctx: _Context) -> tuple[str, ...]:

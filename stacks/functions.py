@@ -149,8 +149,8 @@ class PipelineFunctions(Construct):
                 "PriorityEventSource",
                 target=self.consumer,
                 event_source_arn=queues.priority_queue.queue_arn,
-                batch_size=config.batch_size,
-                max_batching_window=Duration.seconds(config.max_batching_window_seconds),
+                # One order per invocation, no batching window: an urgent order never waits for another.
+                batch_size=1,
                 max_concurrency=config.priority_max_concurrency,
                 report_batch_item_failures=True,
             )

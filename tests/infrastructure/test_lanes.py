@@ -86,6 +86,7 @@ def test_the_same_consumer_reads_both_lanes_through_two_mappings_within_its_rese
         assert mapping["FunctionName"] == {"Ref": consumer_key}
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert by_queue[queue]["ScalingConfig"]["MaximumConcurrency"] == lanes.context["priorityMaxConcurrency"]
+    assert by_queue[queue]["BatchSize"] == 1 and "MaximumBatchingWindowInSeconds" not in by_queue[queue]
     assert sum(m["ScalingConfig"]["MaximumConcurrency"] for m in by_queue.values()) <= reserved
 
 
@@ -146,7 +147,7 @@ def test_without_priority_max_concurrency_there_is_no_lane(tmp_path_factory: pyt
     [
         ({"consumerReservedConcurrency": 10, "consumerMaxConcurrency": 9, "priorityMaxConcurrency": 2}, "must be <="),
         ({"priorityMaxConcurrency": 1}, "priorityMaxConcurrency"),
-        ({"consumerReservedConcurrency": 4, "priorityMaxConcurrency": 3}, "priorityMaxConcurrency"),
+        ({"consumerReservedConcurrency": 4, "consumerMaxConcurrency": None, "priorityMaxConcurrency": 3}, "<="),
         ({"eventBusName": "no spaces allowed"}, "eventBusName"),
         ({"outboxRetrySeconds": 0}, "outboxRetrySeconds"),
     ],

@@ -30,6 +30,7 @@ UNSET = {
     "consumerReservedConcurrency": 4,
     "consumerMaxConcurrency": None,
     "queueRetentionDays": None,
+    "priorityMaxConcurrency": None,
 }
 
 
