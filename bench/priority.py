@@ -22,6 +22,7 @@ image rendering. Without the lane an urgent order waits for the whole backlog (a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -32,6 +33,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
+# The handlers' logger takes its level when first imported, before the local stack quiets it: one line per order
+# would bury the figures.
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 import boto3  # noqa: E402
 
@@ -246,7 +250,8 @@ def run(
                         timeout_seconds=timeout,
                     )
                 )
-                print(f"  {runs[-1].label}: p95 {runs[-1].cell(0.95)} s", flush=True)
+                waits = ", ".join(f"{wait:.1f}" for wait in sorted(runs[-1].waits.values()))
+                print(f"  {runs[-1].label}: p95 {runs[-1].cell(0.95)} s (each: {waits or '-'})", flush=True)
             db.pool.discard()
     print(format_table(runs, latency, schedule_seconds))
     with_lane, without = runs

@@ -62,7 +62,7 @@ class RunSummary:
 
     enqueued: int = 0  # messages sent (= jobs claimed and sent), both lanes
     priority_enqueued: int = 0  # of which to the priority lane
-    scanned: int = 0  # eligible orders read (restaurant, date and a non-blank image match)
+    scanned: int = 0  # eligible orders read (restaurant, date, non-blank image); with a lane, recent ones twice
     skipped: int = 0  # jobs of scanned orders not sent: done, processing, failed, or queued within the lease
     send_failures: int = 0  # jobs whose message failed after every retry (their claims were released)
     claims_released: int = 0
