@@ -167,9 +167,10 @@ def cmd_redrive(args: argparse.Namespace, *, sqs: Any = None, sleep: Callable[[f
     settings = operator_settings()
     sqs = sqs or _sqs()
     queue_urls = {"main": _require_queue_url(), "priority": settings.priority_queue_url}
-    if args.lane == "priority" and settings.priority_queue_url is None:
+    lane = getattr(args, "lane", "all")  # callers that build their own arguments may leave it out
+    if lane == "priority" and settings.priority_queue_url is None:
         raise ConfigError("--lane priority: PRIORITY_QUEUE_URL is not set (the priority lane's queue)")
-    lanes = ["main", "priority"] if args.lane == "all" else [args.lane]
+    lanes = ["main", "priority"] if lane == "all" else [lane]
     code = EXIT_OK
     for lane in lanes:
         url = queue_urls[lane]
