@@ -23,6 +23,7 @@ image rendering. Without the lane an urgent order waits for the whole backlog (a
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import threading
@@ -70,7 +71,7 @@ class LaneRun:
         values = sorted(self.waits.values())
         if len(values) < self.urgent:  # the missing ones waited at least as long as the run lasted
             values += [self.cut_at or 0.0] * (self.urgent - len(values))
-        return values[min(len(values) - 1, max(0, round(fraction * len(values) + 0.5) - 1))]
+        return values[max(0, math.ceil(fraction * len(values)) - 1)]  # nearest rank
 
     def cell(self, fraction: float) -> str:
         value = self.percentile(fraction)
