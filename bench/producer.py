@@ -144,6 +144,7 @@ def page_params(key: tuple[Any, ...], page_size: int) -> dict[str, Any]:
         "processing_lease_seconds": 1800,
         "stale_processing_error": STALE_PROCESSING_ERROR,
         "max_claims": page_size,
+        "priority_window_minutes": 60,
     }
 
 

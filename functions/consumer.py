@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from invoice_pipeline.consume import ConsumerDeps, build_runtime, record_handler
+from invoice_pipeline.consume import ConsumerDeps, build_runtime, publish_stale_events, record_handler
 from invoice_pipeline.observability import logger, metrics, tracer
 from invoice_pipeline.settings import consumer_settings
 
@@ -34,6 +34,8 @@ def runtime() -> ConsumerDeps:
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(
+    response = process_partial_response(
         event=event, record_handler=record_handler(deadline, runtime()), processor=processor, context=context
     )
+    publish_stale_events(runtime())
+    return response

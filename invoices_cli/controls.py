@@ -55,6 +55,12 @@ def _queue_url() -> str:
     return queue_url
 
 
+def _lane_queue_urls() -> list[str]:
+    """The main queue, and the priority lane's when PRIORITY_QUEUE_URL is set: pause and resume cover both."""
+    priority = operator_settings().priority_queue_url
+    return [_queue_url(), *([priority] if priority else [])]
+
+
 def _is_local() -> bool:
     return is_local_endpoint(operator_settings().aws_endpoint_url)
 
@@ -109,12 +115,13 @@ def set_paused(
     """Pause or resume the schedule and the consumer's event source; returns what was changed, one line each.
 
     ``local`` None: the local stack's controls when the endpoint is on this machine, else AWS."""
-    queue_url = _queue_url()
+    queue_urls = _lane_queue_urls()
     if _is_local() if local is None else local:
         from local.controls import write_controls
 
-        write_controls(queue_url, paused=paused)
-        return [f"local event source of {queue_url}: {'paused' if paused else 'running'}"]
+        for queue_url in queue_urls:
+            write_controls(queue_url, paused=paused)
+        return [f"local event source of {url}: {'paused' if paused else 'running'}" for url in queue_urls]
     settings = operator_settings()
     done = []
     if settings.schedule_name is None:
@@ -125,7 +132,8 @@ def set_paused(
         )
         done.append(f"schedule {settings.schedule_group}/{settings.schedule_name}: {state}")
     lambda_client = lambda_client or _client("lambda")
-    for mapping in _mappings(lambda_client, sqs or _client("sqs"), queue_url):
+    mappings = [mapping for url in queue_urls for mapping in _mappings(lambda_client, sqs or _client("sqs"), url)]
+    for mapping in mappings:
         lambda_client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=not paused)
         done.append(
             f"event source {mapping['UUID']} -> {mapping['FunctionArn']}: {'disabled' if paused else 'enabled'}"

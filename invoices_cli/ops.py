@@ -86,14 +86,17 @@ def collect_status(*, sqs: Any = None) -> dict[str, Any]:
         "dlq": None,
     }
     queue_url = settings.queue_url
-    if queue_url is not None:
-        sqs = sqs or _sqs()
-        source, dlq = source_and_dlq(sqs, queue_url)
-        status["queue"] = {"url": source.url, **queue_depth(sqs, source.url).as_dict()}
-        status["dlq"] = {"url": dlq.url, **queue_depth(sqs, dlq.url).as_dict()}
+    for prefix, url in (("", queue_url), ("priority_", settings.priority_queue_url)):
+        if url is not None:
+            sqs = sqs or _sqs()
+            source, dlq = source_and_dlq(sqs, url)
+            status[f"{prefix}queue"] = {"url": source.url, **queue_depth(sqs, source.url).as_dict()}
+            status[f"{prefix}dlq"] = {"url": dlq.url, **queue_depth(sqs, dlq.url).as_dict()}
     from invoices_cli.controls import control_state
 
     status["controls"] = control_state(queue_url, sqs=sqs)
+    if settings.priority_queue_url is not None:
+        status["priority_controls"] = control_state(settings.priority_queue_url, sqs=sqs)
     return status
 
 
@@ -119,18 +122,22 @@ def format_status(status: dict[str, Any]) -> str:
         f"oldest processing: {_age(status['oldest_processing_seconds'])}"
     )
     lines += _format_stale_processing(status)
-    for name in ("queue", "dlq"):
+    lanes = ("queue", "dlq", "priority_queue", "priority_dlq") if "priority_queue" in status else ("queue", "dlq")
+    for name in lanes:
         depth = status[name]
+        label = name.replace("_", " ")
         if depth is None:
-            lines.append(f"{name}: QUEUE_URL not set")
+            lines.append(f"{label}: QUEUE_URL not set")
         else:
             lines.append(
-                f"{name}: {depth['visible']} visible, {depth['in_flight']} in flight, {depth['delayed']} delayed"
+                f"{label}: {depth['visible']} visible, {depth['in_flight']} in flight, {depth['delayed']} delayed"
                 f"  ({depth['url']})"
             )
     from invoices_cli.controls import format_control_state
 
     lines.append(format_control_state(status.get("controls") or {}))
+    if "priority_controls" in status:
+        lines.append("priority lane " + format_control_state(status["priority_controls"] or {}))
     return "\n".join(lines)
 
 
@@ -165,7 +172,25 @@ def cmd_redrive(args: argparse.Namespace, *, sqs: Any = None, sleep: Callable[[f
         raise ConfigError(f"--rate must be between 1 and 500 messages per second, got {args.rate}")
     settings = operator_settings()
     sqs = sqs or _sqs()
-    source, dlq = source_and_dlq(sqs, _require_queue_url())
+    queue_urls = {"main": _require_queue_url(), "priority": settings.priority_queue_url}
+    lane = getattr(args, "lane", "all")  # callers that build their own arguments may leave it out
+    if lane == "priority" and settings.priority_queue_url is None:
+        raise ConfigError("--lane priority: PRIORITY_QUEUE_URL is not set (the priority lane's queue)")
+    lanes = ["main", "priority"] if lane == "all" else [lane]
+    code = EXIT_OK
+    for lane in lanes:
+        url = queue_urls[lane]
+        if url is not None:
+            if len(lanes) > 1 and queue_urls["priority"] is not None:
+                print(f"{lane} lane:")
+            code = max(code, _redrive_queue(args, settings, sqs, url, sleep))
+    return code
+
+
+def _redrive_queue(
+    args: argparse.Namespace, settings: Any, sqs: Any, queue_url: str, sleep: Callable[[float], None] | None
+) -> int:
+    source, dlq = source_and_dlq(sqs, queue_url)
     if is_local_endpoint(settings.aws_endpoint_url):
         from local.dlq_mover import move_messages
 
@@ -400,6 +425,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "Exit 0 when the task completed, 1 when it failed or another task is already running, 2 on bad usage.",
     )
     redrive.add_argument("--rate", type=positive_int, help="messages per second (1-500; default: SQS decides)")
+    redrive.add_argument(
+        "--lane",
+        choices=("all", "main", "priority"),
+        default="all",
+        help="which lane's DLQ: QUEUE_URL's, PRIORITY_QUEUE_URL's, or both (default: all that are set)",
+    )
     redrive.add_argument("--no-wait", action="store_true", help="start the task and return")
     redrive.add_argument("--poll-seconds", type=float, default=5.0, help="seconds between progress checks")
     redrive.set_defaults(run=cmd_redrive)

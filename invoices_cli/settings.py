@@ -30,6 +30,8 @@ class OperatorSettings(EnvironmentSettings):
     """What the ``invoices`` command needs besides the database: the queue (its DLQ comes from its RedrivePolicy)."""
 
     queue_url: str | None = Field(None, alias="QUEUE_URL")
+    # The priority lane's queue (stack output PriorityQueueUrl); unset: no lane. Its DLQ comes from its RedrivePolicy.
+    priority_queue_url: str | None = Field(None, alias="PRIORITY_QUEUE_URL")
     llm_models: LlmModels = Field((DEFAULT_LLM_MODEL,), alias="LLM_MODELS")
     # set for the local stack (moto); the local redrive is chosen from it
     aws_endpoint_url: str | None = Field(

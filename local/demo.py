@@ -47,11 +47,12 @@ from invoice_pipeline import ledger_reads
 from invoice_pipeline.db import pool
 from local.aws import patched_environment
 from local.dlq_mover import move_messages
-from local.event_source import FakeLambdaContext, SqsEventSource, fresh_handler
+from local.event_sink import create_event_sink, drain_events
+from local.event_source import FakeLambdaContext, SqsEventSource, drain_together, fresh_handler
 from local.flawed_model import FLAWED_MODEL, describe_rates, flawed_answer
 from local.runtime import emulated_model, emulator_environment, functions_importable, local_runtime, upload_samples
 from local.stack import LocalStack
-from local.stack_config import load_queue_settings
+from local.stack_config import load_queue_settings, priority_max_concurrency
 
 DEFAULT_ORDERS = 40
 # The offline OCR reads a page in about 1-4 CPU seconds: on 2 cores, 12 orders (about 20 pages) keep the demo
@@ -104,6 +105,7 @@ class DemoResult:
     report: list[dict[str, Any]] = field(default_factory=list)  # `invoices report --format json`: a row per model
     ledger_totals: dict[str, int] = field(default_factory=dict)
     report_html: str | None = None  # the comparison page written by `invoices report --html`
+    events_seen: dict[str, int] = field(default_factory=dict)  # completion events by detail-type, read from the bus
 
     @property
     def llm(self) -> str:
@@ -361,7 +363,10 @@ def run_demo(
             f"items), {len(poison)} poison, {len(blank_ids)} blank"
         )
 
-        handler_env = runtime.handler_environment(llm=llm, max_image_bytes=DEMO_MAX_IMAGE_BYTES, model_env=model_env)
+        handler_env = runtime.handler_environment(
+            llm=llm, max_image_bytes=DEMO_MAX_IMAGE_BYTES, model_env=model_env, priority_lane=True
+        )
+        event_sink = create_event_sink()  # a rule on the local bus to a queue: what a webhook would receive
         stack.enter_context(patched_environment(handler_env))
         timings["setup"] = time.monotonic() - started
 
@@ -382,7 +387,7 @@ def run_demo(
         sqs = boto3.client("sqs")
 
         # 5. the DLQ, a fix, a redrive
-        first_dlq = messages_in(sqs, local.dlq_url)
+        first_dlq = messages_in(sqs, local.dlq_url) + messages_in(sqs, local.priority_dlq_url)
         print(f"DLQ after pass 1: {len(first_dlq)} message(s), orders {sorted(set(map(_order_id_of, first_dlq)))}")
         fixable = [p for p in poison if p.fixable]
         for p in fixable:
@@ -393,11 +398,17 @@ def run_demo(
             )
         print(f"fixed: uploaded the missing object of order(s) {[p.order_id for p in fixable]}")
         redriven = move_messages(sqs, local.dlq_url, local.queue_url, rate=100)
+        redriven += move_messages(sqs, local.priority_dlq_url, local.priority_queue_url, rate=100)
         print(f"redrive (local mover, as StartMessageMoveTask would): {redriven} message(s) back to the queue")
         redrive_started = time.monotonic()
         _drain(local, consumer, "pass 2")
         timings["redrive"] = time.monotonic() - redrive_started
-        final_dlq = messages_in(sqs, local.dlq_url)
+        final_dlq = messages_in(sqs, local.dlq_url) + messages_in(sqs, local.priority_dlq_url)
+        events_seen = Counter(event["detail-type"] for event in drain_events(event_sink))
+        print(
+            f"completion events seen on the bus: {sum(events_seen.values())} "
+            f"({', '.join(f'{count} {kind}' for kind, count in sorted(events_seen.items())) or 'none'})"
+        )
 
         # 6. what the database holds now
         result = _collect(
@@ -410,6 +421,7 @@ def run_demo(
             first_dlq_jobs=[_job_of(message, llms[0]) for message in first_dlq],
             redriven=redriven,
         )
+        result.events_seen = dict(events_seen)
         result.durations = {**timings, "total": time.monotonic() - started}
         done_first = first.succeeded
         result.consumed_orders_per_second = done_first / timings["consume"] if timings["consume"] else 0.0
@@ -469,23 +481,40 @@ def serve_workbench(result: DemoResult) -> None:
 
 
 def _drain(local: LocalStack, consumer: Callable[[], Any], label: str) -> Any:
-    source = SqsEventSource(
-        local.queue_url,
-        handler_factory=consumer,
-        batch_size=local.settings.batch_size,
-        max_batching_window_seconds=local.settings.max_batching_window_seconds,
-        max_concurrency=local.settings.max_concurrency,
-        function_timeout_seconds=local.settings.consumer_timeout_seconds,
-        on_batch=_progress(label),
-    )
-    stats = source.drain(until_idle=True, timeout_seconds=DRAIN_DEADLINE_SECONDS)
-    print(
-        f"\r  {label}: {stats.invocations} batches, {stats.records} records, {stats.succeeded} ok, "
-        f"{stats.failed} failed (max {stats.max_in_flight} concurrent)"
-    )
-    if stats.timed_out:
-        print(f"  {label}: stopped at its deadline with messages left")
-    return stats
+    """Both lanes at once, each with its own mapping's concurrency; returns the main lane's statistics plus the
+    priority lane's counts."""
+    lanes = [(local.queue_url, local.settings.max_concurrency, label)]
+    if local.priority_queue_url:
+        lanes.append((local.priority_queue_url, priority_max_concurrency() or 2, f"{label} (priority lane)"))
+    sources = [
+        SqsEventSource(
+            url,
+            handler_factory=consumer,
+            # The priority lane's mapping takes one order per invocation, without a batching window (stacks/).
+            batch_size=local.settings.batch_size if url == local.queue_url else 1,
+            max_batching_window_seconds=local.settings.max_batching_window_seconds if url == local.queue_url else 0,
+            max_concurrency=concurrency,
+            function_timeout_seconds=local.settings.consumer_timeout_seconds,
+            on_batch=_progress(name),
+        )
+        for url, concurrency, name in lanes
+    ]
+    all_stats = drain_together(sources, timeout_seconds=DRAIN_DEADLINE_SECONDS)
+    for (_, _, name), stats in zip(lanes, all_stats, strict=True):
+        print(
+            f"\r  {name}: {stats.invocations} batches, {stats.records} records, {stats.succeeded} ok, "
+            f"{stats.failed} failed (max {stats.max_in_flight} concurrent)"
+        )
+        if stats.timed_out:
+            print(f"  {name}: stopped at its deadline with messages left")
+    main = all_stats[0]
+    for other in all_stats[1:]:
+        main.invocations += other.invocations
+        main.records += other.records
+        main.succeeded += other.succeeded
+        main.failed += other.failed
+        main.timed_out = main.timed_out or other.timed_out
+    return main
 
 
 ITEMS_PER_ORDER_SQL = "SELECT order_id, count(*) FROM benchmarking.invoice_items WHERE llm = :llm GROUP BY order_id"
@@ -551,6 +580,11 @@ def format_summary(result: DemoResult) -> str:
         p.order_id for p in result.poison.values() if p.fixable and result.jobs.get(p.order_id, ("",))[0] == "done"
     ]
     lines.append(f"redrive: {result.redriven} message(s) moved back; fixed and now done: orders {fixed}")
+    seen = result.events_seen
+    lines.append(
+        f"completion events on the bus: {sum(seen.values())} "
+        f"({seen.get('Invoice extraction done', 0)} done, {seen.get('Invoice extraction failed', 0)} failed)"
+    )
     for row in result.report:
         lines.append(
             f"{row['llm']}: {row['orders_done']} done, {row['orders_failed']} failed; items: {row['items']} in "

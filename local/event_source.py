@@ -371,3 +371,19 @@ class SqsEventSource:
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]} for n, message in enumerate(chunk)],
             )
+
+
+def drain_together(sources: list[SqsEventSource], *, timeout_seconds: float | None = None) -> list[EventSourceStats]:
+    """Drain several mappings of the same function at once (the main queue and the priority lane: each its own
+    poller and maximum concurrency, as Lambda runs two event source mappings); returns each one's statistics."""
+    results: list[EventSourceStats | None] = [None] * len(sources)
+
+    def run(index: int) -> None:
+        results[index] = sources[index].drain(until_idle=True, timeout_seconds=timeout_seconds)
+
+    threads = [threading.Thread(target=run, args=(index,), name=f"lane-{index}") for index in range(len(sources))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [stats if stats is not None else source.stats for stats, source in zip(results, sources, strict=True)]

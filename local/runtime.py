@@ -40,10 +40,13 @@ class LocalRuntime:
     applied_migrations: tuple[str, ...]
 
     def handler_environment(
-        self, *, llm: str, max_image_bytes: int, model_env: dict[str, str] | None = None
+        self, *, llm: str, max_image_bytes: int, model_env: dict[str, str] | None = None, priority_lane: bool = False
     ) -> dict[str, str]:
-        """What the producer and consumer handlers read (DESIGN §6), pointed at this stack."""
+        """What the producer and consumer handlers read (DESIGN §6), pointed at this stack. ``priority_lane``: the
+        producer sends urgent orders to the stack's priority queue (the caller then drains both queues)."""
+        lane = {"PRIORITY_QUEUE_URL": self.stack.priority_queue_url} if priority_lane else {}
         return {
+            **lane,
             "DB_SECRET_ARN": self.secret_arn,
             "DATABASE_URL": "",
             "QUEUE_URL": self.stack.queue_url,

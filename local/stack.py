@@ -1,4 +1,5 @@
-"""The stack's storage on the local moto server: the invoice bucket, the queue and its DLQ.
+"""The stack's storage on the local moto server: the invoice bucket, the queue and its DLQ, the priority lane's queue
+and its DLQ (docs/events-and-lanes.md).
 
 Same shape as the CDK stack (DESIGN §7): the DLQ keeps messages 14 days and allows redrive from any
 queue; the main queue sends a message to the DLQ after maxReceiveCount receives. Settings come from
@@ -24,6 +25,8 @@ class LocalStack:
     dlq_url: str
     dlq_arn: str
     settings: QueueSettings
+    priority_queue_url: str = ""
+    priority_dlq_url: str = ""
 
 
 def queue_arn(sqs: Any, queue_url: str) -> str:
@@ -36,6 +39,21 @@ def create_local_stack(
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=bucket)
     sqs = boto3.client("sqs")
+    queue_url, dlq_url = _queue_with_dlq(sqs, queue_name, settings)
+    priority_url, priority_dlq_url = _queue_with_dlq(sqs, f"{queue_name}-priority", settings)
+    return LocalStack(
+        bucket,
+        queue_url,
+        queue_arn(sqs, queue_url),
+        dlq_url,
+        queue_arn(sqs, dlq_url),
+        settings,
+        priority_queue_url=priority_url,
+        priority_dlq_url=priority_dlq_url,
+    )
+
+
+def _queue_with_dlq(sqs: Any, queue_name: str, settings: QueueSettings) -> tuple[str, str]:
     dlq_url = sqs.create_queue(
         QueueName=f"{queue_name}-dlq",
         Attributes={
@@ -54,4 +72,4 @@ def create_local_stack(
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq, "maxReceiveCount": settings.max_receive_count}),
         },
     )["QueueUrl"]
-    return LocalStack(bucket, queue_url, queue_arn(sqs, queue_url), dlq_url, dlq, settings)
+    return queue_url, dlq_url

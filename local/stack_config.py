@@ -67,3 +67,8 @@ class QueueSettings:
 def load_queue_settings(path: Path = CDK_JSON) -> QueueSettings:
     """Parse ``path`` with the stack's parser; a bad value raises :class:`stacks.config.ContextError` naming its key."""
     return QueueSettings.from_config(PipelineConfig.from_cdk_json(path))
+
+
+def priority_max_concurrency(path: Path = CDK_JSON) -> int | None:
+    """The priority lane's event-source maximum concurrency (``priorityMaxConcurrency``); None: no lane."""
+    return PipelineConfig.from_cdk_json(path).priority_max_concurrency

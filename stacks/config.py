@@ -60,6 +60,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # The work queue is named after the stack (`<stackName>-work`) and SQS names are at most 80 characters.
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,74}$")
 WORK_QUEUE_SUFFIX = "-work"
+PRIORITY_QUEUE_SUFFIX = "-priority"
+_EVENT_BUS_NAME = re.compile(r"^[A-Za-z0-9._\-/]{1,256}$")
 # The offline OCR extractor's model names (DESIGN §9): the Lambda layer has no OCR runtime to run them.
 OCR_MODEL_PREFIX = "ocr-"
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -141,12 +143,25 @@ class PipelineConfig:
     max_throttle_wait_seconds: int  # MAX_THROTTLE_WAIT_SECONDS
     max_hand_backs_per_job: int  # MAX_HAND_BACKS_PER_JOB
     max_provider_wait_seconds: int  # MAX_PROVIDER_WAIT_SECONDS
+    # --- completion events and the priority lane (docs/events-and-lanes.md) ---
+    event_bus_name: str  # where completion events go; the functions may put events on this bus only
+    outbox_retry_seconds: int  # an unsent event is published by the next consumer invocation or producer run
+    priority_max_concurrency: int | None  # the priority lane's event source; None: no lane
+    priority_window_minutes: int  # an order created within this many minutes is urgent
     # --- pricing (modelPrices): the consumer's MODEL_PRICES, JSON; None: the built-in prices only -----------------
     model_prices: str | None = None
 
     @property
     def work_queue_name(self) -> str:
         return f"{self.stack_name}{WORK_QUEUE_SUFFIX}"
+
+    @property
+    def priority_queue_name(self) -> str:
+        return f"{self.stack_name}{PRIORITY_QUEUE_SUFFIX}"
+
+    @property
+    def priority_lane(self) -> bool:
+        return self.priority_max_concurrency is not None
 
     @property
     def providers(self) -> frozenset[str]:
@@ -184,11 +199,23 @@ class PipelineConfig:
         if VISIBILITY_TIMEOUT_FACTOR * consumer_timeout > SQS_MAX_VISIBILITY_SECONDS:
             raise ContextError("consumerTimeoutSeconds: 6x it exceeds the SQS visibility timeout limit (12 h)")
         reserved = ctx.integer("consumerReservedConcurrency", default=10, minimum=2, maximum=1000)
-        max_concurrency = ctx.integer("consumerMaxConcurrency", default=reserved, minimum=2, maximum=1000)
+        # The priority lane's maximum concurrency (an event source's minimum is 2); unset or 0: no lane.
+        priority_max = ctx.optional_integer("priorityMaxConcurrency", minimum=0, maximum=1000) or None
+        max_concurrency = ctx.integer(
+            "consumerMaxConcurrency", default=max(2, reserved - (priority_max or 0)), minimum=2, maximum=1000
+        )
         if max_concurrency > reserved:
             raise ContextError(
                 f"consumerMaxConcurrency ({max_concurrency}) must be <= consumerReservedConcurrency ({reserved}):"
                 " above it Lambda throttles the poller and healthy messages reach the dead-letter queue"
+            )
+        if priority_max is not None and priority_max < 2:
+            raise ContextError(f"priorityMaxConcurrency must be 0 (no lane) or at least 2, got {priority_max}")
+        if priority_max is not None and max_concurrency + priority_max > reserved:
+            raise ContextError(
+                f"consumerMaxConcurrency ({max_concurrency}) + priorityMaxConcurrency ({priority_max}) must be <= "
+                f"consumerReservedConcurrency ({reserved}): both lanes' event sources invoke the same function, and "
+                "above its reserved concurrency Lambda throttles the pollers"
             )
         batch_size = ctx.integer("batchSize", default=2, minimum=1, maximum=10)
         model_timeout = ctx.integer(
@@ -239,6 +266,10 @@ class PipelineConfig:
             log_level=ctx.choice("logLevel", LOG_LEVELS, default="INFO"),
             **_consumer_limits(ctx),
             model_prices=_model_prices(get),
+            event_bus_name=ctx.matching("eventBusName", _EVENT_BUS_NAME, default="default"),
+            outbox_retry_seconds=ctx.integer("outboxRetrySeconds", default=60, minimum=1, maximum=24 * 3600),
+            priority_max_concurrency=priority_max,
+            priority_window_minutes=ctx.integer("priorityWindowMinutes", default=60, minimum=0, maximum=7 * 24 * 60),
         )
 
     @classmethod

@@ -74,6 +74,10 @@ class PipelineFunctions(Construct):
             **_optional("DB_SSL_ROOT_CERT", config.database.ssl_root_cert),
         }
         models = ",".join(config.llm_models)
+        events_environment = {
+            "EVENT_BUS_NAME": config.event_bus_name,
+            "OUTBOX_RETRY_SECONDS": str(config.outbox_retry_seconds),
+        }
 
         self.producer = self._function(
             "Producer",
@@ -90,6 +94,11 @@ class PipelineFunctions(Construct):
                 "PROCESSING_LEASE_SECONDS": str(config.processing_lease_seconds),
                 **_optional("ORDERS_SINCE", config.orders_since),
                 **_optional("MAX_QUEUE_DEPTH", config.max_queue_depth),
+                **events_environment,
+                **_optional("PRIORITY_QUEUE_URL", queues.priority_queue.queue_url if queues.priority_queue else None),
+                **_optional(
+                    "PRIORITY_WINDOW_MINUTES", config.priority_window_minutes if config.priority_lane else None
+                ),
             },
         )
         self.consumer = self._function(
@@ -114,6 +123,7 @@ class PipelineFunctions(Construct):
                 **_optional("OPENAI_SECRET_ARN", secrets.openai.secret_arn if secrets.openai else None),
                 **_optional("OPENAI_BASE_URL", config.openai_base_url if secrets.openai else None),
                 **_optional("MODEL_PRICES", config.model_prices),
+                **events_environment,
             },
         )
         self.migrate = self._function(
@@ -137,6 +147,19 @@ class PipelineFunctions(Construct):
             max_concurrency=config.consumer_max_concurrency,
             report_batch_item_failures=True,
         )
+        # The priority lane: the same function, its own mapping and maximum concurrency (docs/events-and-lanes.md).
+        self.priority_event_source: lambda_.EventSourceMapping | None = None
+        if queues.priority_queue is not None and config.priority_max_concurrency is not None:
+            self.priority_event_source = lambda_.EventSourceMapping(
+                self,
+                "PriorityEventSource",
+                target=self.consumer,
+                event_source_arn=queues.priority_queue.queue_arn,
+                # One order per invocation, no batching window: an urgent order never waits for another.
+                batch_size=1,
+                max_concurrency=config.priority_max_concurrency,
+                report_batch_item_failures=True,
+            )
         self._grant(queues, secrets)
 
     def _grant(self, queues: PipelineQueues, secrets: PipelineSecrets) -> None:
@@ -146,12 +169,18 @@ class PipelineFunctions(Construct):
             secrets.openai.grant_read(self.consumer)
         self._grant_bedrock()
         self._grant_textract()
-        queues.queue.grant_send_messages(self.producer)
         queues.queue.grant(self.producer, "sqs:GetQueueAttributes")  # queue-depth backpressure
-        queues.queue.grant_consume_messages(self.consumer)
-        # A configuration error on the last receive, and a throttled job, are handed back as a fresh (delayed)
-        # message (consume.py), so neither reaches the DLQ for a wrong key or a busy model.
-        queues.queue.grant_send_messages(self.consumer)
+        for queue in queues.work_queues:
+            queue.grant_send_messages(self.producer)
+            queue.grant_consume_messages(self.consumer)
+            # A configuration error on the last receive, and a throttled job, are handed back as a fresh (delayed)
+            # message on the queue it came from (consume.py), so neither reaches the DLQ for a wrong key or a busy
+            # model.
+            queue.grant_send_messages(self.consumer)
+        # Completion events: PutEvents on the configured bus only (the outbox sweep runs in both functions).
+        bus_arn = f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:event-bus/{self._config.event_bus_name}"
+        for function in (self.producer, self.consumer):
+            function.add_to_role_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus_arn]))
         bucket_objects = [f"arn:{Aws.PARTITION}:s3:::{bucket}/*" for bucket in self._config.allowed_buckets]
         self.consumer.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=bucket_objects))
         for resource in bucket_objects:

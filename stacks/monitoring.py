@@ -66,6 +66,8 @@ class MonitoredResources:
     producer: lambda_.IFunction
     consumer: lambda_.IFunction
     migrate: lambda_.IFunction
+    priority_queue: sqs.IQueue | None = None  # the priority lane, when there is one
+    priority_dead_letter_queue: sqs.IQueue | None = None
 
 
 class PipelineMonitoring(Construct):
@@ -192,6 +194,26 @@ class PipelineMonitoring(Construct):
                 at_least_one,
             ),
         }
+        if r.priority_queue is not None and r.priority_dead_letter_queue is not None:
+            definitions["PriorityDeadLetterQueueNotEmpty"] = (
+                r.priority_dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    period=FIVE_MINUTES, statistic="Maximum"
+                ),
+                "Urgent orders are in the priority lane's dead-letter queue: read last_error in the ledger, fix, "
+                "then redrive (invoices redrive --lane priority).",
+                at_least_one,
+            )
+            # Urgent orders wait minutes, not the main queue's hour: five minutes, or the main alarm's if lower.
+            definitions["PriorityOldestMessageTooOld"] = (
+                r.priority_queue.metric_approximate_age_of_oldest_message(period=FIVE_MINUTES, statistic="Maximum"),
+                "The priority lane is not draining: check consumer errors and throttles and priorityMaxConcurrency.",
+                {
+                    "threshold": min(300, config.oldest_message_alarm_seconds),
+                    "evaluation_periods": 1,
+                    "comparison_operator": cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                    "treat_missing_data": cloudwatch.TreatMissingData.NOT_BREACHING,
+                },
+            )
         action = cloudwatch_actions.SnsAction(self.topic)
         alarms: dict[str, cloudwatch.Alarm] = {}
         for name, (metric, description, props) in definitions.items():
@@ -235,6 +257,24 @@ class PipelineMonitoring(Construct):
                 [r.queue.metric_approximate_age_of_oldest_message(statistic="Maximum", label="queue")],
             ),
         )
+        if r.priority_queue is not None and r.priority_dead_letter_queue is not None:
+            dashboard.add_widgets(
+                _graph(
+                    "Priority lane depth",
+                    [
+                        r.priority_queue.metric_approximate_number_of_messages_visible(label="priority visible"),
+                        r.priority_queue.metric_approximate_number_of_messages_not_visible(label="priority in flight"),
+                        r.priority_dead_letter_queue.metric_approximate_number_of_messages_visible(
+                            label="priority DLQ"
+                        ),
+                    ],
+                ),
+                _graph(
+                    "Priority lane: age of oldest message (s)",
+                    [r.priority_queue.metric_approximate_age_of_oldest_message(statistic="Maximum", label="priority")],
+                ),
+                _graph("Priority messages enqueued", [_custom("PriorityMessagesEnqueued")]),
+            )
         dashboard.add_widgets(
             _graph(
                 "Latency (ms)",

@@ -39,6 +39,7 @@ class InvoicePipelineStack(Stack):
                 self.functions.consumer,
                 self.schedule,
                 self.functions.consumer_event_source,
+                *([self.functions.priority_event_source] if self.functions.priority_event_source else []),
             ],
             execute_on_handler_change=True,
         )
@@ -50,6 +51,8 @@ class InvoicePipelineStack(Stack):
             resources=MonitoredResources(
                 queue=self.queues.queue,
                 dead_letter_queue=self.queues.dead_letter_queue,
+                priority_queue=self.queues.priority_queue,
+                priority_dead_letter_queue=self.queues.priority_dead_letter_queue,
                 schedule_dead_letter_queue=self.schedule.dead_letter_queue,
                 producer=self.functions.producer,
                 consumer=self.functions.consumer,
@@ -91,6 +94,13 @@ class InvoicePipelineStack(Stack):
                 "Operations dashboard",
             ),
         }
+        if self.queues.priority_queue is not None and self.queues.priority_dead_letter_queue is not None:
+            outputs["PriorityQueueUrl"] = (self.queues.priority_queue.queue_url, "The priority lane's work queue")
+            outputs["PriorityDeadLetterQueueUrl"] = (
+                self.queues.priority_dead_letter_queue.queue_url,
+                "Priority-lane messages that failed maxReceiveCount times",
+            )
+        outputs["EventBusName"] = (self.config.event_bus_name, "Completion events are put on this bus")
         if self.secrets.openai is not None:  # only when an OpenAI model is configured
             outputs["OpenAiSecretArn"] = (self.secrets.openai.secret_arn, "Put the OpenAI API key in this secret")
         for name, (value, description) in outputs.items():

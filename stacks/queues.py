@@ -1,4 +1,4 @@
-"""The work queue and its dead-letter queue (DESIGN §7)."""
+"""The work queue and its dead-letter queue (DESIGN §7), and the priority lane's pair (docs/events-and-lanes.md)."""
 
 from __future__ import annotations
 
@@ -41,15 +41,44 @@ class PipelineQueues(Construct):
         self.dead_letter_queue.apply_removal_policy(RemovalPolicy.RETAIN)
         ssl_only_policy = self.dead_letter_queue.node.find_child("Policy")
         ssl_only_policy.apply_removal_policy(RemovalPolicy.RETAIN)  # type: ignore[attr-defined]
-        self.queue = sqs.Queue(
+        self.queue = self._work_queue("Queue", config.work_queue_name, self.dead_letter_queue, config)
+        # The priority lane (docs/events-and-lanes.md): the same kind of queue with its own DLQ, so a backlog or a
+        # redrive on the main lane never delays it.
+        self.priority_queue: sqs.Queue | None = None
+        self.priority_dead_letter_queue: sqs.Queue | None = None
+        if config.priority_lane:
+            priority_by_name = sqs.Queue.from_queue_arn(
+                self,
+                "PriorityQueueByName",
+                Stack.of(self).format_arn(service="sqs", resource=config.priority_queue_name),
+            )
+            self.priority_dead_letter_queue = dead_letter_queue(
+                self,
+                "PriorityDeadLetterQueue",
+                sqs.RedriveAllowPolicy(
+                    redrive_permission=sqs.RedrivePermission.BY_QUEUE, source_queues=[priority_by_name]
+                ),
+            )
+            self.priority_dead_letter_queue.apply_removal_policy(RemovalPolicy.RETAIN)
+            policy = self.priority_dead_letter_queue.node.find_child("Policy")
+            policy.apply_removal_policy(RemovalPolicy.RETAIN)  # type: ignore[attr-defined]
+            self.priority_queue = self._work_queue(
+                "PriorityQueue", config.priority_queue_name, self.priority_dead_letter_queue, config
+            )
+
+    def _work_queue(self, construct_id: str, name: str, dlq: sqs.IQueue, config: PipelineConfig) -> sqs.Queue:
+        return sqs.Queue(
             self,
-            "Queue",
-            queue_name=config.work_queue_name,
+            construct_id,
+            queue_name=name,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             visibility_timeout=Duration.seconds(config.visibility_timeout_seconds),
             retention_period=Duration.seconds(config.queue_retention_seconds),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=config.max_receive_count
-            ),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=config.max_receive_count),
         )
+
+    @property
+    def work_queues(self) -> list[sqs.Queue]:
+        """Every queue the consumer reads: the main queue, then the priority lane's when there is one."""
+        return [self.queue] + ([self.priority_queue] if self.priority_queue is not None else [])

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
-from invoice_pipeline import db, items, ledger, orders, urls
+from invoice_pipeline import db, events, items, ledger, orders, urls
 from invoice_pipeline.budget import BudgetExhausted, HeldTurn, ModelBudgets
 from invoice_pipeline.clients import AwsClients, ClientConfig
 from invoice_pipeline.errors import (
@@ -144,6 +144,7 @@ class ConsumerDeps:
     extractor_for: Callable[[str], Extractor]
     visibility: Visibility
     budgets: ModelBudgets
+    events: events.EventPublisher  # completion events: published after each `done` or `failed` commit
 
 
 def build_runtime(settings: ConsumerSettings) -> ConsumerDeps:
@@ -160,6 +161,7 @@ def build_runtime(settings: ConsumerSettings) -> ConsumerDeps:
         extractor_for=Extractors(settings, clients).get,
         visibility=SqsVisibility(clients),
         budgets=ModelBudgets(pool, max_wait_seconds=settings.max_provider_wait_seconds),
+        events=events.EventPublisher(clients, settings.events.event_bus_name, settings.events.outbox_retry_seconds),
     )
 
 
@@ -336,6 +338,7 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
         )
     if not write.job_completed:
         raise ClaimLost(f"the claim on job ({job.order_id}, {job.llm}) was taken over: nothing written")
+    events.publish_now(deps.events, deps.pool, [write.outbox_id] if write.outbox_id is not None else [])
     logger.info(
         "order extracted",
         extra={
@@ -379,12 +382,13 @@ def _record_failure(job: Job, error: Exception, record: Record, deps: ConsumerDe
         return _record_configuration_error(job, error, record, deps)
     last_error = describe(error)
     last_receive = job.receive_count >= deps.settings.max_receive_count
+    outbox_id: int | None = None
     try:
         with deps.pool.connection() as connection:
             if kind == "permanent" or last_receive:
                 # Only a permanent failure marks the message: its re-deliveries then fail fast.
                 message_id = job.message_id if kind == "permanent" else None
-                ledger.fail_job(
+                outbox_id = ledger.fail_job(
                     connection, job.order_id, job.llm, attempt=job.attempt, last_error=last_error, message_id=message_id
                 )
             else:
@@ -399,6 +403,8 @@ def _record_failure(job: Job, error: Exception, record: Record, deps: ConsumerDe
     except Exception:
         # The job stays `processing` until its lease runs out; the next delivery after that claims it.
         logger.exception("could not record the failure in the ledger", extra={"error": last_error})
+    if outbox_id is not None:
+        events.publish_now(deps.events, deps.pool, [outbox_id])
     failed_for_good = kind == "permanent" or last_receive
     if failed_for_good:
         metrics.add_metric(name="OrdersFailed", unit=MetricUnit.Count, value=1)
@@ -554,6 +560,11 @@ def _wait_for_budget(job: Job, wait: BudgetExhausted, record: Record, deps: Cons
         extra={"delay_seconds": delay, "turn_seconds": round(wait.turn_seconds, 1), "held_tokens": held_tokens},
     )
     return "waiting_for_budget"
+
+
+def publish_stale_events(deps: ConsumerDeps) -> None:
+    """The end of every invocation: completion events an earlier invocation committed but could not publish."""
+    events.publish_stale_events(deps.events, deps.pool)
 
 
 def record_handler(deadline: float, deps: ConsumerDeps) -> Callable[[Record], str]:

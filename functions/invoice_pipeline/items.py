@@ -9,7 +9,13 @@ normaliser's and the arithmetic checks', a JSON array, ``[]`` when there are non
 line's evidence: where it was read (``page``, ``bbox``, ``source_text``), its ``checks`` and ``trust``, with the
 per-invoice evidence in ``extraction_jobs.evidence`` (:mod:`invoice_pipeline.evidence`). The agreement check
 compares with the lines other models already stored for the order (one read before the write), and updates
-their checks and trust in the same statement (the agreement check both ways).
+their checks and trust in the same statement (the agreement check both ways). It also
+writes the job's completion event to the outbox (:mod:`invoice_pipeline.events`): the event exists exactly when
+the transition committed.
+
+A job done before and sent again on purpose (``invoices enqueue --again``) keeps its old lines until this
+statement replaces them: the lines of ``(order_id, llm)`` are deleted by the same statement that inserts the new
+ones, so a reader sees the old set or the new one, never none.
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ from decimal import Decimal
 
 from invoice_pipeline import evidence
 from invoice_pipeline.db import Connection
+from invoice_pipeline.events import JOB_EVENT_COLUMNS, outbox_insert
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
 from invoice_pipeline.item_columns import ITEM_COLUMNS, item_columns, item_from_columns
 from invoice_pipeline.validation import validate_order, warnings_json
 
-WRITE_ORDER = """
+WRITE_ORDER = f"""
 WITH job AS (
     UPDATE benchmarking.extraction_jobs
     SET status = 'done', finished_at = now(), last_error = NULL, failed_message_id = NULL, kept_answers = NULL,
@@ -33,7 +40,15 @@ WITH job AS (
         output_tokens = :output_tokens, cost_usd = CAST(:cost_usd AS numeric), warnings = CAST(:warnings AS jsonb),
         model_ms = CAST(:model_ms AS bigint), evidence = CAST(:evidence AS jsonb), updated_at = now()
     WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
-    RETURNING order_id, llm
+    RETURNING {JOB_EVENT_COLUMNS}
+), replaced AS (
+    -- The lines of an earlier run of this job (a redo); none otherwise. The insert below reads this CTE, so the
+    -- delete runs first and its rows no longer conflict with the new ones.
+    DELETE FROM benchmarking.invoice_items AS old
+    USING job WHERE old.order_id = job.order_id AND old.llm = job.llm
+    RETURNING 1
+), event AS (
+    {outbox_insert("job")}
 ), written AS (
     INSERT INTO benchmarking.invoice_items
         (order_id, llm, invoice_index, line_no, item_name, qty, uom, unit_price, net_price, currency,
@@ -41,7 +56,7 @@ WITH job AS (
     SELECT job.order_id, job.llm, item.invoice_index, item.line_no, item.item_name, item.qty, item.uom,
         item.unit_price, item.net_price, item.currency, item.page, CAST(item.bbox AS jsonb), item.source_text,
         CAST(item.checks AS jsonb), item.trust
-    FROM job CROSS JOIN unnest(
+    FROM job CROSS JOIN (SELECT count(*) FROM replaced) AS deleted CROSS JOIN unnest(
         CAST(:invoice_index AS integer[]), CAST(:line_no AS integer[]), CAST(:item_name AS text[]),
         CAST(:qty AS numeric[]), CAST(:uom AS text[]), CAST(:unit_price AS numeric[]),
         CAST(:net_price AS numeric[]), CAST(:currency AS text[]), CAST(:page AS integer[]),
@@ -61,7 +76,7 @@ WITH job AS (
         AND item.line_no = other.line_no
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM job), (SELECT count(*) FROM written)
+SELECT (SELECT count(*) FROM job), (SELECT count(*) FROM written), (SELECT id FROM event)
 """
 
 
@@ -107,6 +122,7 @@ class OrderWrite:
     job_completed: bool  # False: the claim was lost, nothing was written
     items_written: int
     item_count: int
+    outbox_id: int | None = None  # the completion event to publish now that the write committed
 
 
 def write_order(
@@ -157,8 +173,10 @@ def write_order(
         other_trust=[found.trust for _, found in updates],
         **columns,
     )
-    completed, written = rows[0]
-    return OrderWrite(job_completed=bool(completed), items_written=int(written), item_count=item_count)
+    completed, written, outbox_id = rows[0]
+    return OrderWrite(
+        job_completed=bool(completed), items_written=int(written), item_count=item_count, outbox_id=outbox_id
+    )
 
 
 SELECT_ITEMS = """

@@ -31,8 +31,15 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from invoice_pipeline.db import Connection
+from invoice_pipeline.events import JOB_EVENT_COLUMNS, outbox_insert
 from invoice_pipeline.observability import logger
-from invoice_pipeline.orders import ELIGIBLE_PAGE_ALL_RESTAURANTS, ELIGIBLE_PAGE_LISTED_RESTAURANTS, NO_LOWER_BOUND
+from invoice_pipeline.orders import (
+    ELIGIBLE_PAGE_ALL_RESTAURANTS,
+    ELIGIBLE_PAGE_LISTED_RESTAURANTS,
+    NO_LOWER_BOUND,
+    REQUESTED_ORDERS,
+    URGENT_ORDER,
+)
 from invoice_pipeline.settings import ProducerSettings
 
 
@@ -116,11 +123,18 @@ SET enqueued_at = now(), updated_at = now()
 WHERE order_id = :order_id AND llm = :llm AND status = 'queued'
 """
 
-FAIL_JOB = """
-UPDATE benchmarking.extraction_jobs
-SET status = 'failed', last_error = :last_error, finished_at = now(), failed_message_id = :message_id,
-    kept_answers = NULL, updated_at = now()
-WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
+# The failure and its completion event (invoice_pipeline.events) in one statement: one transaction.
+FAIL_JOB = f"""
+WITH job AS (
+    UPDATE benchmarking.extraction_jobs
+    SET status = 'failed', last_error = :last_error, finished_at = now(), failed_message_id = :message_id,
+        kept_answers = NULL, updated_at = now()
+    WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
+    RETURNING {JOB_EVENT_COLUMNS}
+), event AS (
+    {outbox_insert("job")}
+)
+SELECT id FROM event
 """
 
 
@@ -213,10 +227,15 @@ def requeue_job(
 
 def fail_job(
     connection: Connection, order_id: int, llm: str, *, attempt: int, last_error: str, message_id: str | None
-) -> bool:
-    """Permanent failure (``message_id`` set: its re-deliveries fail fast) or transient on the last receive."""
-    connection.run(FAIL_JOB, order_id=order_id, llm=llm, attempt=attempt, last_error=last_error, message_id=message_id)
-    return bool(connection.row_count)
+) -> int | None:
+    """Permanent failure (``message_id`` set: its re-deliveries fail fast) or transient on the last receive.
+
+    Returns the outbox id of the job's completion event, to publish now that it committed (None: the claim was
+    lost and nothing changed)."""
+    rows = connection.run(
+        FAIL_JOB, order_id=order_id, llm=llm, attempt=attempt, last_error=last_error, message_id=message_id
+    )
+    return int(rows[0][0]) if rows else None
 
 
 def release_for_budget(
@@ -307,7 +326,7 @@ _PAGE_AND_CLAIM = """
 WITH page AS ({eligible_page}),
 candidates AS (
     SELECT p.id AS order_id, m.llm, job.order_id IS NULL AS is_new, job.enqueued_at AS previous_enqueued_at,
-           row_number() OVER (ORDER BY p.created_at, p.id, m.position) AS position
+           row_number() OVER (ORDER BY p.created_at, p.id, m.position) AS position, {urgent_order} AS urgent
     FROM page AS p
     CROSS JOIN unnest(CAST(:llms AS text[])) WITH ORDINALITY AS m(llm, position)
     LEFT JOIN benchmarking.extraction_jobs AS job ON job.order_id = p.id AND job.llm = m.llm
@@ -340,7 +359,8 @@ SELECT
     (SELECT coalesce(array_agg(order_id ORDER BY position), '{{}}') FROM won),
     (SELECT coalesce(array_agg(llm ORDER BY position), '{{}}') FROM won),
     (SELECT coalesce(array_agg(is_new ORDER BY position), '{{}}') FROM won),
-    (SELECT coalesce(array_agg(previous_enqueued_at::text ORDER BY position), '{{}}') FROM won)
+    (SELECT coalesce(array_agg(previous_enqueued_at::text ORDER BY position), '{{}}') FROM won),
+    (SELECT coalesce(array_agg(urgent ORDER BY position), '{{}}') FROM won)
 FROM (SELECT 1) AS one
 LEFT JOIN LATERAL (
     SELECT * FROM page ORDER BY created_at DESC, id DESC LIMIT 1
@@ -351,21 +371,24 @@ PAGE_AND_CLAIM_ALL_RESTAURANTS = _PAGE_AND_CLAIM.format(
     eligible_page=ELIGIBLE_PAGE_ALL_RESTAURANTS,
     queued_lease_ended=QUEUED_LEASE_ENDED,
     stale_processing=STALE_PROCESSING,
+    urgent_order=URGENT_ORDER,
 )
 PAGE_AND_CLAIM_LISTED_RESTAURANTS = _PAGE_AND_CLAIM.format(
     eligible_page=ELIGIBLE_PAGE_LISTED_RESTAURANTS,
     queued_lease_ended=QUEUED_LEASE_ENDED,
     stale_processing=STALE_PROCESSING,
+    urgent_order=URGENT_ORDER,
 )
 
 # Claims the producer could not turn into messages: only rows still exactly as its run left them (queued, its
-# enqueued_at) are touched; a row it created is deleted, an older one gets its previous enqueued_at back.
+# enqueued_at) are touched; a row it created is deleted, an older one gets its previous enqueued_at back (and its
+# status, when an on-demand request had claimed a `done` or `failed` job).
 RELEASE_CLAIMS = """
 WITH released AS (
     SELECT * FROM unnest(
         CAST(:order_ids AS bigint[]), CAST(:llms AS text[]), CAST(:claimed_ats AS timestamptz[]),
-        CAST(:previous_enqueued_ats AS timestamptz[]), CAST(:is_new AS boolean[])
-    ) AS r(order_id, llm, claimed_at, previous_enqueued_at, is_new)
+        CAST(:previous_enqueued_ats AS timestamptz[]), CAST(:is_new AS boolean[]), CAST(:previous_statuses AS text[])
+    ) AS r(order_id, llm, claimed_at, previous_enqueued_at, is_new, previous_status)
 ),
 deleted AS (
     DELETE FROM benchmarking.extraction_jobs AS job
@@ -376,7 +399,8 @@ deleted AS (
 ),
 restored AS (
     UPDATE benchmarking.extraction_jobs AS job
-    SET enqueued_at = r.previous_enqueued_at, updated_at = now()
+    SET enqueued_at = r.previous_enqueued_at, updated_at = now(),
+        status = CASE WHEN r.previous_status IN ('done', 'failed') THEN r.previous_status ELSE job.status END
     FROM released AS r
     WHERE job.order_id = r.order_id AND job.llm = r.llm AND NOT r.is_new
       AND job.status = 'queued' AND job.enqueued_at = r.claimed_at
@@ -400,6 +424,8 @@ class EnqueueClaim:
     claimed_at: str
     is_new: bool
     previous_enqueued_at: str | None
+    urgent: bool = False  # goes to the priority lane, when there is one
+    previous_status: str | None = None  # on demand: a `done` or `failed` job sent again
 
     def message_body(self) -> str:
         return json.dumps({"order_id": self.order_id, "llm": self.llm})
@@ -425,6 +451,7 @@ def claim_page(connection: Connection, settings: ProducerSettings, after: tuple[
         "processing_lease_seconds": settings.processing_lease_seconds,
         "stale_processing_error": STALE_PROCESSING_ERROR,
         "max_claims": max_claims,
+        "priority_window_minutes": settings.priority_window_minutes,
     }
     if settings.restaurant_ids is None:
         statement = PAGE_AND_CLAIM_ALL_RESTAURANTS
@@ -433,10 +460,10 @@ def claim_page(connection: Connection, settings: ProducerSettings, after: tuple[
         params["restaurant_ids"] = list(settings.restaurant_ids)
     row = run_statement(connection, statement, **params)[0]
     orders, last_created_at, last_id, candidates, _chosen, claimed_at = row[:6]
-    order_ids, llms, is_new, previous = row[6:]
+    order_ids, llms, is_new, previous, urgent = row[6:]
     claims = [
-        EnqueueClaim(order_id, llm, claimed_at, new, prev)
-        for order_id, llm, new, prev in zip(order_ids, llms, is_new, previous, strict=True)
+        EnqueueClaim(order_id, llm, claimed_at, new, prev, bool(rush))
+        for order_id, llm, new, prev, rush in zip(order_ids, llms, is_new, previous, urgent, strict=True)
     ]
     last_key = None if last_id is None else (last_created_at, last_id)
     return Page(orders=orders, last_key=last_key, candidates=candidates, claims=claims)
@@ -454,8 +481,87 @@ def release_claims(connection: Connection, claims: Sequence[EnqueueClaim]) -> in
         claimed_ats=[claim.claimed_at for claim in claims],
         previous_enqueued_ats=[claim.previous_enqueued_at for claim in claims],
         is_new=[claim.is_new for claim in claims],
+        previous_statuses=[claim.previous_status for claim in claims],
     )
     return int(rows[0][0])
+
+
+# --- on demand: named orders, claimed now ----------------------------------------------------------------------
+
+# The jobs of the named orders (invoice_pipeline.orders.REQUESTED_ORDERS), claimed like a page's: a job without a
+# row, a stale `queued` or `processing` one, a `failed` one (an explicit request retries it), and a `done` one only
+# when :again. Orders that do not exist or have a blank invoice_image claim nothing. One row per requested
+# (order, model), in the request's order, with the job's status before the claim (NULL: no row) and whether this
+# statement claimed it; a job another claimer took in the meantime is simply not claimed here.
+CLAIM_ORDERS = f"""
+WITH requested AS ({REQUESTED_ORDERS}),
+pairs AS (
+    SELECT r.order_id, r.position, r.found, r.has_image, m.llm, m.position AS llm_position,
+           job.status AS previous_status, job.order_id IS NULL AS is_new, job.enqueued_at AS previous_enqueued_at,
+           (job.order_id IS NULL OR job.status = 'failed' OR (job.status = 'done' AND CAST(:again AS boolean))
+            OR {QUEUED_LEASE_ENDED} OR {STALE_PROCESSING}) AS claimable
+    FROM requested AS r
+    CROSS JOIN unnest(CAST(:llms AS text[])) WITH ORDINALITY AS m(llm, position)
+    LEFT JOIN benchmarking.extraction_jobs AS job ON job.order_id = r.order_id AND job.llm = m.llm
+),
+claimed AS (
+    INSERT INTO benchmarking.extraction_jobs AS job (order_id, llm, status, attempts, enqueued_at, updated_at)
+    SELECT order_id, llm, 'queued', 0, now(), now() FROM pairs WHERE has_image AND claimable ORDER BY order_id, llm
+    ON CONFLICT (order_id, llm) DO UPDATE SET enqueued_at = now(), updated_at = now(), status = 'queued',
+        last_error = CASE WHEN job.status = 'processing' THEN :stale_processing_error ELSE job.last_error END
+    WHERE job.status = 'failed' OR (job.status = 'done' AND CAST(:again AS boolean))
+       OR {QUEUED_LEASE_ENDED} OR {STALE_PROCESSING}
+    RETURNING job.order_id, job.llm
+)
+SELECT p.order_id, p.found, p.has_image, p.llm, p.previous_status, p.is_new, p.previous_enqueued_at::text,
+       c.order_id IS NOT NULL AS claimed, now()::text
+FROM pairs AS p LEFT JOIN claimed AS c USING (order_id, llm)
+ORDER BY p.position, p.llm_position
+"""
+
+
+@dataclass(frozen=True)
+class RequestedJob:
+    """One (order, model) of an on-demand request: ``claim`` is set when this request claimed it."""
+
+    order_id: int
+    llm: str
+    found: bool
+    has_image: bool
+    previous_status: str | None
+    claim: EnqueueClaim | None
+
+
+def claim_orders(
+    connection: Connection,
+    order_ids: Sequence[int],
+    llms: Sequence[str],
+    *,
+    again: bool,
+    urgent: bool,
+    requeue_lease_seconds: int,
+    processing_lease_seconds: int,
+) -> list[RequestedJob]:
+    """Claim the jobs of the named orders now (``invoices enqueue --order``, the producer's on-demand event)."""
+    rows = run_statement(
+        connection,
+        CLAIM_ORDERS,
+        order_ids=list(order_ids),
+        llms=list(llms),
+        again=again,
+        lease_seconds=requeue_lease_seconds,
+        processing_lease_seconds=processing_lease_seconds,
+        stale_processing_error=STALE_PROCESSING_ERROR,
+    )
+    jobs = []
+    for order_id, found, has_image, llm, previous_status, is_new, previous_enqueued_at, claimed, claimed_at in rows:
+        claim = (
+            EnqueueClaim(order_id, llm, claimed_at, is_new, previous_enqueued_at, urgent, previous_status)
+            if claimed
+            else None
+        )
+        jobs.append(RequestedJob(order_id, llm, found, has_image, previous_status, claim))
+    return jobs
 
 
 def run_statement(connection: Connection, statement: str, **params: Any) -> Any:

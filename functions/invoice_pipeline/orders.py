@@ -43,6 +43,20 @@ ELIGIBLE_PAGE_LISTED_RESTAURANTS = _ELIGIBLE_PAGE.format(
     restaurant_filter="o.restaurant_id = ANY(CAST(:restaurant_ids AS bigint[]))", order_has_image=ORDER_HAS_IMAGE
 )
 
+# The priority lane (docs/events-and-lanes.md): an order of the page `p` is urgent when this holds, and the
+# producer then sends it to PRIORITY_QUEUE_URL. The default is "created within the last PRIORITY_WINDOW_MINUTES".
+# To follow a flag of the ordering application instead (say `orders.is_rush`), select that column in
+# _ELIGIBLE_PAGE above and make this expression `p.is_rush`; the producer's first pass over recent orders
+# (enqueue.py) then only finds them sooner, every page routes by this expression.
+URGENT_ORDER = "p.created_at >= now() - make_interval(mins => CAST(:priority_window_minutes AS integer))"
+
+# The orders named by an on-demand request, in the request's order: whether each exists and has an image.
+REQUESTED_ORDERS = f"""
+    SELECT r.order_id, r.position, o.id IS NOT NULL AS found, coalesce({ORDER_HAS_IMAGE}, false) AS has_image
+    FROM unnest(CAST(:order_ids AS bigint[])) WITH ORDINALITY AS r(order_id, position)
+    LEFT JOIN orders AS o ON o.id = r.order_id
+"""
+
 ORDERS_INDEX_NAME = "orders_created_at_id_invoice_idx"
 # CONCURRENTLY: the ordering application keeps writing while the index builds. Partial: blank images (a
 # large share of real orders) are never read. Keyed on the page order; INCLUDE (restaurant_id) lets the

@@ -40,6 +40,8 @@ DEFAULT_REQUEUE_LEASE_SECONDS = 4 * 24 * 3600
 DEFAULT_PROCESSING_LEASE_SECONDS = 1800
 DEFAULT_CONFIG_ERROR_BACKOFF_SECONDS = 900
 MAX_VISIBILITY_SECONDS = 12 * 3600  # the most ChangeMessageVisibility accepts
+DEFAULT_OUTBOX_RETRY_SECONDS = 60
+DEFAULT_PRIORITY_WINDOW_MINUTES = 60
 SERVICE_NAME = "invoice-pipeline"
 METRICS_NAMESPACE = "InvoicePipeline"
 
@@ -169,9 +171,22 @@ class _Models(EnvironmentSettings):
     llm_models: LlmModels = Field((DEFAULT_LLM_MODEL,), alias="LLM_MODELS")
 
 
+class EventSettings(EnvironmentSettings):
+    """Completion events (docs/events-and-lanes.md): the bus, and how long an unsent outbox row waits before the
+    next consumer invocation or producer run publishes it."""
+
+    event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
+    outbox_retry_seconds: int = Field(DEFAULT_OUTBOX_RETRY_SECONDS, alias="OUTBOX_RETRY_SECONDS", ge=1)
+
+
 class ProducerSettings(EnvironmentSettings):
     database: DatabaseSettings
+    events: EventSettings
     queue_url: str = Field(alias="QUEUE_URL")
+    # The priority lane (docs/events-and-lanes.md): unset means no lane, every order goes to QUEUE_URL.
+    priority_queue_url: str | None = Field(None, alias="PRIORITY_QUEUE_URL")
+    # An order is urgent when it was created within this many minutes before the run (orders.URGENT_ORDER).
+    priority_window_minutes: int = Field(DEFAULT_PRIORITY_WINDOW_MINUTES, alias="PRIORITY_WINDOW_MINUTES", ge=0)
     llm_models: LlmModels = Field((DEFAULT_LLM_MODEL,), alias="LLM_MODELS")
     # None means every restaurant (RESTAURANT_IDS=*)
     restaurant_ids: tuple[int, ...] | None = Field(alias="RESTAURANT_IDS")
@@ -218,6 +233,7 @@ class ProducerSettings(EnvironmentSettings):
 
 class ConsumerSettings(EnvironmentSettings):
     database: DatabaseSettings
+    events: EventSettings
     llm_models: LlmModels = Field((DEFAULT_LLM_MODEL,), alias="LLM_MODELS")
     allowed_buckets: frozenset[str] = Field(alias="ALLOWED_BUCKETS")
     max_image_bytes: int = Field(DEFAULT_MAX_IMAGE_BYTES, alias="MAX_IMAGE_BYTES", ge=1)
@@ -275,7 +291,7 @@ def parse_database(env: Mapping[str, str]) -> DatabaseSettings:
 
 
 def producer_settings_from(env: Mapping[str, str]) -> ProducerSettings:
-    return ProducerSettings.from_env(env, database=parse_database(env))
+    return ProducerSettings.from_env(env, database=parse_database(env), events=EventSettings.from_env(env))
 
 
 def consumer_settings_from(env: Mapping[str, str]) -> ConsumerSettings:
@@ -283,7 +299,11 @@ def consumer_settings_from(env: Mapping[str, str]) -> ConsumerSettings:
 
     models = parse_llm_models(env)  # the providers' settings depend on them
     return ConsumerSettings.from_env(
-        env, database=parse_database(env), llm_models=models, providers=provider_settings(env, models)
+        env,
+        database=parse_database(env),
+        events=EventSettings.from_env(env),
+        llm_models=models,
+        providers=provider_settings(env, models),
     )
 
 

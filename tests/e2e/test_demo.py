@@ -33,6 +33,11 @@ def test_every_order_ends_done_or_failed_with_its_reason_and_the_redrive_fixes_t
         else:
             assert status == "failed" and error and order_id in result.dlq_order_ids
     assert sorted(result.dlq_order_ids) == sorted(set(result.poison) - set(fixable))
+    # Every done or failed commit put one completion event on the bus: a poison order failed on the first pass, and
+    # again after the redrive unless it was fixed (then it has a done event too).
+    done = sum(status == "done" for status, _ in result.jobs.values())
+    failed_commits = len(result.poison) + len(result.poison) - len(fixable)
+    assert result.events_seen == {"Invoice extraction done": done, "Invoice extraction failed": failed_commits}
     reasons = {result.poison[order_id].problem: result.jobs[order_id][1] for order_id in result.dlq_order_ids}
     assert "ALLOWED_BUCKETS" in reasons["bucket not allowed"]
     assert "MAX_IMAGE_BYTES" in reasons[next(k for k in reasons if k.startswith("larger than"))]

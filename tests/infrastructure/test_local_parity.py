@@ -30,6 +30,7 @@ UNSET = {
     "consumerReservedConcurrency": 4,
     "consumerMaxConcurrency": None,
     "queueRetentionDays": None,
+    "priorityMaxConcurrency": None,
 }
 
 
@@ -49,7 +50,11 @@ def deployed_numbers(synthesized: Synthesized) -> dict[str, Any]:
     main, dlq = queue_keys(synthesized)
     queue = synthesized.resources[main]["Properties"]
     consumer = function(synthesized, "consumer.handler")[1]["Properties"]
-    (mapping,) = (m["Properties"] for m in synthesized.of_type("AWS::Lambda::EventSourceMapping").values())
+    (mapping,) = (
+        m["Properties"]
+        for m in synthesized.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [main, "Arn"]}
+    )
     return {
         "consumer_timeout_seconds": consumer["Timeout"],
         "visibility_timeout_seconds": queue["VisibilityTimeout"],

@@ -31,8 +31,12 @@ def environment(example: Synthesized, handler: str) -> dict[str, Any]:
 
 
 def queue_keys(example: Synthesized) -> tuple[str, str]:
-    """(main queue, its dead-letter queue) logical ids."""
-    mains = [key for key, q in example.of_type("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]]
+    """(main queue, its dead-letter queue) logical ids; the priority lane's pair: test_lanes.py."""
+    mains = [
+        key
+        for key, q in example.of_type("AWS::SQS::Queue").items()
+        if "RedrivePolicy" in q["Properties"] and str(q["Properties"].get("QueueName", "")).endswith("-work")
+    ]
     assert len(mains) == 1
     main = mains[0]
     dlq = example.resources[main]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
@@ -69,7 +73,7 @@ def role_policy_statements(example: Synthesized, handler: str) -> list[dict[str,
 
 def test_every_queue_is_encrypted_and_refuses_plain_http(example: Synthesized) -> None:
     queues = example.of_type("AWS::SQS::Queue")
-    assert len(queues) == 3  # work queue, its DLQ, the schedule's DLQ
+    assert len(queues) == 5  # work queue, its DLQ, the priority lane's queue and DLQ, the schedule's DLQ
     for queue in queues.values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
     for key in queues:
@@ -211,11 +215,14 @@ def test_consumer_event_source_reports_item_failures_within_reserved_concurrency
     key, consumer = function(example, "consumer.handler")
     reserved = consumer["Properties"]["ReservedConcurrentExecutions"]
     assert reserved == example.context["consumerReservedConcurrency"]
-    mappings = example.of_type("AWS::Lambda::EventSourceMapping")
+    mappings = [  # the main queue's; the priority lane's is in test_lanes.py
+        m["Properties"]
+        for m in example.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [main, "Arn"]}
+    ]
     assert len(mappings) == 1
-    mapping = next(iter(mappings.values()))["Properties"]
+    mapping = mappings[0]
     assert mapping["FunctionName"] == {"Ref": key}
-    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [main, "Arn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert 2 <= mapping["ScalingConfig"]["MaximumConcurrency"] <= reserved
     assert mapping["BatchSize"] == example.context["batchSize"]
@@ -385,10 +392,10 @@ def test_alarms_watch_dlqs_queue_age_and_function_errors_and_notify_the_topic(ex
         ("AWS/Lambda", "Throttles"),
         (settings.METRICS_NAMESPACE, "ModelCredentialsRejected"),
     }
-    assert len(alarms) == 7
+    assert len(alarms) == 9  # with the priority lane's DLQ and age of oldest message
     visible = [a for a in alarms if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"]
     watched_queues = {a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in visible}
-    assert queue_keys(example)[1] in watched_queues and len(watched_queues) == 2
+    assert queue_keys(example)[1] in watched_queues and len(watched_queues) == 3
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
         assert alarm["Properties"]["AlarmDescription"]
@@ -465,7 +472,10 @@ def test_dashboard_shows_the_custom_metrics_contract(example: Synthesized) -> No
 
 def test_readme_documents_every_custom_metric_and_alarm(example: Synthesized) -> None:
     readme = (ROOT / "README.md").read_text()
-    operate = readme[readme.index("## Operate") :]
+    # The README's operator section, and the docs it links to (the priority lane's alarms are in docs/).
+    operate = readme[readme.index("## Operate") :] + "".join(
+        path.read_text() for path in sorted((ROOT / "docs").glob("*.md"))
+    )
     for metric in CUSTOM_METRICS + MODEL_METRICS:
         assert f"`{metric.name}`" in operate, metric.name
     for alarm in example.stack.monitoring.alarms:

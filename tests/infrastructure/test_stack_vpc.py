@@ -29,6 +29,7 @@ def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
         alarmEmail="invoices-oncall@example.com",
         consumerReservedConcurrency="8",
         consumerMaxConcurrency="4",
+        priorityMaxConcurrency="2",
         maxReceiveCount="7",
         scheduleEnabled="false",
     )

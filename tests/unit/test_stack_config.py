@@ -68,6 +68,7 @@ def test_the_cdk_json_is_the_stacks_context_file() -> None:
                 "consumerReservedConcurrency": 4,
                 "consumerMaxConcurrency": None,
                 "queueRetentionDays": None,
+                "priorityMaxConcurrency": None,
             },
             id="defaults",
         ),
@@ -80,6 +81,7 @@ def test_the_cdk_json_is_the_stacks_context_file() -> None:
                 "consumerReservedConcurrency": 4,
                 "consumerMaxConcurrency": 2,
                 "queueRetentionDays": 2,
+                "priorityMaxConcurrency": 2,
             },
             id="set",
         ),
@@ -95,11 +97,15 @@ def test_local_and_stack_agree_on_every_shared_number(tmp_path: Path, overrides:
 
 def test_unset_keys_take_the_stacks_defaults(tmp_path: Path) -> None:
     path = write_context(
-        tmp_path, consumerTimeoutSeconds=None, consumerReservedConcurrency=4, consumerMaxConcurrency=None
+        tmp_path,
+        consumerTimeoutSeconds=None,
+        consumerReservedConcurrency=4,
+        consumerMaxConcurrency=None,
+        priorityMaxConcurrency=None,
     )
     settings = load_queue_settings(path)
     assert (settings.consumer_timeout_seconds, settings.visibility_timeout_seconds) == (300, 1800)
-    assert (settings.reserved_concurrency, settings.max_concurrency) == (4, 4)
+    assert (settings.reserved_concurrency, settings.max_concurrency) == (4, 4)  # no priority lane: the whole reserve
 
 
 def test_the_dlq_keeps_14_days_whatever_the_context(tmp_path: Path) -> None:

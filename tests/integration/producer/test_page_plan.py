@@ -49,6 +49,7 @@ def test_each_page_is_an_index_scan_of_the_orders_index(indexed_orders, statemen
         "processing_lease_seconds": 1800,
         "stale_processing_error": "re-enqueued",
         "max_claims": 1000,
+        "priority_window_minutes": 60,
         **extra,
     }
 
