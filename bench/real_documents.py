@@ -42,12 +42,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
+from bench.trust_calibration import Calibrations  # noqa: E402
 from invoice_pipeline import images  # noqa: E402
 from invoice_pipeline.extraction import base, pdf_text  # noqa: E402
 from invoice_pipeline.extraction.base import ExtractedInvoice, InvoiceImages, PreparedImage  # noqa: E402
 from invoice_pipeline.extraction.ocr import OcrExtractor, RapidOcrReader  # noqa: E402
 from invoice_pipeline.extraction.rows import Box  # noqa: E402
 from invoice_pipeline.validation import check  # noqa: E402
+
+CALIBRATIONS = Calibrations()  # trust level x fully right, per set and pass (printed after the totals)
 
 SHARED = ROOT.parent / "shared"
 DEFAULT_SETS = (SHARED / "realdocs", SHARED / "realdocs2")
@@ -341,6 +344,7 @@ def run_set(
         else:
             tally.pages += len(invoice.segments)
         line = score_receipt(truth, result, tally) if name == "receipt" else score_invoice(score, truth, result, tally)
+        CALIBRATIONS.add(root.name, name, score, truth, result, basename)
         marker = "*" if basename in held_out else " "
         print(f"{marker}{basename:<46}{line}  {elapsed:5.2f}s")
         predictions[basename] = {"items": as_prediction(result)}
@@ -432,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_totals("tuned on", tuned)
         print_totals("held out", held)
     print_summary(results)
+    CALIBRATIONS.print()
     return 0
 
 

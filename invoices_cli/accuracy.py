@@ -19,6 +19,11 @@ Matching rule, applied to the items of one invoice (``compare``) or invoice by i
    the synonyms below (pc/piece/pieces -> pcs, ltr/litre/liter -> l, kgs -> kg, boxes -> box, cases/ctn -> case,
    doz -> dozen). A field missing on both sides counts as correct.
 
+6. A truth line is "fully right" when it is paired and the pair's quantity, unit price and line total are all
+   right (rule 5): ``lines_fully_right`` is their share of the truth lines, the headline beside the F1 of the
+   matching (which pairs descriptions only). :func:`line_verdicts` says it per predicted line (the trust
+   calibration).
+
 ``aggregate`` micro-averages: it sums the counts of many comparisons and recomputes the rates.
 """
 
@@ -105,6 +110,12 @@ class ItemScores:
     fp: int = 0
     fn: int = 0
     field_correct: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(FIELDS, 0))
+    fully_right: int = 0  # pairs whose quantity, unit price and line total are all right
+
+    @property
+    def lines_fully_right(self) -> float:
+        """Share of the truth lines read with all their numbers right (1.0 when there are none)."""
+        return self.fully_right / (self.tp + self.fn) if self.tp + self.fn else 1.0
 
     @property
     def precision(self) -> float:
@@ -139,6 +150,7 @@ class ItemScores:
             "recall": round(self.recall, 4),
             "f1": round(self.f1, 4),
             "numeric_accuracy": round(self.numeric_accuracy, 4),
+            "lines_fully_right": round(self.lines_fully_right, 4),
             "field_accuracy": {name: round(value, 4) for name, value in self.field_accuracy.items()},
         }
 
@@ -169,7 +181,20 @@ def compare(truth: Sequence[ExtractedItem], predicted: Sequence[ExtractedItem]) 
     """Scores of ``predicted`` items against ``truth`` items of one invoice."""
     pairs = match(truth, predicted)
     correct = {name: sum(_field_correct(name, truth[i], predicted[j]) for i, j in pairs) for name in FIELDS}
-    return ItemScores(len(pairs), len(predicted) - len(pairs), len(truth) - len(pairs), correct)
+    fully = sum(_numbers_right(truth[i], predicted[j]) for i, j in pairs)
+    return ItemScores(len(pairs), len(predicted) - len(pairs), len(truth) - len(pairs), correct, fully)
+
+
+def _numbers_right(truth: ExtractedItem, predicted: ExtractedItem) -> bool:
+    return all(_field_correct(name, truth, predicted) for name in NUMERIC_FIELDS)
+
+
+def line_verdicts(truth: Sequence[ExtractedItem], predicted: Sequence[ExtractedItem]) -> list[bool]:
+    """Per predicted line of one invoice: fully right (paired with a truth line, its numbers all right)."""
+    right = dict.fromkeys(range(len(predicted)), False)
+    for i, j in match(truth, predicted):
+        right[j] = _numbers_right(truth[i], predicted[j])
+    return [right[j] for j in range(len(predicted))]
 
 
 def compare_order(truth: Sequence[ExtractedInvoice], predicted: Sequence[ExtractedInvoice]) -> ItemScores:
@@ -181,10 +206,10 @@ def compare_order(truth: Sequence[ExtractedInvoice], predicted: Sequence[Extract
 
 def aggregate(scores: Iterable[ItemScores]) -> ItemScores:
     """Micro-average: counts summed over every comparison, rates recomputed from the sums."""
-    tp = fp = fn = 0
+    tp = fp = fn = fully = 0
     correct = dict.fromkeys(FIELDS, 0)
     for score in scores:
-        tp, fp, fn = tp + score.tp, fp + score.fp, fn + score.fn
+        tp, fp, fn, fully = tp + score.tp, fp + score.fp, fn + score.fn, fully + score.fully_right
         for name in FIELDS:
             correct[name] += score.field_correct[name]
-    return ItemScores(tp, fp, fn, correct)
+    return ItemScores(tp, fp, fn, correct, fully)

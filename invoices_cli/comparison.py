@@ -8,7 +8,14 @@ invoice). ``report --format json`` prints these rows; the comparison page and ``
 Accuracy reuses :mod:`invoices_cli.accuracy` (``compare_order`` per order, micro-averaged). Agreement between
 two models is the item F1 of one model's lines against the other's (F1 is symmetric), over the orders that every
 compared model finished; to keep the page fast it uses the newest ``AGREEMENT_MAX_ORDERS`` of them (the row says
-how many). The review queue ranks orders worst first: validation warnings, then disagreement, then no truth yet.
+how many). The review queue ranks orders worst first: incomplete invoices (their lines do not add up to the
+printed total, or rows that look like items were not read), then doubtful lines, then validation warnings, then
+disagreement, then no truth yet.
+
+Line evidence (:mod:`invoice_pipeline.evidence`): per model, the share of lines per trust level, and where ground
+truth exists how often each level is fully right (``trust_reliability``); the headline ``lines_fully_right``
+counts a truth line right only when it was read with its quantity, unit price and line total right, beside the
+matching F1; ``invoice_evidence`` counts the invoices whose own checks passed and lists the others.
 """
 
 from __future__ import annotations
@@ -25,12 +32,13 @@ from typing import Any
 
 from pg8000.native import Connection
 
-from invoice_pipeline import items, ledger_reads, orders
+from invoice_pipeline import evidence, items, ledger_reads, orders
 from invoice_pipeline.extraction.base import ExtractedInvoice
 from invoice_pipeline.ledger_reads import JobRow
 from invoices_cli import accuracy, ground_truth
 
 TOP_FAILURE_REASONS = 3
+INCOMPLETE_INVOICES_LISTED = 20
 AGREEMENT_MAX_ORDERS = 300
 REVIEW_QUEUE_MAX_ORDERS = 300
 # Remembered order comparisons (about 3 per order and model pair on a page): enough for the pages' samples.
@@ -82,6 +90,9 @@ class ComparisonData:
     queue_orders: list[int]
     llms: list[str] = field(default_factory=list)
     done_by_order: dict[int, set[str]] = field(default_factory=dict)
+    trust: dict[tuple[int, str], dict[str, int]] = field(default_factory=dict)  # lines per trust level
+    line_trust: dict[tuple[int, str, int], list[evidence.StoredLine]] = field(default_factory=dict)  # truth orders
+    invoice_evidence: dict[tuple[int, str], list[dict[str, Any]]] = field(default_factory=dict)
 
     def done_models(self, order_id: int) -> list[str]:
         return sorted(self.done_by_order.get(order_id, ()))
@@ -112,7 +123,76 @@ def load_comparison_data(connection: Connection, scope: ComparisonFilter) -> Com
     invoice_items = {
         key: count for key, count in items.items_per_invoice(connection, llms).items() if key[:2] in in_scope
     }
-    return ComparisonData(jobs, truth, lines, invoice_items, agreement_orders, queue_orders, llms, dict(done_by_order))
+    trust = {key: counts for key, counts in evidence.trust_counts(connection, llms).items() if key in in_scope}
+    line_trust = evidence.stored_lines(connection, sorted(truth), llms)
+    invoice_evidence = {
+        key: found for key, found in evidence.stored_invoice_evidence(connection, llms).items() if key in in_scope
+    }
+    return ComparisonData(
+        jobs,
+        truth,
+        lines,
+        invoice_items,
+        agreement_orders,
+        queue_orders,
+        llms,
+        dict(done_by_order),
+        trust,
+        line_trust,
+        invoice_evidence,
+    )
+
+
+def trust_shares(data: ComparisonData, llm: str) -> dict[str, Any]:
+    """The model's lines and the share of them per trust level (``unknown``: written before trust existed)."""
+    counts: Counter[str] = Counter()
+    for (_, other), found in data.trust.items():
+        if other == llm:
+            counts.update(found)
+    lines = sum(counts.values())
+    return {"lines": lines, **{level: _ratio(counts[level], lines) for level in (*evidence.TRUST_LEVELS, "unknown")}}
+
+
+def trust_reliability(data: ComparisonData, llm: str) -> dict[str, dict[str, Any]]:
+    """Per trust level, over the orders with ground truth: lines, lines fully right, and the share right."""
+    counts: Counter[tuple[str, bool]] = Counter()
+    for order_id, truth in data.truth.items():
+        if llm not in data.done_by_order.get(order_id, ()):
+            continue
+        expected = {invoice.invoice_index: invoice.items for invoice in truth}
+        for invoice in data.lines.get((order_id, llm), []):
+            stored = data.line_trust.get((order_id, llm, invoice.invoice_index), [])
+            verdicts = accuracy.line_verdicts(expected.get(invoice.invoice_index, ()), invoice.items)
+            for line, right in zip(stored, verdicts, strict=False):
+                counts[(line.trust or "unknown", right)] += 1
+    table = {}
+    for level in (*evidence.TRUST_LEVELS, "unknown"):
+        lines = counts[(level, True)] + counts[(level, False)]
+        table[level] = {
+            "lines": lines,
+            "right": counts[(level, True)],
+            "share_right": _ratio(counts[(level, True)], lines),
+        }
+    return table
+
+
+def invoice_evidence_summary(data: ComparisonData, llm: str) -> dict[str, Any]:
+    """How many of the model's invoices passed their own checks, which checks failed, and the first incomplete."""
+    invoices = complete = 0
+    failed: Counter[str] = Counter()
+    incomplete: list[dict[str, Any]] = []
+    for (order_id, other), found in sorted(data.invoice_evidence.items(), reverse=True):
+        if other != llm:
+            continue
+        for invoice in found:
+            invoices += 1
+            if not invoice.get("failed"):
+                complete += 1
+                continue
+            failed.update(invoice["failed"])
+            if len(incomplete) < INCOMPLETE_INVOICES_LISTED:
+                incomplete.append({"order_id": order_id, **invoice})
+    return {"invoices": invoices, "complete": complete, "checks_failed": dict(failed), "incomplete": incomplete}
 
 
 def _percentile(values: Sequence[float], q: float) -> float | None:
@@ -211,6 +291,10 @@ def model_rows(data: ComparisonData) -> list[dict[str, Any]]:
                 "accuracy_f1": None if total is None else round(total.f1, 4),
                 "accuracy_precision": None if total is None else round(total.precision, 4),
                 "accuracy_recall": None if total is None else round(total.recall, 4),
+                "lines_fully_right": None if total is None else round(total.lines_fully_right, 4),
+                "trust": trust_shares(data, llm),
+                "trust_reliability": trust_reliability(data, llm) if scores else None,
+                "invoice_evidence": invoice_evidence_summary(data, llm),
                 "field_accuracy": None
                 if total is None
                 else {name: round(value, 4) for name, value in total.field_accuracy.items()},
@@ -223,6 +307,10 @@ def model_rows(data: ComparisonData) -> list[dict[str, Any]]:
                         :TOP_FAILURE_REASONS
                     ]
                 ],
+                "more_failure_reasons": {
+                    "reasons": max(0, len(reasons) - TOP_FAILURE_REASONS),
+                    "jobs": sum(sorted(reasons.values(), reverse=True)[TOP_FAILURE_REASONS:]),
+                },
             }
         )
     return rows
@@ -245,18 +333,34 @@ class QueueEntry:
     warnings: int
     disagreement: float | None  # 1 - the lowest pairwise F1 between the models that finished it
     has_truth: bool
+    doubtful: int = 0  # doubtful lines, over the models that finished it
+    incomplete: int = 0  # invoices whose own checks failed, over the models
 
     @property
-    def sort_key(self) -> tuple[int, float, bool, int]:
-        return (-self.warnings, -(self.disagreement or 0.0), self.has_truth, -self.order_id)
+    def sort_key(self) -> tuple[int, int, int, float, bool, int]:
+        return (
+            -self.incomplete,
+            -self.doubtful,
+            -self.warnings,
+            -(self.disagreement or 0.0),
+            self.has_truth,
+            -self.order_id,
+        )
 
 
 def review_queue(data: ComparisonData) -> list[QueueEntry]:
-    """Orders to review, worst first: most validation warnings, then most disagreement, then no ground truth."""
+    """Orders to review, worst first: incomplete invoices, doubtful lines, validation warnings, disagreement, then
+    no ground truth."""
     warnings: Counter[int] = Counter()
     for job in data.jobs:
         if job.status == "done" and job.warning_count:
             warnings[job.order_id] += job.warning_count
+    doubtful: Counter[int] = Counter()
+    for (order_id, _), counts in data.trust.items():
+        doubtful[order_id] += counts.get("doubtful", 0)
+    incomplete: Counter[int] = Counter()
+    for (order_id, _), found in data.invoice_evidence.items():
+        incomplete[order_id] += sum(1 for invoice in found if invoice.get("failed"))
     entries = []
     for order_id in data.queue_orders:
         models = data.done_models(order_id)
@@ -266,7 +370,17 @@ def review_queue(data: ComparisonData) -> list[QueueEntry]:
             if pairs
             else None
         )
-        entries.append(QueueEntry(order_id, tuple(models), warnings[order_id], disagreement, order_id in data.truth))
+        entries.append(
+            QueueEntry(
+                order_id,
+                tuple(models),
+                warnings[order_id],
+                disagreement,
+                order_id in data.truth,
+                doubtful[order_id],
+                incomplete[order_id],
+            )
+        )
     return sorted(entries, key=lambda entry: entry.sort_key)
 
 

@@ -135,6 +135,21 @@ def _decimal(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
+def version_lines(connection: Connection, order_id: int, version_id: int) -> list[dict[str, Any]]:
+    """The lines of an archived version, in order, as the editor shows them (numbers as text)."""
+    rows = connection.run(SELECT_VERSION_ITEMS, order_id=order_id, id=version_id)
+    if not rows:
+        return []
+    lines = sorted(rows[0][0], key=lambda line: (int(line["invoice_index"]), int(line["line_no"])))
+    return [
+        {
+            "invoice_index": int(line["invoice_index"]),
+            **{field: line.get(column) or "" for column, field in ITEM_COLUMNS.items()},
+        }
+        for line in lines
+    ]
+
+
 def restore_ground_truth(connection: Connection, order_id: int, version_id: int, *, saved_by: str | None) -> int:
     """Make an archived version the order's ground truth again (the current one is archived in turn)."""
     rows = connection.run(SELECT_VERSION_ITEMS, order_id=order_id, id=version_id)

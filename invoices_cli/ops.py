@@ -225,6 +225,7 @@ REPORT_COLUMNS = (
     "accuracy_f1",
     "accuracy_precision",
     "accuracy_recall",
+    "lines_fully_right",
     "top_failure_reasons",
 )
 
@@ -247,8 +248,8 @@ def format_report(rows: list[dict[str, Any]], output_format: str) -> str:
         accuracy = "n/a (no ground truth or accuracy module)"
         if row["accuracy_f1"] is not None:
             accuracy = (
-                f"F1 {row['accuracy_f1']:.3f} (precision {row['accuracy_precision']:.3f}, "
-                f"recall {row['accuracy_recall']:.3f})"
+                f"lines fully right {row['lines_fully_right']:.3f}; matching F1 {row['accuracy_f1']:.3f} "
+                f"(precision {row['accuracy_precision']:.3f}, recall {row['accuracy_recall']:.3f})"
             )
         lines += [
             row["llm"],
@@ -258,10 +259,37 @@ def format_report(rows: list[dict[str, Any]], output_format: str) -> str:
             f"  tokens: {row['input_tokens']} in, {row['output_tokens']} out   cost: ${row['cost_usd']}"
             f"   per invoice: {'-' if row['cost_per_invoice_usd'] is None else '$' + row['cost_per_invoice_usd']}",
             f"  accuracy: {accuracy}",
+            *_trust_lines(row),
         ]
         for entry in row["top_failure_reasons"]:
             lines.append(f"  failed x{entry['jobs']}: {entry['reason']}")
+        more = row.get("more_failure_reasons") or {}
+        if more.get("reasons"):
+            lines.append(f"  failed x{more['jobs']}: {more['reasons']} more reason(s)")
     return "\n".join(lines)
+
+
+def _trust_lines(row: dict[str, Any]) -> list[str]:
+    """The model's share of lines per trust level and, with ground truth, how often each level is right."""
+    trust = row.get("trust") or {}
+    if not trust.get("lines"):
+        return []
+    shares = ", ".join(f"{level} {trust[level]:.3f}" for level in ("verified", "plausible", "doubtful", "unknown"))
+    lines = [f"  trust ({trust['lines']} lines): {shares}"]
+    reliability = row.get("trust_reliability")
+    if reliability:
+        right = ", ".join(
+            f"{level} {entry['right']}/{entry['lines']}" for level, entry in reliability.items() if entry["lines"]
+        )
+        lines.append(f"  fully right per trust level (ground truth): {right}")
+    found = row.get("invoice_evidence") or {}
+    if found.get("invoices"):
+        failed = ", ".join(f"{name} {count}" for name, count in sorted(found["checks_failed"].items()))
+        lines.append(
+            f"  invoices passing their own checks: {found['complete']} of {found['invoices']}"
+            + (f" (failed: {failed})" if failed else "")
+        )
+    return lines
 
 
 def cmd_report(args: argparse.Namespace) -> int:

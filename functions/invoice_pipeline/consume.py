@@ -46,6 +46,7 @@ from invoice_pipeline.extraction.base import (
     InvoiceImages,
     SourceDocument,
 )
+from invoice_pipeline.extraction.normalise import normalise_provenance
 from invoice_pipeline.observability import logger, metrics
 from invoice_pipeline.settings import ConsumerSettings
 from invoice_pipeline.visibility import Record as VisibilityRecord
@@ -277,6 +278,7 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
     for invoice in prepared:
         started = time.perf_counter()
         result = budgets.extract(extractor, invoice, reservation, deadline=deadline)
+        result = normalise_provenance(result, pages=len(invoice.segments))
         latency_ms = (time.perf_counter() - started) * 1000
         if len(result.items) > settings.max_items_per_invoice:
             raise TooManyItems(

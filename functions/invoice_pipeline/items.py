@@ -5,15 +5,20 @@ one array per column (``unnest``), so the parameter count is constant (no 65,535
 around). The ledger update is a data-modifying CTE the insert depends on: when the claim was lost
 (``attempts`` moved on) nothing at all is written. ``ON CONFLICT DO NOTHING`` is the last line of defence
 against a second write of the same order. The same statement stores the order's validation warnings (the
-normaliser's and the arithmetic checks', a JSON array, ``[]`` when there are none) in the ledger row.
+normaliser's and the arithmetic checks', a JSON array, ``[]`` when there are none) in the ledger row, and each
+line's evidence: where it was read (``page``, ``bbox``, ``source_text``), its ``checks`` and ``trust``, with the
+per-invoice evidence in ``extraction_jobs.evidence`` (:mod:`invoice_pipeline.evidence`). The agreement check
+compares with the lines other models already stored for the order (one read before the write).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from invoice_pipeline import evidence
 from invoice_pipeline.db import Connection
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
 from invoice_pipeline.item_columns import ITEM_COLUMNS, item_columns, item_from_columns
@@ -25,23 +30,45 @@ WITH job AS (
     SET status = 'done', finished_at = now(), last_error = NULL, failed_message_id = NULL,
         invoice_count = :invoice_count, item_count = :item_count, input_tokens = :input_tokens,
         output_tokens = :output_tokens, cost_usd = CAST(:cost_usd AS numeric), warnings = CAST(:warnings AS jsonb),
-        model_ms = CAST(:model_ms AS bigint), updated_at = now()
+        model_ms = CAST(:model_ms AS bigint), evidence = CAST(:evidence AS jsonb), updated_at = now()
     WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
     RETURNING order_id, llm
 ), written AS (
     INSERT INTO benchmarking.invoice_items
-        (order_id, llm, invoice_index, line_no, item_name, qty, uom, unit_price, net_price, currency)
-    SELECT job.order_id, job.llm, item.*
+        (order_id, llm, invoice_index, line_no, item_name, qty, uom, unit_price, net_price, currency,
+         page, bbox, source_text, checks, trust)
+    SELECT job.order_id, job.llm, item.invoice_index, item.line_no, item.item_name, item.qty, item.uom,
+        item.unit_price, item.net_price, item.currency, item.page, CAST(item.bbox AS jsonb), item.source_text,
+        CAST(item.checks AS jsonb), item.trust
     FROM job CROSS JOIN unnest(
         CAST(:invoice_index AS integer[]), CAST(:line_no AS integer[]), CAST(:item_name AS text[]),
         CAST(:qty AS numeric[]), CAST(:uom AS text[]), CAST(:unit_price AS numeric[]),
-        CAST(:net_price AS numeric[]), CAST(:currency AS text[])
-    ) AS item
+        CAST(:net_price AS numeric[]), CAST(:currency AS text[]), CAST(:page AS integer[]),
+        CAST(:bbox AS text[]), CAST(:source_text AS text[]), CAST(:checks AS text[]), CAST(:trust AS text[])
+    ) AS item (invoice_index, line_no, item_name, qty, uom, unit_price, net_price, currency, page, bbox,
+               source_text, checks, trust)
     ON CONFLICT (order_id, llm, invoice_index, line_no) DO NOTHING
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM job), (SELECT count(*) FROM written)
 """
+
+
+EVIDENCE_COLUMNS = ("page", "bbox", "source_text", "checks", "trust")
+OTHER_MODELS_LINES = """
+SELECT llm, invoice_index, item_name, qty, uom, unit_price, net_price
+FROM benchmarking.invoice_items
+WHERE order_id = :order_id AND llm <> :llm
+ORDER BY llm, invoice_index, line_no
+"""
+
+
+def other_models_lines(connection: Connection, order_id: int, llm: str) -> dict[int, list[list[ExtractedItem]]]:
+    """invoice_index -> the lines each other model stored for this order (one list per model), for agreement."""
+    found: dict[int, dict[str, list[ExtractedItem]]] = {}
+    for other, invoice_index, *values in connection.run(OTHER_MODELS_LINES, order_id=order_id, llm=llm):
+        found.setdefault(invoice_index, {}).setdefault(other, []).append(item_from_columns(values))
+    return {index: list(models.values()) for index, models in found.items()}
 
 
 @dataclass(frozen=True)
@@ -61,14 +88,21 @@ def write_order(
     model_ms: int | None = None,
 ) -> OrderWrite:
     """``model_ms``: the time spent in the model for the whole order (the workbench's latency percentiles)."""
-    columns: dict[str, list[object]] = {name: [] for name in ("invoice_index", "line_no", *ITEM_COLUMNS, "currency")}
-    for invoice in invoices:
-        for line_no, item in enumerate(invoice.items, start=1):
+    names = ("invoice_index", "line_no", *ITEM_COLUMNS, "currency", *EVIDENCE_COLUMNS)
+    columns: dict[str, list[object]] = {name: [] for name in names}
+    lines, wholes = evidence.order_evidence(invoices, other_models_lines(connection, order_id, llm))
+    for invoice, invoice_lines in zip(invoices, lines, strict=True):
+        for line_no, (item, found) in enumerate(zip(invoice.items, invoice_lines, strict=True), start=1):
             columns["invoice_index"].append(invoice.invoice_index)
             columns["line_no"].append(line_no)
             for column, value in item_columns(item).items():
                 columns[column].append(value)
             columns["currency"].append(invoice.currency)
+            columns["page"].append(item.page)
+            columns["bbox"].append(None if item.bbox is None else json.dumps(list(item.bbox)))
+            columns["source_text"].append(item.source_text)
+            columns["checks"].append(found.checks_json())
+            columns["trust"].append(found.trust)
     item_count = len(columns["line_no"])
     rows = connection.run(
         WRITE_ORDER,
@@ -82,6 +116,7 @@ def write_order(
         cost_usd=str(sum((invoice.cost_usd for invoice in invoices), Decimal(0))),
         warnings=warnings_json(validate_order(invoices)),
         model_ms=model_ms,
+        evidence=evidence.evidence_json(wholes),
         **columns,
     )
     completed, written = rows[0]

@@ -34,13 +34,14 @@ from urllib.parse import parse_qs, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from invoice_pipeline import images, items, ledger_reads, orders, urls, validation
+from invoice_pipeline import evidence, images, items, ledger_reads, orders, urls, validation
 from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.consume import image_fetcher
 from invoice_pipeline.db import ConnectionPool, pool
 from invoice_pipeline.errors import PipelineError
 from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
 from invoice_pipeline.ledger import JobStatus
+from invoice_pipeline.money import currency_decimals
 from invoices_cli import comparison, ground_truth
 from invoices_cli.settings import WorkbenchSettings
 from invoices_cli.workbench import plots
@@ -59,6 +60,15 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 class BadRequest(ValueError):
     """The request is malformed; the message says what is wrong and is shown to the user."""
+
+
+class FormError(BadRequest):
+    """A value of the ground-truth editor cannot be read: which line (0-based position in the form) and field."""
+
+    def __init__(self, message: str, position: int, field: str) -> None:
+        super().__init__(message)
+        self.position = position
+        self.field = field
 
 
 class Forbidden(Exception):
@@ -177,7 +187,12 @@ def parse_ground_truth_form(form: dict[str, list[str]]) -> list[ExtractedInvoice
             raise BadRequest(f"{where}: invoice must be a number") from None
         if invoice_index < 0:
             raise BadRequest(f"{where}: invoice must be 0 or more")
-        numbers = {name: _number(raw[name], f"{where} {name.replace('_', ' ')}") for name in NUMERIC_LINE_FIELDS}
+        numbers = {}
+        for name in NUMERIC_LINE_FIELDS:
+            try:
+                numbers[name] = _number(raw[name], f"{where} {name.replace('_', ' ')}")
+            except BadRequest as error:
+                raise FormError(str(error), position, name) from None
         lines.setdefault(invoice_index, []).append(
             ExtractedItem(
                 raw["description"].strip() or None,
@@ -317,7 +332,7 @@ class Workbench:
             if len(parts) == 2 and not post:
                 return self.review_page(request, order_id, nonce)
             if parts[2:] == ["save"] and post:
-                return self.save(request, order_id)
+                return self.save(request, order_id, nonce)
             if parts[2:] == ["restore"] and post:
                 return self.restore(request, order_id)
         if len(parts) == 4 and parts[0] == "image" and not post:
@@ -364,14 +379,21 @@ class Workbench:
             return ids[position + 1] if position + 1 < len(ids) else None
         return ids[0] if ids else None
 
-    def review_page(self, request: Request, order_id: int, nonce: str) -> Response:
+    def review_page(
+        self, request: Request, order_id: int, nonce: str, *, submitted: FormError | None = None
+    ) -> Response:
+        """The review page; ``submitted``: the editor's lines could not be read, shown again with the bad cell."""
         with self.connections.connection() as connection:
             models = _done_models(connection, order_id)
             lines = items.read_items(connection, [order_id], models) if models else {}
             truth = ground_truth.read_ground_truth(connection, [order_id]).get(order_id)
             saved_by, saved_at = ground_truth.saved_by_and_when(connection, order_id)
             versions = ground_truth.ground_truth_versions(connection, order_id)
+            previews = {
+                version.id: ground_truth.version_lines(connection, order_id, version.id) for version in versions
+            }
             warnings = _stored_warnings(connection, order_id)
+            shown = evidence.order_line_evidence(connection, order_id)
         if not models and truth is None:
             raise NotFound(f"order {order_id} has no finished extraction and no ground truth")
         start = request.arg("from") or ("truth" if truth is not None else (models[0] if models else "truth"))
@@ -383,18 +405,31 @@ class Workbench:
                 "llm": llm,
                 "invoices": lines.get((order_id, llm), []),
                 "marks": arithmetic_marks(lines.get((order_id, llm), [])),
-                "warnings": warnings.get(llm, []),
+                "line_warnings": _line_messages(
+                    arithmetic_marks(lines.get((order_id, llm), [])), warnings.get(llm, {})
+                ),
+                "warnings": warnings.get(llm, {}).get(None, []),
+                "evidence": {key[1:]: line for key, line in shown.items() if key[0] == llm},
             }
             for llm in models
         ]
-        return self._render(
+        start_evidence = {key[1:]: line for key, line in shown.items() if key[0] == start}
+        editor = editor_lines(starting or [], start_evidence)
+        if submitted is not None:
+            editor = _submitted_lines(request.form, submitted)
+        current_lines = editor_lines(truth or [])
+        response = self._render(
             "review.html",
             nonce,
             order_id=order_id,
             invoices=self.invoice_views(order_id),
             models=model_views,
             start=start,
-            editor=editor_lines(starting or []),
+            editor=editor,
+            form_error=None if submitted is None else str(submitted),
+            places={index: currency_decimals(code) for index, code in _currencies(starting or [], model_views).items()},
+            previews={key: _version_preview(found, current_lines) for key, found in previews.items()},
+            restored=_restored(request.arg("restored"), versions),
             currencies=_currencies(starting or [], model_views),
             truth=truth,
             saved_by=saved_by,
@@ -404,9 +439,15 @@ class Workbench:
             saved=request.arg("saved"),
             next_order=self._next_order(order_id),
         )
+        if submitted is not None:
+            return Response("400 Bad Request", response.body)
+        return response
 
-    def save(self, request: Request, order_id: int) -> Response:
-        invoices = parse_ground_truth_form(request.form)
+    def save(self, request: Request, order_id: int, nonce: str = "") -> Response:
+        try:
+            invoices = parse_ground_truth_form(request.form)
+        except FormError as error:  # the editor comes back with what was typed and the cell marked
+            return self.review_page(request, order_id, nonce, submitted=error)
         reviewer = (request.form.get("reviewer") or [""])[0].strip() or self.reviewer
         with self.connections.connection() as connection:
             written = ground_truth.load_ground_truth(connection, {order_id: invoices}, saved_by=reviewer)
@@ -420,7 +461,8 @@ class Workbench:
                 written = ground_truth.restore_ground_truth(connection, order_id, version, saved_by=reviewer)
             except LookupError as error:
                 raise NotFound(str(error)) from None
-        return Response("303 See Other", b"", headers=[("Location", f"/review/{order_id}?saved={written}")])
+        location = f"/review/{order_id}?saved={written}&restored={version}"
+        return Response("303 See Other", b"", headers=[("Location", location)])
 
     # -- images ---------------------------------------------------------------------------------------------
 
@@ -478,12 +520,83 @@ def _done_models(connection: Any, order_id: int) -> list[str]:
     return [job.llm for job in _done_jobs(connection, order_id)]
 
 
-def _stored_warnings(connection: Any, order_id: int) -> dict[str, list[str]]:
-    return {
-        job.llm: [str(entry.get("message", entry)) if isinstance(entry, dict) else str(entry) for entry in job.warnings]
-        for job in _done_jobs(connection, order_id)
-        if isinstance(job.warnings, list)
-    }
+def _stored_warnings(connection: Any, order_id: int) -> dict[str, dict[tuple[int, int] | None, list[str]]]:
+    """Per model: each line's validation warnings by (invoice_index, line_no); None holds the invoice-wide ones."""
+    found: dict[str, dict[tuple[int, int] | None, list[str]]] = {}
+    for job in _done_jobs(connection, order_id):
+        if not isinstance(job.warnings, list):
+            continue
+        by_line = found.setdefault(job.llm, {})
+        for entry in job.warnings:
+            message = str(entry.get("message", entry)) if isinstance(entry, dict) else str(entry)
+            line_no = entry.get("line_no") if isinstance(entry, dict) else None
+            key = (int(entry.get("invoice_index") or 0), int(line_no)) if isinstance(line_no, int) else None
+            by_line.setdefault(key, []).append(message)
+    return found
+
+
+def _line_messages(
+    marks: dict[tuple[int, int], str], stored: dict[tuple[int, int] | None, list[str]]
+) -> dict[tuple[int, int], list[str]]:
+    """Each line's messages once: the arithmetic found now, then the stored warnings that say something else."""
+    found: dict[tuple[int, int], list[str]] = {}
+    for key in {*marks, *(key for key in stored if key is not None)}:
+        messages = [marks[key]] if key in marks else []
+        messages += [message for message in stored.get(key, []) if message not in messages]
+        found[key] = messages
+    return found
+
+
+# Which editor cells a failed check marks.
+CHECK_FIELDS = {
+    "arithmetic": ("quantity", "unit_price", "line_total"),
+    "printed": ("quantity", "unit_price", "line_total"),
+    "agreement": ("quantity", "unit_price", "line_total"),
+    "clean_description": ("description",),
+}
+
+
+def _submitted_lines(form: dict[str, list[str]], error: FormError) -> list[dict[str, Any]]:
+    """The editor's lines as typed, the unreadable cell marked."""
+    count = len(form.get("invoice_index", []))
+    found = []
+    for position in range(count):
+        line: dict[str, Any] = {
+            name: (form.get(name) or [""] * count)[position] if position < len(form.get(name, [])) else ""
+            for name in ("invoice_index", *LINE_FIELDS)
+        }
+        line.update(trust=None, failed=(), page=None, bbox=None, bad_fields=())
+        if position == error.position:
+            line["bad_fields"] = (error.field,)
+            line["error"] = str(error)
+        found.append(line)
+    return found
+
+
+def _version_preview(lines: list[dict[str, Any]], current: list[dict[str, Any]]) -> dict[str, Any]:
+    """A version's lines and how many differ from the current ground truth (added or removed, by value)."""
+    fields = ("invoice_index", *LINE_FIELDS)
+
+    def key(line: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(str(line.get(name) or "") for name in fields)
+
+    theirs, ours = [key(line) for line in lines], [key(line) for line in current]
+    only_theirs = sum(1 for line in theirs if line not in ours)
+    only_ours = sum(1 for line in ours if line not in theirs)
+    return {"lines": lines, "added": only_theirs, "removed": only_ours}
+
+
+def _restored(raw: str | None, versions: list[ground_truth.GroundTruthVersion]) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        wanted = int(raw)
+    except ValueError:
+        return None
+    version = next((version for version in versions if version.id == wanted), None)
+    if version is None:
+        return {"id": wanted, "saved_by": None, "saved_at": None}
+    return {"id": wanted, "saved_by": version.saved_by, "saved_at": version.saved_at}
 
 
 def filter_choices(connection: Any) -> dict[str, list[Any]]:
@@ -513,19 +626,35 @@ def _text(value: Decimal | None) -> str:
     return "" if value is None else str(value)
 
 
-def editor_lines(invoices: list[ExtractedInvoice]) -> list[dict[str, Any]]:
-    return [
-        {
-            "invoice_index": invoice.invoice_index,
-            "description": item.description or "",
-            "quantity": _text(item.quantity),
-            "unit": item.unit or "",
-            "unit_price": _text(item.unit_price),
-            "line_total": _text(item.line_total),
-        }
-        for invoice in invoices
-        for item in invoice.items
-    ]
+def editor_lines(
+    invoices: list[ExtractedInvoice], shown: dict[tuple[int, int], evidence.ShownLine] | None = None
+) -> list[dict[str, Any]]:
+    """The editor's lines; with the evidence of the model they start from: trust, failed checks, the cells those
+    checks mark, and where the line was read (for the highlight on the image)."""
+    found = []
+    for invoice in invoices:
+        for line_no, item in enumerate(invoice.items, start=1):
+            line = (shown or {}).get((invoice.invoice_index, line_no))
+            failed = line.failed if line is not None else ()
+            bad = {name for check in failed for name in CHECK_FIELDS.get(check, ())}
+            if "numbers_present" in failed:
+                bad |= {name for name in NUMERIC_LINE_FIELDS if getattr(item, name) is None}
+            found.append(
+                {
+                    "invoice_index": invoice.invoice_index,
+                    "description": item.description or "",
+                    "quantity": _text(item.quantity),
+                    "unit": item.unit or "",
+                    "unit_price": _text(item.unit_price),
+                    "line_total": _text(item.line_total),
+                    "trust": None if line is None else line.trust,
+                    "failed": failed,
+                    "page": None if line is None else line.page,
+                    "bbox": None if line is None else line.bbox,
+                    "bad_fields": tuple(sorted(bad)),
+                }
+            )
+    return found
 
 
 def comparison_context(rows: list[dict[str, Any]], scope: comparison.ComparisonFilter) -> dict[str, Any]:

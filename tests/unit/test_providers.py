@@ -60,6 +60,8 @@ def test_the_tool_schema_is_the_item_schema_without_references():
         "unit",
         "unit_price",
         "line_total",
+        "page",
+        "source_text",
     }
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pg8000.native
 import pytest
 
-from invoice_pipeline import db
+from invoice_pipeline import db, ledger
 from invoices_cli.comparison import ComparisonFilter, compare_models, load_comparison_data, review_queue
 from invoices_cli.main import main
 from tests.workbench.conftest import MODEL_A, MODEL_B, TwoModels
@@ -67,12 +67,14 @@ def test_filters_by_restaurant_date_and_model(two_models: TwoModels) -> None:
     assert list(only_b) == [MODEL_B] and only_b[MODEL_B]["agreement_f1"] == {}
 
 
-def test_review_queue_puts_warnings_then_disagreement_first(two_models: TwoModels) -> None:
+def test_review_queue_puts_incomplete_invoices_then_doubtful_lines_first(two_models: TwoModels) -> None:
     with db.pool.connection() as connection:
         queue = review_queue(load_comparison_data(connection, ComparisonFilter()))
     order = [entry.order_id for entry in queue]
-    assert order[0] == 2  # the only order with validation warnings
-    assert order[1] == 3  # B missed a line: the most disagreement
+    assert order[0] == 3  # B missed a line: its lines no longer add up to the printed total
+    assert (queue[0].incomplete, queue[0].doubtful) == (1, 0)
+    assert order[1] == 2  # B's wrong quantity: a doubtful line (and the only validation warnings)
+    assert (queue[1].incomplete, queue[1].doubtful, queue[1].warnings) == (0, 1, 1)
     assert set(order) == {1, 2, 3, 4, 5}
     entry_5 = next(entry for entry in queue if entry.order_id == 5)
     assert entry_5.disagreement is None and not entry_5.has_truth
@@ -109,3 +111,62 @@ def test_model_time_is_recorded_with_the_order(two_models: TwoModels, sql: pg800
         "SELECT order_id, model_ms FROM benchmarking.extraction_jobs WHERE llm = :llm ORDER BY 1", llm=MODEL_A
     )
     assert recorded == [[1, 900], [2, 1100], [3, 1000], [4, 1300], [5, 1200]]
+
+
+def test_trust_shares_reliability_and_lines_fully_right(
+    two_models: TwoModels, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    rows = rows_by_model(ComparisonFilter())
+    a, b = rows[MODEL_A], rows[MODEL_B]
+    # A reads every line exactly and every invoice adds up: all verified, all right
+    assert a["trust"] == {"lines": a["items"], "verified": 1.0, "plausible": 0.0, "doubtful": 0.0, "unknown": 0.0}
+    truth_lines = lines(two_models, (1, 2, 3))
+    assert a["lines_fully_right"] == 1.0
+    assert a["trust_reliability"]["verified"] == {"lines": truth_lines, "right": truth_lines, "share_right": 1.0}
+    assert a["invoice_evidence"]["invoices"] == a["invoices"] == a["invoice_evidence"]["complete"]
+    # B: order 2's first line is off (arithmetic, and A disagrees): doubtful and wrong; order 3 lost a line: its
+    # invoice no longer adds up, so its other lines are only plausible (and right)
+    kept_of_order_3 = len(two_models.truth[3][0].items) - 1
+    assert b["trust_reliability"]["doubtful"] == {"lines": 1, "right": 0, "share_right": 0.0}
+    assert b["trust_reliability"]["plausible"] == {
+        "lines": kept_of_order_3,
+        "right": kept_of_order_3,
+        "share_right": 1.0,
+    }
+    assert b["trust_reliability"]["verified"]["share_right"] == 1.0
+    assert b["lines_fully_right"] == round((truth_lines - 2) / truth_lines, 4)  # one wrong, one missed
+    assert b["accuracy_f1"] > b["lines_fully_right"]
+    assert b["invoice_evidence"]["checks_failed"] == {"invoice_total": 1}
+    [incomplete] = b["invoice_evidence"]["incomplete"]
+    assert (incomplete["order_id"], incomplete["invoice_index"], incomplete["failed"]) == (3, 0, ["invoice_total"])
+
+    assert main(["report", "--llm", MODEL_B]) == 0
+    text = capsys.readouterr().out
+    assert f"lines fully right {b['lines_fully_right']:.3f}; matching F1 {b['accuracy_f1']:.3f}" in text
+    assert f"trust ({b['trust']['lines']} lines): verified {b['trust']['verified']:.3f}" in text
+    assert "fully right per trust level (ground truth): verified " in text and "doubtful 0/1" in text
+    assert (
+        f"invoices passing their own checks: {b['invoices'] - 1} of {b['invoices']} (failed: invoice_total 1)" in text
+    )
+
+    page = tmp_path / "report.html"
+    assert main(["report", "--html", str(page)]) == 0
+    html = page.read_text(encoding="utf-8")
+    row_b = html[html.index('<table id="trust">') :].split(f'<tr data-llm="{MODEL_B}">')[1].split("</tr>")[0]
+    assert f">{b['lines_fully_right'] * 100:.1f}%<" in row_b
+    assert 'data-field="reliability_doubtful">0.0% <span class="muted">(0/1)</span>' in row_b
+    assert f'data-field="invoices_complete">{b["invoices"] - 1}/{b["invoices"]}<' in row_b
+
+
+def test_failure_reasons_beyond_the_top_three_are_counted(two_models: TwoModels, tmp_path: Path) -> None:
+    with db.pool.connection() as connection:
+        for order_id, reason in ((11, "timeout"), (12, "refused"), (13, "refused"), (14, "too big"), (15, "odd")):
+            claim = ledger.claim_job(connection, order_id, MODEL_B, message_id=f"m-{order_id}", lease_seconds=600)
+            ledger.fail_job(connection, order_id, MODEL_B, attempt=claim.attempt, last_error=reason, message_id=None)
+    b = rows_by_model(ComparisonFilter())[MODEL_B]
+    # five reasons over six jobs: "refused" x2, then the rest by name; three shown, two more counted
+    assert [entry["reason"] for entry in b["top_failure_reasons"]] == ["refused", "not an image", "odd"]
+    assert b["more_failure_reasons"] == {"reasons": 2, "jobs": 2}
+    page = tmp_path / "report.html"
+    assert main(["report", "--html", str(page)]) == 0
+    assert "and 2 more reason(s)" in page.read_text(encoding="utf-8")

@@ -108,14 +108,17 @@ def test_comparison_and_review_in_a_real_browser(
     assert_clean(browser, origin)
     screenshot(browser, "workbench-comparison.png")
 
-    # review queue: the order with warnings first; open it with the keyboard
+    # review queue: the incomplete invoice first (B missed a line of order 3), then B's doubtful line (order 2);
+    # open the second with the keyboard
     browser.get(origin + "/review")
-    first = browser.find_element(By.CSS_SELECTOR, "#queue tbody tr")
-    assert first.get_attribute("data-order") == "2"
-    first.send_keys(Keys.ENTER)
+    queue = browser.find_elements(By.CSS_SELECTOR, "#queue tbody tr")
+    assert [row.get_attribute("data-order") for row in queue[:2]] == ["3", "2"]
+    ActionChains(browser).send_keys("j").perform()
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
     WebDriverWait(browser, 10).until(lambda driver: driver.current_url == origin + "/review/2")
     marked = browser.find_elements(By.CSS_SELECTOR, f".model-lines[data-llm='{MODEL_B}'] tr.bad")
     assert marked and "x" in marked[0].text  # model B's wrong quantity breaks quantity x unit price
+    assert "doubtful" in marked[0].text and "failed: arithmetic" in marked[0].text
     images = browser.find_elements(By.CSS_SELECTOR, ".review img")
     assert images and all(browser.execute_script("return arguments[0].naturalWidth", img) > 0 for img in images)
     assert_clean(browser, origin)
@@ -151,4 +154,124 @@ def test_comparison_and_review_in_a_real_browser(
 def expected_lines(sql: pg8000.native.Connection) -> int:
     return int(
         sql.run("SELECT count(*) FROM benchmarking.invoice_items WHERE order_id = 4 AND llm = :llm", llm=MODEL_A)[0][0]
+    )
+
+
+def test_the_review_page_as_a_reviewer_uses_it(browser: Any, workbench_url: str, sql: pg8000.native.Connection) -> None:
+    """The editor marks what the checks found and re-checks each line as it is typed; Esc keeps the line selected;
+    no single key saves; leaving with unsaved edits asks first; a bad number marks its cell; a restore says which
+    version it restored, after a preview; the line's box shows on the image; the comparison fits 1,400 px."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    parts = urlsplit(workbench_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    # where model B read its wrong line (as an extractor with geometry stores it)
+    sql.run(
+        "UPDATE benchmarking.invoice_items SET page = 1, bbox = CAST('[0.1, 0.2, 0.9, 0.25]' AS jsonb)"
+        " WHERE order_id = 2 AND llm = :llm AND invoice_index = 0 AND line_no = 1",
+        llm=MODEL_B,
+    )
+    browser.get(workbench_url)
+
+    # the comparison fits a 1,400 px window: no sideways scrolling, the last column visible
+    card = browser.find_element(By.CSS_SELECTOR, "section.card:has(#models)")
+    assert browser.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", card)
+    reliability_before = cell(browser, "trust", MODEL_A, "reliability_verified")
+
+    # the editor starts from B's lines: its doubtful line is marked in the editor, cells and all
+    browser.get(origin + f"/review/2?from={MODEL_B}")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#editor tbody tr")
+    first = rows[0]
+    assert "trust-doubtful" in first.get_attribute("class") and "doubtful" in first.text
+    assert "arithmetic" in first.find_element(By.CSS_SELECTOR, ".check").text
+    assert "marked" in first.find_element(By.NAME, "line_total").get_attribute("class")
+    # ... and its box on the invoice image when the line is selected
+    first.find_element(By.NAME, "description").click()
+    box = browser.find_element(By.CSS_SELECTOR, ".page[data-invoice='0'][data-page='1'] .bbox")
+    assert box.is_displayed() and box.value_of_css_property("left").endswith("px")
+    assert browser.execute_script("return arguments[0].style.left", box) == "10%"
+
+    def truth_of_order_2() -> list[list[Any]]:
+        return sql.run(
+            "SELECT invoice_index, line_no, item_name, qty, unit_price, net_price FROM benchmarking.ground_truth_items"
+            " WHERE order_id = 2 ORDER BY 1, 2"
+        )
+
+    truth_before = truth_of_order_2()
+    # re-checked as it is typed: the right quantity clears the mark, "2,5" marks the cell
+    truth_quantity = sql.run(
+        "SELECT qty::text FROM benchmarking.ground_truth_items WHERE order_id = 2 AND invoice_index = 0 AND line_no = 1"
+    )[0][0]
+    quantity = first.find_element(By.NAME, "quantity")
+    quantity.clear()
+    quantity.send_keys(truth_quantity)
+    assert "bad" not in (first.get_attribute("class") or "")
+    assert "marked" not in first.find_element(By.NAME, "line_total").get_attribute("class")
+    assert first.find_element(By.CSS_SELECTOR, ".check .why").text == ""
+    quantity.clear()
+    quantity.send_keys("2,5")
+    assert "marked" in quantity.get_attribute("class") and "plain number" in quantity.get_attribute("title")
+    ActionChains(browser).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
+    assert browser.current_url == origin + f"/review/2?from={MODEL_B}"  # not sent: the cell keeps the focus
+    assert browser.switch_to.active_element == quantity
+
+    # without the page's script the server says the same, on the page, with the typed lines kept
+    browser.execute_script("document.getElementById('editor-form').submit()")
+    WebDriverWait(browser, 10).until(lambda driver: driver.find_elements(By.ID, "form-error"))
+    assert "line 1 quantity: '2,5' is not a number" in browser.find_element(By.ID, "form-error").text
+    kept = browser.find_element(By.CSS_SELECTOR, "#editor tbody tr input[name=quantity]")
+    assert kept.get_attribute("value") == "2,5" and "marked" in kept.get_attribute("class")
+    assert truth_of_order_2() == truth_before  # nothing written
+    logged = [entry["message"] for entry in browser.get_log("browser")]  # the answer's 400, and nothing else
+    assert len(logged) == 1 and "/review/2/save" in logged[0] and "400" in logged[0]
+
+    # Esc leaves the cell but keeps the line: x deletes it; a bare s saves nothing
+    browser.get(origin + f"/review/2?from={MODEL_B}")
+    lines = len(browser.find_elements(By.CSS_SELECTOR, "#editor tbody tr"))
+    second = browser.find_elements(By.CSS_SELECTOR, "#editor tbody tr")[1]
+    second_text = second.find_element(By.NAME, "description").get_attribute("value")
+    second.find_element(By.NAME, "description").click()
+    ActionChains(browser).send_keys(Keys.ESCAPE).send_keys("x").perform()
+    left = browser.find_elements(By.CSS_SELECTOR, "#editor tbody tr input[name=description]")
+    assert len(left) == lines - 1 and second_text not in [field.get_attribute("value") for field in left]
+    ActionChains(browser).send_keys(Keys.ESCAPE).send_keys("s").perform()
+    assert not browser.find_elements(By.ID, "saved") and browser.current_url.endswith(f"from={MODEL_B}")
+
+    # n with unsaved edits asks first; staying keeps the edits
+    ActionChains(browser).send_keys(Keys.ESCAPE).send_keys("n").perform()
+    WebDriverWait(browser, 5).until(lambda driver: driver.switch_to.alert)
+    alert = browser.switch_to.alert
+    assert "unsaved" in alert.text
+    alert.dismiss()
+    assert browser.current_url.endswith(f"/review/2?from={MODEL_B}")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#editor tbody tr")) == lines - 1
+
+    # save twice, then restore the first: a preview says what differs, the notice says which version came back
+    ActionChains(browser).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
+    WebDriverWait(browser, 10).until(lambda driver: driver.find_elements(By.ID, "saved"))
+    version = browser.find_element(By.CSS_SELECTOR, "#versions tbody tr")
+    version_id = version.get_attribute("data-version")
+    summary = version.find_element(By.CSS_SELECTOR, "details.preview summary")
+    assert "differ" in summary.text  # the version replaced had the line deleted above
+    summary.click()
+    assert len(version.find_elements(By.CSS_SELECTOR, "details.preview table tr")) == lines
+    version.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    notice = WebDriverWait(browser, 10).until(lambda driver: driver.find_element(By.ID, "saved"))
+    assert f"Restored version {version_id}" in notice.text and f"{lines} line(s)" in notice.text
+    assert_clean(browser, origin)
+
+    # a saved correction moves the calibration: A's verified lines of order 4 are no longer all right
+    browser.get(origin + f"/review/4?from={MODEL_A}")
+    quantity = browser.find_element(By.CSS_SELECTOR, "#editor tbody tr input[name=quantity]")
+    quantity.clear()
+    quantity.send_keys("999")
+    ActionChains(browser).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
+    WebDriverWait(browser, 10).until(lambda driver: driver.find_elements(By.ID, "saved"))
+    browser.get(origin + "/")
+    after = cell(browser, "trust", MODEL_A, "reliability_verified")
+    assert after != reliability_before and after.startswith(
+        f"{expected_rows()[MODEL_A]['trust_reliability']['verified']['share_right']:.1%}"
     )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic.json_schema import SkipJsonSchema
 
 from invoice_pipeline.extraction.base import InvoiceImages
 
@@ -24,23 +25,38 @@ Return every purchased line item exactly once, top to bottom, in the order print
 - description: the item's name as printed; unit: the unit of measure as printed (kg, pcs, ctn...), or null.
 - quantity, unit_price, line_total: the line's printed values.
 - Skip subtotals, taxes, discounts, delivery fees and grand totals: they are not items.
+- page: the 1-based number of the image the line is printed on; source_text: the line's row exactly as
+  printed, all its columns left to right (at most 200 characters).
 - currency: the ISO 4217 code if it can be told (KWD, SAR, AED, USD...), else null.
 - printed_total: the invoice's printed grand total, or null.
 If the images are not an invoice, return no items."""
 
 
+def _every_field_required(schema: dict[str, Any]) -> None:
+    schema["required"] = list(schema.get("properties", {}))
+
+
 class ModelLineItem(BaseModel):
-    """A line as the model returns it (every field required, nullable, no default).
+    """A line as the model returns it (every field of the schema required and nullable).
 
     Numbers come back as strings exactly as printed (thousands separators, Arabic-Indic digits, 3 decimals);
-    :func:`invoice_pipeline.extraction.normalise.normalise` turns them into Decimal.
+    :func:`invoice_pipeline.extraction.normalise.normalise` turns them into Decimal. ``page`` and
+    ``source_text`` (where the line was read) are in the schema but default to None when parsing, so an answer
+    without them still reads; ``bbox`` and ``confidence`` are not asked of a model (a document service such as
+    Textract reports them) and stay out of the schema.
     """
+
+    model_config = ConfigDict(json_schema_extra=_every_field_required)
 
     description: str | None
     quantity: str | None
     unit: str | None
     unit_price: str | None
     line_total: str | None
+    page: int | None = None
+    source_text: str | None = None
+    bbox: SkipJsonSchema[list[float] | None] = None
+    confidence: SkipJsonSchema[float | None] = None
 
 
 class ModelInvoice(BaseModel):

@@ -59,11 +59,19 @@ class ValidationWarning:
 
 @dataclass(frozen=True)
 class ExtractedItem:
+    """One line as read. The provenance fields (where on the document the line was read) are not part of a
+    line's value: two readings of the same line compare equal wherever they were found. They hold what the
+    extractor reported until :func:`invoice_pipeline.extraction.normalise.normalise_provenance` checks them."""
+
     description: str | None
     quantity: Decimal | None
     unit: str | None
     unit_price: Decimal | None
     line_total: Decimal | None
+    page: int | None = field(default=None, compare=False)  # 1-based page (or image segment) of the invoice
+    bbox: tuple[float, ...] | None = field(default=None, compare=False)  # x0, y0, x1, y1: fractions, top left
+    source_text: str | None = field(default=None, compare=False)  # the printed row as read
+    confidence: float | None = field(default=None, compare=False)  # 0-1, the lowest of its fields, if reported
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,10 @@ class ExtractedInvoice:
     cost_usd: Decimal = field(default=Decimal(0))
     warnings: tuple[ValidationWarning, ...] = ()  # what normalising the model's answer changed or dropped
     rate_limits: RateLimitState | None = None  # what the provider's answer said of its limits, if anything
+    item_rows: int | None = None  # rows of the page that look like items, where the reader counted them
+    # amounts printed on the rows below the last line, where the reader has the page's rows (a subtotal of the
+    # lines is often printed there while ``printed_total`` is the grand total with taxes)
+    amounts_below: frozenset[Decimal] | None = None
 
 
 class Extractor(Protocol):

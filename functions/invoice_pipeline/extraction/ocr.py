@@ -20,10 +20,10 @@ from typing import Any, Protocol
 from invoice_pipeline import images
 from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.errors import PermanentError, TransientError
-from invoice_pipeline.extraction import pdf_text
+from invoice_pipeline.extraction import pdf_text, provenance
 from invoice_pipeline.extraction.base import ExtractedInvoice, InvoiceImages, PreparedImage
 from invoice_pipeline.extraction.invoice_reader import reconstruct, reconstruct_pages
-from invoice_pipeline.extraction.rows import MIN_CONFIDENCE, Box, Row, Segment, group_rows, merge_segments
+from invoice_pipeline.extraction.rows import MIN_CONFIDENCE, Box, Segment, group_rows, merge_segments
 from invoice_pipeline.settings import ConfigError, ConsumerSettings
 
 NAME = "ocr"
@@ -108,9 +108,9 @@ class OcrExtractor(images.VisionPreparation):
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
         document = invoice.document
         if document is not None and document.media_type == "application/pdf":
-            return reconstruct_pages(
-                self._pdf_pages(invoice, document.data, deadline), invoice_index=invoice.invoice_index
-            )
+            pages = self._pdf_pages(invoice, document.data, deadline)
+            read = reconstruct_pages([page.rows for page in pages], invoice_index=invoice.invoice_index)
+            return provenance.locate(read, pages)
         segments = []
         for number, image in enumerate(invoice.segments, start=1):
             if time.monotonic() > deadline:
@@ -119,9 +119,12 @@ class OcrExtractor(images.VisionPreparation):
                     f"at segment {number} of {len(invoice.segments)}"
                 )
             segments.append(Segment(self._reader.read(image), image.height))
-        return reconstruct(merge_segments(segments), invoice_index=invoice.invoice_index)
+        rows = merge_segments(segments)
+        sizes = [(float(image.width), float(image.height)) for image in invoice.segments]
+        read = reconstruct(rows, invoice_index=invoice.invoice_index)
+        return provenance.locate(read, provenance.segment_pages(rows, sizes))
 
-    def _pdf_pages(self, invoice: InvoiceImages, data: bytes, deadline: float) -> list[list[Row]]:
+    def _pdf_pages(self, invoice: InvoiceImages, data: bytes, deadline: float) -> list[provenance.Page]:
         """Each page's rows: from its text layer when ``pdf_text`` judges it usable, else from OCR of the page."""
         import pypdfium2
 
@@ -141,9 +144,10 @@ class OcrExtractor(images.VisionPreparation):
                 try:
                     layer = pdf_text.read_page(page, ocr_sample=functools.partial(self._ocr_band, page))
                     words = layer.words if layer.usable else self._ocr_page(page)
+                    width, height = page.get_size()
                 finally:
                     page.close()
-                pages.append(group_rows(words))
+                pages.append(provenance.Page(group_rows(words), width, height))
             return pages
         finally:
             document.close()

@@ -10,6 +10,10 @@ Mapping of each ``ExpenseDocument`` (pages in order, documents in ``ExpenseIndex
 - ``LineItemGroups[].LineItems[].LineItemExpenseFields`` -> one item per line item: ``ITEM`` (else
   ``DESCRIPTION``, else the whole ``EXPENSE_ROW`` text) as the description, ``QUANTITY``, ``UNIT_PRICE``, ``PRICE``
   as the line total. Textract has no unit-of-measure field: a unit printed after the quantity ("2 kg") is kept.
+- where the line was read: the ``EXPENSE_ROW`` field's text as ``source_text`` and its ``Geometry.BoundingBox``
+  (``Left, Top, Width, Height``, fractions of the page) as ``bbox`` (else the box around the line's fields),
+  the page the call read as ``page``, and the lowest ``ValueDetection.Confidence`` of the line's value fields
+  (0-100) as ``confidence`` (0-1).
 - ``SummaryFields`` ``TOTAL`` (else ``AMOUNT_DUE``) -> the printed total; the ``Currency.Code`` Textract attaches
   to amounts -> the currency.
 The texts as printed go through the same normalisation as a model's answer (:mod:`.normalise`: numbers, caps,
@@ -100,8 +104,42 @@ def _value(field: Mapping[str, Any] | None) -> str | None:
     return text or None
 
 
-def line_item(fields: Iterable[Mapping[str, Any]]) -> ModelLineItem:
-    """One line item's texts as printed, in the shape a model answers."""
+VALUE_FIELDS = ("ITEM", "DESCRIPTION", "QUANTITY", "UNIT_PRICE", "PRICE")
+
+
+def _box(field: Mapping[str, Any] | None) -> list[float] | None:
+    """A field's value box as ``[x0, y0, x1, y1]`` (unchecked: the normaliser checks every provider's boxes)."""
+    box = (((field or {}).get("ValueDetection") or {}).get("Geometry") or {}).get("BoundingBox")
+    if not isinstance(box, Mapping):
+        return None
+    try:
+        left, top = float(box["Left"]), float(box["Top"])
+        return [left, top, left + float(box["Width"]), top + float(box["Height"])]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _row_box(by_type: Mapping[str, Mapping[str, Any]]) -> list[float] | None:
+    row = _box(by_type.get("EXPENSE_ROW"))
+    if row is not None:
+        return row
+    boxes = [box for kind in VALUE_FIELDS if (box := _box(by_type.get(kind))) is not None]
+    if not boxes:
+        return None
+    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+
+
+def _confidence(by_type: Mapping[str, Mapping[str, Any]]) -> float | None:
+    found = []
+    for kind in VALUE_FIELDS:
+        value = ((by_type.get(kind) or {}).get("ValueDetection") or {}).get("Confidence")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            found.append(float(value) / 100)
+    return min(found) if found else None
+
+
+def line_item(fields: Iterable[Mapping[str, Any]], *, page: int | None = None) -> ModelLineItem:
+    """One line item's texts as printed, in the shape a model answers, with where it was read."""
     by_type = _fields(fields)
     description = next(
         (text for kind in ("ITEM", "DESCRIPTION", "EXPENSE_ROW") if (text := _value(by_type.get(kind)))), None
@@ -116,11 +154,16 @@ def line_item(fields: Iterable[Mapping[str, Any]]) -> ModelLineItem:
         unit=unit,
         unit_price=_value(by_type.get("UNIT_PRICE")),
         line_total=_value(by_type.get("PRICE")),
+        page=page,
+        source_text=_value(by_type.get("EXPENSE_ROW")),
+        bbox=_row_box(by_type),
+        confidence=_confidence(by_type),
     )
 
 
-def read_answer(response: Mapping[str, Any]) -> ModelInvoice:
-    """One AnalyzeExpense response as the texts a model would answer: items, printed total, currency."""
+def read_answer(response: Mapping[str, Any], *, page: int = 1) -> ModelInvoice:
+    """One AnalyzeExpense response as the texts a model would answer: items, printed total, currency. ``page``:
+    which page of the invoice the call read (a synchronous call reads one)."""
     lines: list[ModelLineItem] = []
     total: str | None = None
     currency: str | None = None
@@ -128,7 +171,7 @@ def read_answer(response: Mapping[str, Any]) -> ModelInvoice:
     for document in documents:
         for group in document.get("LineItemGroups") or []:
             for line in group.get("LineItems") or []:
-                lines.append(line_item(line.get("LineItemExpenseFields") or []))
+                lines.append(line_item(line.get("LineItemExpenseFields") or [], page=page))
         summary = _fields(document.get("SummaryFields") or [])
         field = summary.get("TOTAL") or summary.get("AMOUNT_DUE")
         if field is not None and total is None:
@@ -176,7 +219,7 @@ class TextractExtractor:
                 if translated is error:
                     raise
                 raise translated from error
-            read = read_answer(response)
+            read = read_answer(response, page=number)
             lines.extend(read.items)
             total = read.printed_total if read.printed_total is not None else total  # the last page has the total
             currency = currency or read.currency
