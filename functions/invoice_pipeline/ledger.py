@@ -207,6 +207,29 @@ def throttle_job(
     return Throttle(status == JobStatus.QUEUED, float(total))
 
 
+# A cascade's stage answers so far (invoice_pipeline.cascade), kept while the job waits; only by the claim's holder.
+KEEP_STAGE_ANSWERS = """
+UPDATE benchmarking.extraction_jobs
+SET stage_answers = CAST(:stage_answers AS jsonb), updated_at = now()
+WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
+"""
+READ_STAGE_ANSWERS = """
+SELECT stage_answers FROM benchmarking.extraction_jobs WHERE order_id = :order_id AND llm = :llm
+"""
+
+
+def keep_stage_answers(connection: Connection, order_id: int, llm: str, *, attempt: int, stage_answers: str) -> bool:
+    """Keep a cascade's stage answers (JSON) with the job it still holds, for the job's next delivery."""
+    connection.run(KEEP_STAGE_ANSWERS, order_id=order_id, llm=llm, attempt=attempt, stage_answers=stage_answers)
+    return bool(connection.row_count)
+
+
+def read_stage_answers(connection: Connection, order_id: int, llm: str) -> Any:
+    """The stage answers kept for the job (parsed JSON, None when there are none)."""
+    rows = connection.run(READ_STAGE_ANSWERS, order_id=order_id, llm=llm)
+    return rows[0][0] if rows else None
+
+
 # --- the producer's transitions ------------------------------------------------------------------------------
 
 # The page and its claims in one statement: the page of eligible orders (invoice_pipeline.orders), the

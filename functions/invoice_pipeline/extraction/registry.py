@@ -39,11 +39,8 @@ class Provider(Protocol):
 
 def provider_for(llm: str) -> Provider:
     if CASCADE_SEPARATOR in llm:
-        # Its first stage's provider would read every invoice alone and store the rows under the cascade's name.
-        raise ConfigurationError(
-            f"{llm!r} is a cascade, which this consumer does not run yet: list its models as separate entries of"
-            " LLM_MODELS"
-        )
+        # A cascade has a provider per stage: the consumer calls each stage's extractor (invoice_pipeline.cascade).
+        raise ConfigurationError(f"{llm!r} is a cascade: it has no single extractor, each stage has its own")
     return _load(entry_for(llm))
 
 
