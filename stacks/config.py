@@ -21,7 +21,7 @@ from typing import Any
 
 from invoice_pipeline.extraction.bedrock import PROFILE_PREFIXES
 from invoice_pipeline.model_names import (
-    OFFLINE_READER_PREFIX,
+    OFFLINE_READER_MODELS,
     ModelEntry,
     ModelNameError,
     model_names,
@@ -295,18 +295,11 @@ def _llm_models(ctx: _Context) -> tuple[str, ...]:
         for stage in entry.stages:
             if not _MODEL_NAME.match(stage):
                 raise ContextError(f"llmModels has a malformed entry: {entry.name!r} ({stage!r})")
-        first = entry.stages[0]  # the parser refuses the offline reader at any later stage
-        if first.startswith(OFFLINE_READER_PREFIX) and entry.is_cascade:
-            raise ContextError(
-                f"llmModels: the cascade {entry.name!r} starts with the offline OCR extractor {first!r}, and the"
-                " offline reader does not deploy yet (the Lambda layer has no OCR runtime); use it with the local"
-                " stack only"
-            )
-        if first.startswith(OFFLINE_READER_PREFIX):
-            raise ContextError(
-                f"llmModels: {first!r} is the offline OCR extractor, which cannot be deployed (the Lambda layer "
-                "has no OCR runtime); use it with the local stack only"
-            )
+            if provider_name(stage) == "ocr" and stage not in OFFLINE_READER_MODELS:
+                raise ContextError(
+                    f"llmModels: {entry.name!r} names the offline reader {stage!r}, which has no such model; "
+                    f"available: {', '.join(sorted(OFFLINE_READER_MODELS))}"
+                )
     return model_names(entries)
 
 

@@ -23,6 +23,7 @@ CASCADE_SEPARATOR = ">"
 MAX_CASCADE_STAGES = 3
 # The offline reader's names: it runs on this machine (the local stack); in a cascade it can only be the first stage.
 OFFLINE_READER_PREFIX = "ocr-"
+OFFLINE_READER_MODELS = frozenset({"ocr-table-v1"})  # the offline reader's model names (it reads with each)
 
 
 class ModelNameError(ValueError):

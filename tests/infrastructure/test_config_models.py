@@ -45,9 +45,8 @@ def test_a_cascade_of_remote_models_is_one_entry_whose_stages_get_their_grants()
     assert config.bedrock_model_ids == ("amazon.nova-lite-v1:0",)
 
 
-def test_a_cascade_starting_with_the_offline_reader_is_refused_until_it_deploys() -> None:
-    with pytest.raises(ContextError, match=r"'ocr-table-v1>gpt-4o' starts with .*offline reader does not deploy yet"):
-        config_with(llmModels=["ocr-table-v1 > gpt-4o"])
+def test_a_cascade_starting_with_the_offline_reader_is_accepted() -> None:
+    assert config_with(llmModels=["ocr-table-v1 > gpt-4o"]).llm_models == ("ocr-table-v1>gpt-4o",)
 
 
 def test_a_stage_the_stack_cannot_name_in_a_grant_is_refused() -> None:

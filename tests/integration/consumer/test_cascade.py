@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import io
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -227,3 +228,23 @@ def kept_answers(pipeline: Pipeline, order_id: int, llm: str) -> Any:
         "SELECT stage_answers FROM benchmarking.extraction_jobs WHERE order_id = :o AND llm = :l", o=order_id, l=llm
     )
     return rows[0][0]
+
+
+@pytest.mark.parametrize("cascade", ["openai"], indirect=True)
+def test_where_the_ocr_runtime_is_not_deployed_a_scan_goes_to_the_next_stage_and_a_text_layer_is_still_read(
+    cascade, monkeypatch
+):
+    pipeline, second, _, ocr = cascade
+    llm = pipeline_llm(second)
+    for module in ("rapidocr", "onnxruntime", "cv2"):  # as in the Lambda layer: `import rapidocr` fails
+        monkeypatch.setitem(sys.modules, module, None)
+    pipeline.new_container()
+    add_order(pipeline, 806, printed_total="473,00")
+    pipeline.add_invoice_order(807, [(7001, REMOTE_ANSWER)])  # a PNG scan: only OCR could read it
+
+    pipeline.run(sqs_record({"order_id": 806, "llm": llm}), sqs_record({"order_id": 807, "llm": llm}))
+
+    assert {row[4] for row in stored(pipeline, 806, llm)} == {FIRST}  # the text layer needs no OCR runtime
+    assert pipeline.job(807, llm)["status"] == "done"
+    assert {row[4] for row in stored(pipeline, 807, llm)} == {second.llm}
+    assert ocr.calls == 2 and second.emulator.requests_for(7001) == 1
