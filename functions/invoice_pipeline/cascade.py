@@ -28,7 +28,9 @@ from invoice_pipeline.observability import logger
 def accepts(invoice: ExtractedInvoice) -> bool:
     """A stage's answer is kept when its invoice-level evidence holds: it has lines, every line's arithmetic holds
     (quantity x unit price = line total), the lines add up to the total the invoice prints for them, no invoice
-    check failed and no line is doubtful (:mod:`invoice_pipeline.evidence`, docs/trust.md)."""
+    check failed and no line is doubtful (:mod:`invoice_pipeline.evidence`, docs/trust.md). A line printed without
+    quantity or unit price (a lump sum) has no arithmetic that holds, so its invoice goes on to the next stage: read as
+    a lump sum it lacks the quantity and unit price the invoice states elsewhere (docs/cascade.md)."""
     if not invoice.items:
         return False
     whole = invoice_evidence(invoice)

@@ -50,9 +50,9 @@ def test_an_answer_without_a_printed_total_or_without_lines_is_refused():
     assert not cascade.accepts(invoice(printed="0"))
 
 
-def test_an_answer_with_a_line_lacking_its_quantity_is_refused():
-    missing = ExtractedItem("Joghurt", None, None, None, Decimal("473.00"))
-    assert not cascade.accepts(invoice(missing))
+def test_a_lump_sum_line_is_refused_even_when_the_invoice_total_confirms_it():
+    lump_sum = ExtractedItem("Privathaftpflicht", None, None, None, Decimal("473.00"))
+    assert not cascade.accepts(invoice(lump_sum))
 
 
 def test_an_invoice_goes_on_until_an_answer_is_accepted_or_the_last_stage_answered():
