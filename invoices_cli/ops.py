@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from invoice_pipeline.db import pool
+from invoice_pipeline.items import stage_invoices
 from invoice_pipeline.ledger_reads import failed_jobs, ledger_status, retry_failed_jobs
 from invoice_pipeline.queue_depth import queue_depth
 from invoice_pipeline.settings import ConfigError
 from invoices_cli.arguments import positive_int
-from invoices_cli.comparison import compare_models
+from invoices_cli.cascades import add_stage_shares, stage_lines
+from invoices_cli.comparison import load_comparison_data, model_rows
 from invoices_cli.queues import (
     MoveTask,
     is_local_endpoint,
@@ -260,6 +262,7 @@ def format_report(rows: list[dict[str, Any]], output_format: str) -> str:
             f"   per invoice: {'-' if row['cost_per_invoice_usd'] is None else '$' + row['cost_per_invoice_usd']}",
             f"  accuracy: {accuracy}",
             *_trust_lines(row),
+            *stage_lines(row),
         ]
         for entry in row["top_failure_reasons"]:
             lines.append(f"  failed x{entry['jobs']}: {entry['reason']}")
@@ -297,7 +300,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     scope = report_filter(args)
     with pool.connection() as connection:
-        rows = compare_models(connection, scope)
+        data = load_comparison_data(connection, scope)
+        rows = model_rows(data)
+        order_ids = sorted({job.order_id for job in data.jobs})
+        add_stage_shares(rows, stage_invoices(connection, [row["llm"] for row in rows], order_ids))
     if args.html:
         print(f"report written to {write_html_report(rows, scope, args.html)}")
         return EXIT_OK

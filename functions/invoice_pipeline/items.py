@@ -166,3 +166,19 @@ def items_per_invoice(connection: Connection, llms: Sequence[str]) -> dict[tuple
     """(order_id, llm, invoice_index) -> number of lines, for every invoice with lines of the given models."""
     rows = connection.run(ITEMS_PER_INVOICE, llms=list(llms))
     return {(order_id, llm, invoice_index): int(count) for order_id, llm, invoice_index, count in rows}
+
+
+STAGE_INVOICES = """
+SELECT llm, stage, count(DISTINCT (order_id, invoice_index))
+FROM benchmarking.invoice_items
+WHERE stage IS NOT NULL AND llm = ANY(CAST(:llms AS text[])) AND order_id = ANY(CAST(:order_ids AS bigint[]))
+GROUP BY llm, stage
+"""
+
+
+def stage_invoices(connection: Connection, llms: Sequence[str], order_ids: Sequence[int]) -> dict[str, dict[str, int]]:
+    """Cascade -> stage -> the invoices (with lines) of the given orders that the stage answered."""
+    found: dict[str, dict[str, int]] = {}
+    for llm, stage, count in connection.run(STAGE_INVOICES, llms=list(llms), order_ids=list(order_ids)):
+        found.setdefault(llm, {})[stage] = int(count)
+    return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import io
+import json
 import sys
 from collections.abc import Iterator
 from decimal import Decimal
@@ -23,6 +24,7 @@ from PIL import Image
 from invoice_pipeline.extraction.ocr import OcrExtractor
 from local.stamp import draw_stamp
 from tests.events.builders import sqs_record
+from tests.integration.cli import run_cli
 from tests.integration.consumer.conftest import Pipeline
 from tests.integration.consumer.test_providers import Provider, arrange, provider
 
@@ -248,3 +250,27 @@ def test_where_the_ocr_runtime_is_not_deployed_a_scan_goes_to_the_next_stage_and
     assert pipeline.job(807, llm)["status"] == "done"
     assert {row[4] for row in stored(pipeline, 807, llm)} == {second.llm}
     assert ocr.calls == 2 and second.emulator.requests_for(7001) == 1
+
+
+@pytest.mark.parametrize("cascade", ["openai"], indirect=True)
+def test_the_report_shows_the_share_each_stage_answered_and_the_cost_saved(cascade, capsys):
+    pipeline, second, _, _ = cascade
+    llm = pipeline_llm(second)
+    add_order(pipeline, 811, printed_total="473,00")  # answered free
+    add_order(pipeline, 812, printed_total="473,00")  # answered free
+    add_order(pipeline, 813, printed_total="480,00")  # passed on
+    pipeline.run(*(sqs_record({"order_id": order_id, "llm": llm}) for order_id in (811, 812, 813)))
+    paid = pipeline.job(813, llm)["cost_usd"]
+    capsys.readouterr()
+
+    code, out = run_cli(capsys, "report", "--format", "json")
+
+    row = next(row for row in json.loads(out) if row["llm"] == llm)
+    assert code == 0
+    assert row["stages"] == {
+        FIRST: {"invoices": 2, "share": round(2 / 3, 4)},
+        second.llm: {"invoices": 1, "share": round(1 / 3, 4)},
+    }
+    assert Decimal(row["cost_saved_usd"]) == (paid * 2).quantize(Decimal("0.000001"))
+    code, text = run_cli(capsys, "report")
+    assert f"answered per stage (invoices): {FIRST} 2 (67%), {second.llm} 1 (33%)" in text
