@@ -18,8 +18,10 @@ def add_stage_shares(rows: list[dict[str, Any]], stage_invoices: dict[str, dict[
         try:
             entry = parse_model_entry(row["llm"])
         except ModelNameError:  # a name no configuration accepts today: shown as a single model
+            row["stages"], row["cost_saved_usd"] = None, None
             continue
         if not entry.is_cascade:
+            row["stages"], row["cost_saved_usd"] = None, None
             continue
         counts = stage_invoices.get(row["llm"], {})
         answered = sum(counts.values())

@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from invoice_pipeline.db import pool
-from invoice_pipeline.items import stage_invoices
 from invoice_pipeline.ledger_reads import failed_jobs, ledger_status, retry_failed_jobs
 from invoice_pipeline.queue_depth import queue_depth
 from invoice_pipeline.settings import ConfigError
 from invoices_cli.arguments import positive_int
-from invoices_cli.cascades import add_stage_shares, stage_lines
-from invoices_cli.comparison import load_comparison_data, model_rows
+from invoices_cli.cascades import stage_lines
+from invoices_cli.comparison import compare_models
 from invoices_cli.queues import (
     MoveTask,
     is_local_endpoint,
@@ -300,10 +299,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     scope = report_filter(args)
     with pool.connection() as connection:
-        data = load_comparison_data(connection, scope)
-        rows = model_rows(data)
-        order_ids = sorted({job.order_id for job in data.jobs})
-        add_stage_shares(rows, stage_invoices(connection, [row["llm"] for row in rows], order_ids))
+        rows = compare_models(connection, scope)
     if args.html:
         print(f"report written to {write_html_report(rows, scope, args.html)}")
         return EXIT_OK

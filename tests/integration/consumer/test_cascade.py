@@ -253,7 +253,7 @@ def test_where_the_ocr_runtime_is_not_deployed_a_scan_goes_to_the_next_stage_and
 
 
 @pytest.mark.parametrize("cascade", ["openai"], indirect=True)
-def test_the_report_shows_the_share_each_stage_answered_and_the_cost_saved(cascade, capsys):
+def test_the_report_shows_the_share_each_stage_answered_and_the_cost_saved(cascade, capsys, tmp_path):
     pipeline, second, _, _ = cascade
     llm = pipeline_llm(second)
     add_order(pipeline, 811, printed_total="473,00")  # answered free
@@ -274,3 +274,6 @@ def test_the_report_shows_the_share_each_stage_answered_and_the_cost_saved(casca
     assert Decimal(row["cost_saved_usd"]) == (paid * 2).quantize(Decimal("0.000001"))
     code, text = run_cli(capsys, "report")
     assert f"answered per stage (invoices): {FIRST} 2 (67%), {second.llm} 1 (33%)" in text
+    code, _ = run_cli(capsys, "report", "--html", str(tmp_path / "report.html"))
+    page = (tmp_path / "report.html").read_text()
+    assert code == 0 and "Cascades: who answered" in page and f"{FIRST} 2 (" in page
