@@ -171,14 +171,18 @@ def items_per_invoice(connection: Connection, llms: Sequence[str]) -> dict[tuple
 STAGE_INVOICES = """
 SELECT llm, stage, count(DISTINCT (order_id, invoice_index))
 FROM benchmarking.invoice_items
-WHERE stage IS NOT NULL AND llm = ANY(CAST(:llms AS text[])) AND order_id = ANY(CAST(:order_ids AS bigint[]))
+WHERE stage IS NOT NULL AND llm = ANY(CAST(:llms AS text[]))
+  AND (CAST(:order_ids AS bigint[]) IS NULL OR order_id = ANY(CAST(:order_ids AS bigint[])))
 GROUP BY llm, stage
 """
 
 
-def stage_invoices(connection: Connection, llms: Sequence[str], order_ids: Sequence[int]) -> dict[str, dict[str, int]]:
-    """Cascade -> stage -> the invoices (with lines) of the given orders that the stage answered."""
+def stage_invoices(
+    connection: Connection, llms: Sequence[str], order_ids: Sequence[int] | None = None
+) -> dict[str, dict[str, int]]:
+    """Cascade -> stage -> the invoices (with lines) that the stage answered, of the given orders (None: all)."""
     found: dict[str, dict[str, int]] = {}
-    for llm, stage, count in connection.run(STAGE_INVOICES, llms=list(llms), order_ids=list(order_ids)):
+    ids = None if order_ids is None else list(order_ids)
+    for llm, stage, count in connection.run(STAGE_INVOICES, llms=list(llms), order_ids=ids):
         found.setdefault(llm, {})[stage] = int(count)
     return found

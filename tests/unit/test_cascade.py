@@ -83,3 +83,16 @@ def test_kept_answers_read_back_as_written_and_unreadable_invoices_start_again()
     assert cascade.answers_from_json(stored, STAGES) == answers[:1]
     assert cascade.answers_from_json(stored, ("gpt-4o", "bedrock/x")) == []  # stages no longer in the cascade
     assert cascade.answers_from_json(None, STAGES) == []
+
+
+def test_each_stage_is_expected_to_read_what_the_stages_before_it_passed_on():
+    from invoice_pipeline.model_names import parse_model_entry
+    from invoices_cli.cascades import stage_reach
+
+    entry = parse_model_entry(">".join(STAGES))
+    assert stage_reach(entry, {}) == dict.fromkeys(STAGES, 1.0)  # before any data: every call
+    assert stage_reach(entry, {STAGES[0]: 6, STAGES[1]: 3, STAGES[2]: 1}) == {
+        STAGES[0]: 1.0,
+        STAGES[1]: 0.4,
+        STAGES[2]: 0.1,
+    }

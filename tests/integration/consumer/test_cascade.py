@@ -277,3 +277,26 @@ def test_the_report_shows_the_share_each_stage_answered_and_the_cost_saved(casca
     code, _ = run_cli(capsys, "report", "--html", str(tmp_path / "report.html"))
     page = (tmp_path / "report.html").read_text()
     assert code == 0 and "Cascades: who answered" in page and f"{FIRST} 2 (" in page
+
+
+@pytest.mark.parametrize("cascade", ["openai"], indirect=True)
+def test_capacity_counts_only_the_calls_each_stage_is_expected_to_make(cascade, capsys):
+    pipeline, second, _, _ = cascade
+    llm = pipeline_llm(second)
+    for order_id, total in ((821, "473,00"), (822, "473,00"), (823, "473,00"), (824, "480,00")):
+        add_order(pipeline, order_id, printed_total=total)
+    pipeline.run(*(sqs_record({"order_id": order_id, "llm": llm}) for order_id in (821, 822, 823, 824)))
+    assert run_cli(capsys, "budget", second.llm, "--tpm", "1000000", "--rpm", "6")[0] == 0
+
+    code, out = run_cli(capsys, "capacity", "--json")
+
+    plan = next(plan for plan in json.loads(out) if plan["llm"] == llm)
+    assert code == 0
+    assert plan["stage_calls_per_invoice"] == {FIRST: 1.0, second.llm: 0.25}  # one invoice in four goes on
+    assert plan["budget_stage"] == second.llm
+    # 6 requests per minute (less the budget's margin), one call per four orders: four times what calling every time
+    # would allow; the tokens are far inside the budget.
+    margin = plan["budget"]["margin"]
+    assert plan["orders_per_hour"] == pytest.approx(6 * (1 - margin) / 0.25 * 60, rel=0.01)
+    code, text = run_cli(capsys, "capacity")
+    assert f"expected calls per invoice: {FIRST} 1.00, {second.llm} 0.25; paced by the budget of {second.llm}" in text
