@@ -37,6 +37,7 @@ from invoice_pipeline import evidence, items, ledger_reads, orders
 from invoice_pipeline.extraction.base import ExtractedInvoice
 from invoice_pipeline.ledger_reads import JobRow
 from invoices_cli import accuracy, ground_truth
+from invoices_cli.cascades import add_stage_shares
 
 TOP_FAILURE_REASONS = 3
 UNKNOWN = "unknown"  # the cost of a model without a price (pricing.py), in place of a number
@@ -325,8 +326,12 @@ def model_rows(data: ComparisonData) -> list[dict[str, Any]]:
 
 
 def compare_models(connection: Connection, scope: ComparisonFilter) -> list[dict[str, Any]]:
-    """The per-model rows for ``scope`` (the single source of the report and the comparison page)."""
-    return model_rows(load_comparison_data(connection, scope))
+    """The per-model rows for ``scope`` (the single source of the report and the comparison page); a cascade's row also
+    says which stage answered how many invoices, and the cost it saved (:mod:`invoices_cli.cascades`)."""
+    data = load_comparison_data(connection, scope)
+    rows = model_rows(data)
+    add_stage_shares(rows, items.stage_invoices(connection, data.llms, sorted({job.order_id for job in data.jobs})))
+    return rows
 
 
 def restaurants(connection: Connection) -> list[int]:

@@ -13,6 +13,7 @@ Exit codes: 0 done; 1 AWS refused or nothing to control was found; 2 usage or co
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from typing import Any
@@ -27,9 +28,12 @@ from invoice_pipeline.budget import (
 )
 from invoice_pipeline.db import pool
 from invoice_pipeline.errors import PipelineError
+from invoice_pipeline.items import stage_invoices
 from invoice_pipeline.ledger_reads import ModelMeasurements, model_measurements
+from invoice_pipeline.model_names import ModelEntry
 from invoice_pipeline.settings import ConfigError
 from invoices_cli.arguments import positive_int
+from invoices_cli.cascades import cascade_entry, stage_reach
 from invoices_cli.queues import is_local_endpoint
 from invoices_cli.settings import operator_settings
 
@@ -260,6 +264,10 @@ def format_capacity(plans: list[dict[str, Any]]) -> str:
     lines = []
     for plan in plans:
         lines.append(plan["llm"])
+        if plan.get("stage_calls_per_invoice"):
+            calls = ", ".join(f"{stage} {share:.2f}" for stage, share in plan["stage_calls_per_invoice"].items())
+            paced_by = f"; paced by the budget of {plan['budget_stage']}" if plan.get("budget_stage") else ""
+            lines.append(f"  expected calls per invoice: {calls}{paced_by}")
         if plan["tokens_per_order"] is None:
             lines.append(f"  no done orders to measure yet; backlog {plan['backlog']}")
             continue
@@ -270,9 +278,10 @@ def format_capacity(plans: list[dict[str, Any]]) -> str:
         budget = plan["budget"]
         if budget is None:
             per_container = 3600 / plan["seconds_per_order"] if plan["seconds_per_order"] else 0
+            model = plan["llm"] if not plan.get("stage_calls_per_invoice") else "STAGE"
             lines.append(
                 f"  no budget (unpaced): about {per_container:.0f} orders/hour per concurrent consumer; "
-                f"backlog {plan['backlog']}. Set one: invoices budget {plan['llm']} --tpm N --rpm N"
+                f"backlog {plan['backlog']}. Set one: invoices budget {model} --tpm N --rpm N"
             )
             continue
         lines.append(
@@ -338,11 +347,41 @@ def cmd_budget(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cascade_capacity_plan(
+    measured: ModelMeasurements, entry: ModelEntry, reach: dict[str, float], budgets: dict[str, Budget]
+) -> dict[str, Any]:
+    """A cascade is paced by its stages' own budgets: each stage is expected to read ``reach[stage]`` of the invoices
+    (:func:`invoices_cli.cascades.stage_reach`), so only those calls count against its requests per minute; the
+    cascade's measured tokens per order are all counted against each paced stage. The slowest paced stage decides."""
+    plans = []
+    for stage in entry.stages:
+        if stage in budgets and reach[stage] > 0:
+            calls = dataclasses.replace(
+                measured, invoices_per_order=(measured.invoices_per_order or 1.0) * reach[stage]
+            )
+            plans.append({**capacity_plan(calls, budgets[stage]), "budget_stage": stage})
+    paced = [plan for plan in plans if plan["orders_per_hour"] is not None]
+    plan = min(paced, key=lambda plan: plan["orders_per_hour"]) if paced else capacity_plan(measured, None)
+    return {
+        **plan,
+        "llm": measured.llm,
+        "stage_calls_per_invoice": {stage: round(share, 4) for stage, share in reach.items()},
+    }
+
+
 def cmd_capacity(args: argparse.Namespace) -> int:
     with pool.connection() as connection:
         budgets = {budget.llm: budget for budget in list_budgets(connection)}
         measurements = model_measurements(connection)
-    plans = [capacity_plan(measured, budgets.get(measured.llm)) for measured in measurements]
+        answered = stage_invoices(connection, [measured.llm for measured in measurements])
+    plans = []
+    for measured in measurements:
+        entry = cascade_entry(measured.llm)
+        if entry is None:
+            plans.append(capacity_plan(measured, budgets.get(measured.llm)))
+        else:
+            reach = stage_reach(entry, answered.get(measured.llm, {}))
+            plans.append(cascade_capacity_plan(measured, entry, reach, budgets))
     print(json.dumps(plans, indent=2) if args.json else format_capacity(plans))
     return EXIT_OK
 

@@ -60,9 +60,9 @@ def check_database() -> Iterator[Check]:
 
 
 def check_models(settings: ConsumerSettings) -> Iterator[Check]:
-    from invoice_pipeline.extraction.registry import provider_name
+    from invoice_pipeline.model_names import provider_name, stage_names
 
-    for model in settings.llm_models:
+    for model in stage_names(settings.model_entries):  # each stage of a cascade is called on its own
         name = f"model {model}"
         provider = provider_name(model)
         if provider in KEYLESS_PROVIDERS:

@@ -26,6 +26,7 @@ from invoice_pipeline.ledger_reads import failed_jobs, ledger_status, retry_fail
 from invoice_pipeline.queue_depth import queue_depth
 from invoice_pipeline.settings import ConfigError
 from invoices_cli.arguments import positive_int
+from invoices_cli.cascades import stage_lines
 from invoices_cli.comparison import compare_models
 from invoices_cli.queues import (
     MoveTask,
@@ -301,6 +302,7 @@ def format_report(rows: list[dict[str, Any]], output_format: str) -> str:
             f" {row['budget_waits']}",
             f"  accuracy: {accuracy}",
             *_trust_lines(row),
+            *stage_lines(row),
         ]
         for entry in row["top_failure_reasons"]:
             lines.append(f"  failed x{entry['jobs']}: {entry['reason']}")

@@ -45,6 +45,7 @@ import boto3
 
 from invoice_pipeline import ledger_reads
 from invoice_pipeline.db import pool
+from invoice_pipeline.model_names import ModelNameError, model_names, parse_model_list, provider_name, stage_names
 from local.aws import patched_environment
 from local.dlq_mover import move_messages
 from local.event_sink import create_event_sink, drain_events
@@ -238,7 +239,10 @@ def demo_models(env: dict[str, str], extractor: str) -> tuple[str, ...]:
     """LLM_MODELS when set (several models on the same orders); else the extractor's model and, offline (the
     reader or the emulator), the emulator making mistakes on purpose (``local.flawed_model``), so the comparison
     has two rows."""
-    listed = tuple(dict.fromkeys(m.strip() for m in env.get("LLM_MODELS", "").split(",") if m.strip()))
+    try:
+        listed = model_names(parse_model_list(env.get("LLM_MODELS", "")))
+    except ModelNameError as error:
+        raise SystemExit(str(error)) from None
     if listed:
         return listed
     if extractor in ("ocr", "emulator"):
@@ -249,10 +253,9 @@ def demo_models(env: dict[str, str], extractor: str) -> tuple[str, ...]:
 @contextmanager
 def _model_endpoints(extractor: str, orders: list[Any], llms: tuple[str, ...]) -> Iterator[dict[str, str]]:
     """An emulator for each provider the models need (none for the offline OCR, nor for OpenAI when it is real)."""
-    from invoice_pipeline.extraction.registry import provider_name
     from local.aws_emulators import BedrockEmulator, TextractEmulator
 
-    providers = {provider_name(llm) for llm in llms}
+    providers = {provider_name(llm) for llm in stage_names(parse_model_list(llms))}
     environment: dict[str, str] = {}
     with ExitStack() as stack:
         if "openai" in providers and extractor != "openai":

@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from invoice_pipeline.extraction.bedrock import PROFILE_PREFIXES
-from invoice_pipeline.extraction.registry import provider_name
+from invoice_pipeline.model_names import (
+    OFFLINE_READER_MODELS,
+    ModelEntry,
+    ModelNameError,
+    model_names,
+    parse_model_list,
+    provider_name,
+    stage_names,
+)
 from invoice_pipeline.settings import (
     DEFAULT_MAX_HAND_BACKS_PER_JOB,
     DEFAULT_MAX_ITEMS_PER_INVOICE,
@@ -62,8 +70,8 @@ _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,74}$")
 WORK_QUEUE_SUFFIX = "-work"
 PRIORITY_QUEUE_SUFFIX = "-priority"
 _EVENT_BUS_NAME = re.compile(r"^[A-Za-z0-9._\-/]{1,256}$")
-# The offline OCR extractor's model names (DESIGN §9): the Lambda layer has no OCR runtime to run them.
-OCR_MODEL_PREFIX = "ocr-"
+# A model name of llmModels (each stage of a cascade): what an IAM resource ARN and a CloudWatch dimension can hold.
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9._:/-]+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
@@ -113,7 +121,7 @@ class PipelineConfig:
     producer_timeout_seconds: int
     producer_memory_mb: int
     # consumer
-    llm_models: tuple[str, ...]
+    llm_models: tuple[str, ...]  # the entries as the ledger stores them (a cascade as FIRST>SECOND)
     allowed_buckets: tuple[str, ...]
     max_image_bytes: int
     consumer_reserved_concurrency: int
@@ -164,13 +172,23 @@ class PipelineConfig:
         return self.priority_max_concurrency is not None
 
     @property
+    def model_entries(self) -> tuple[ModelEntry, ...]:
+        """The entries of llmModels with their stages: a single model is an entry of one stage."""
+        return parse_model_list(self.llm_models, "llmModels")
+
+    @property
+    def models_called(self) -> tuple[str, ...]:
+        """Every model the consumer may call: each stage of each entry, once."""
+        return stage_names(self.model_entries)
+
+    @property
     def providers(self) -> frozenset[str]:
         """The extractor providers the configured models need (DESIGN §9): what the stack grants."""
-        return frozenset(provider_name(model) for model in self.llm_models)
+        return frozenset(provider_name(model) for model in self.models_called)
 
     @property
     def bedrock_model_ids(self) -> tuple[str, ...]:
-        return tuple(model.removeprefix("bedrock/") for model in self.llm_models if provider_name(model) == "bedrock")
+        return _bedrock_model_ids(self.models_called)
 
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -225,6 +243,7 @@ class PipelineConfig:
         retention_days = ctx.integer("queueRetentionDays", default=4, minimum=1, maximum=DLQ_RETENTION_DAYS - 1)
         openai_secret_arn = ctx.optional_matching("openaiSecretArn", _SECRET_ARN)
         llm_models = _llm_models(ctx)
+        models_called = stage_names(parse_model_list(llm_models))
         return cls(
             stack_name=ctx.matching("stackName", _STACK_NAME, default="InvoicePipeline"),
             account=ctx.optional_matching("account", re.compile(r"^\d{12}$")),
@@ -235,7 +254,7 @@ class PipelineConfig:
             # the key; README, "After the first deploy".
             schedule_enabled=ctx.boolean(
                 "scheduleEnabled",
-                default=openai_secret_arn is not None or all(provider_name(m) != "openai" for m in llm_models),
+                default=openai_secret_arn is not None or all(provider_name(m) != "openai" for m in models_called),
             ),
             restaurant_ids=_restaurant_ids(ctx),
             orders_since=_orders_since(ctx),
@@ -255,7 +274,7 @@ class PipelineConfig:
             model_timeout_seconds=model_timeout,
             openai_secret_arn=openai_secret_arn,
             openai_base_url=ctx.optional_matching("openaiBaseUrl", re.compile(r"^https://\S+$")),
-            bedrock_profile_regions=_bedrock_profile_regions(ctx, llm_models),
+            bedrock_profile_regions=_bedrock_profile_regions(ctx, models_called),
             migrate_timeout_seconds=ctx.integer("migrateTimeoutSeconds", default=120, minimum=10, maximum=900),
             max_receive_count=ctx.integer("maxReceiveCount", default=5, minimum=MIN_MAX_RECEIVE_COUNT, maximum=1000),
             queue_retention_days=retention_days,
@@ -333,19 +352,32 @@ def _aws_id(prefix: str) -> re.Pattern[str]:
 
 
 def _llm_models(ctx: _Context) -> tuple[str, ...]:
-    models = ctx.string_list("llmModels", pattern=re.compile(r"^[A-Za-z0-9._:/-]+$"))
-    for model in models:
-        if model.startswith(OCR_MODEL_PREFIX):
-            raise ContextError(
-                f"llmModels: {model!r} is the offline OCR extractor, which cannot be deployed (the Lambda layer "
-                "has no OCR runtime); use it with the local stack only"
-            )
-    return models
+    """The entries of llmModels, parsed as the functions parse LLM_MODELS (the one parser: model_names)."""
+    try:
+        entries = parse_model_list(ctx.strings("llmModels"), "llmModels")
+    except ModelNameError as error:
+        raise ContextError(str(error)) from None
+    if not entries:
+        raise ContextError("llmModels is empty")
+    for entry in entries:
+        for stage in entry.stages:
+            if not _MODEL_NAME.match(stage):
+                raise ContextError(f"llmModels has a malformed entry: {entry.name!r} ({stage!r})")
+            if provider_name(stage) == "ocr" and stage not in OFFLINE_READER_MODELS:
+                raise ContextError(
+                    f"llmModels: {entry.name!r} names the offline reader {stage!r}, which has no such model; "
+                    f"available: {', '.join(sorted(OFFLINE_READER_MODELS))}"
+                )
+    return model_names(entries)
+
+
+def _bedrock_model_ids(models: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(model.removeprefix("bedrock/") for model in models if provider_name(model) == "bedrock")
 
 
 def _bedrock_profile_regions(ctx: _Context, models: tuple[str, ...]) -> tuple[str, ...]:
     regions = ctx.string_list("bedrockProfileRegions", pattern=_REGION) if ctx.present("bedrockProfileRegions") else ()
-    ids = [model.removeprefix("bedrock/") for model in models if provider_name(model) == "bedrock"]
+    ids = _bedrock_model_ids(models)
     profiles = [model_id for model_id in ids if model_id.startswith(PROFILE_PREFIXES)]
     if profiles and not regions:
         raise ContextError(
@@ -481,16 +513,19 @@ class _Context:
             return value.lower() == "true"
         raise ContextError(f"{key} must be true or false, got {value!r}")
 
-    def string_list(self, key: str, pattern: re.Pattern[str]) -> tuple[str, ...]:
+    def strings(self, key: str) -> list[str]:
+        """A JSON list's items, or a comma-separated string's (``-c key=a,b``) without its blanks; all stripped."""
         value = self._get(key)
         if isinstance(value, str):
-            items = [part.strip() for part in value.split(",") if part.strip()]
-        elif isinstance(value, list):
-            items = [str(part).strip() for part in value]
-        elif value is None:
+            return [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            return [str(part).strip() for part in value]
+        if value is None:
             raise ContextError(f"{key} is not set (cdk.json context or -c {key}=a,b)")
-        else:
-            raise ContextError(f"{key} must be a list or a comma-separated string, got {value!r}")
+        raise ContextError(f"{key} must be a list or a comma-separated string, got {value!r}")
+
+    def string_list(self, key: str, pattern: re.Pattern[str]) -> tuple[str, ...]:
+        items = self.strings(key)
         if not items:
             raise ContextError(f"{key} is empty")
         for item in items:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Aws, Duration, Validations
+from aws_cdk import Acknowledgment, Annotations, Aws, Duration, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -13,7 +13,7 @@ from constructs import Construct
 
 from invoice_pipeline.extraction.bedrock import PROFILE_PREFIXES, base_model_id
 from stacks.config import METRICS_NAMESPACE, SERVICE_NAME, PipelineConfig
-from stacks.layer import dependency_layer
+from stacks.layer import dependency_layer, offline_reader_note
 from stacks.queues import PipelineQueues
 from stacks.secrets import PipelineSecrets
 
@@ -67,6 +67,10 @@ class PipelineFunctions(Construct):
         self._config = config
         self._code = lambda_.Code.from_asset(str(FUNCTIONS_SOURCE), exclude=ASSET_EXCLUDES)
         self._layer = dependency_layer(self, "Dependencies", RUNTIME)
+        if "ocr" in config.providers:
+            note = offline_reader_note()
+            print(note)
+            Annotations.of(self).add_info(note)
         self._network = _Network(self, config)
         self._database_environment = {
             "DB_SECRET_ARN": secrets.database.secret_arn,

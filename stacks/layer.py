@@ -27,6 +27,23 @@ class PipLocalBundling:
         return True
 
 
+# Lambda's limit for a function's code and layers together, unzipped.
+LAMBDA_UNZIPPED_LIMIT_MB = 250
+# The offline reader's OCR runtime (requirements-ocr.txt: RapidOCR, onnxruntime, OpenCV, numpy) built for arm64 and
+# CPython 3.14 the same way as the dependency layer, measured by bench/layer_sizes.py (2026-12-07).
+OCR_RUNTIME_MB = 267.7
+
+
+def offline_reader_note() -> str:
+    """What of the offline reader (``ocr-*`` models) the stack deploys, with the sizes that decide it."""
+    return (
+        "offline reader: its PDF text-layer path deploys in the dependency layer (pypdfium2); its OCR runtime does "
+        f"not ({OCR_RUNTIME_MB:.1f} MB unzipped on its own, Lambda allows {LAMBDA_UNZIPPED_LIMIT_MB} MB for code and "
+        "layers together): scans and pages without a text layer are answered 'cannot read here', so a cascade's next "
+        "stage reads them"
+    )
+
+
 def dependency_layer(scope: Construct, construct_id: str, runtime: lambda_.Runtime) -> lambda_.LayerVersion:
     return lambda_.LayerVersion(
         scope,

@@ -27,11 +27,12 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
-from invoice_pipeline import db, events, items, ledger, orders, urls
+from invoice_pipeline import cascade, db, events, items, ledger, orders, urls
 from invoice_pipeline.budget import BudgetExhausted, HeldTurn, ModelBudgets
 from invoice_pipeline.clients import AwsClients, ClientConfig
 from invoice_pipeline.errors import (
     AlreadyFailed,
+    CannotReadHere,
     ClaimLost,
     InvalidMessage,
     JobBusy,
@@ -52,6 +53,7 @@ from invoice_pipeline.extraction.base import (
 )
 from invoice_pipeline.extraction.normalise import normalise_provenance
 from invoice_pipeline.kept_answers import KeptAnswer, answers_from_json, answers_json
+from invoice_pipeline.model_names import CASCADE_SEPARATOR, parse_model_entry
 from invoice_pipeline.observability import logger, metrics
 from invoice_pipeline.settings import ConsumerSettings
 from invoice_pipeline.visibility import Record as VisibilityRecord
@@ -175,6 +177,8 @@ class Job:
     # invoice_index -> its answer, kept from earlier deliveries and added to as invoices are answered; handed to the
     # ledger when the job goes back to `queued`, so no invoice is billed twice (invoice_pipeline.kept_answers).
     answers: dict[int, KeptAnswer] = field(default_factory=dict)
+    # A cascade's stage answers so far (kept with the job when it waits, read back by its next delivery).
+    stage_answers: list[cascade.StageAnswer] = field(default_factory=list)
 
 
 def process_record(record: Record, *, deadline: float, deps: ConsumerDeps) -> str:
@@ -240,12 +244,16 @@ def _process_job(
     try:
         item_count = _extract_and_write(job, deadline, deps)
     except BudgetExhausted as wait:
+        _keep_stage_answers(job, deps)
         return _wait_for_budget(job, wait, record, deps)
     except Throttled as error:
+        _keep_stage_answers(job, deps)
         if _hand_back(job, error, record, deps):
             return "throttled"
         raise
     except Exception as error:
+        if classify(error) != "permanent":
+            _keep_stage_answers(job, deps)
         if _record_failure(job, error, record, deps):
             return "handed_back"  # a fresh message carries the job on; this record is acknowledged
         raise
@@ -274,6 +282,8 @@ def _extract_and_write(job: Job, deadline: float, deps: ConsumerDeps) -> int:
     with deps.pool.connection() as connection:
         invoice_image = orders.read_invoice_image(connection, job.order_id)
     locations = urls.parse_invoice_image(invoice_image, settings.allowed_buckets)
+    if CASCADE_SEPARATOR in job.llm:
+        return _extract_cascade(job, [str(location) for location in locations], locations, deadline, deps)
     # The provider prepares the document the way it reads it (model-sized images, or whole pages).
     extractor = deps.extractor_for(job.llm)
     sources = [str(location) for location in locations]
@@ -360,6 +370,129 @@ def _with_unknown_cost(result: ExtractedInvoice, llm: str) -> ExtractedInvoice:
         message=f"no price for model {llm}: cost unknown (set MODEL_PRICES or the modelPrices context)",
     )
     return dataclasses.replace(result, warnings=(*result.warnings, warning))
+
+
+def _extract_cascade(job: Job, sources: list[str], locations: list[Any], deadline: float, deps: ConsumerDeps) -> int:
+    """A cascade (docs/cascade.md): each stage reads, in one pass over the order, the invoices that have no answer yet;
+    an invoice keeps the first answer whose evidence holds (:func:`invoice_pipeline.cascade.accepts`), else the last
+    stage's. Answers kept by an earlier delivery of the job are not read again (same invoice, same source)."""
+    settings = deps.settings
+    stages = parse_model_entry(job.llm).stages
+    with deps.pool.connection() as connection:
+        kept = cascade.answers_from_json(ledger.read_stage_answers(connection, job.order_id, job.llm), stages)
+    job.stage_answers[:] = [
+        answer for answer in kept if sources[answer.invoice_index : answer.invoice_index + 1] == [answer.source]
+    ]
+    with deps.pool.connection() as connection:
+        held_turn = ledger.take_held_turn(connection, job.order_id, job.llm, attempt=job.attempt)
+    held = None if held_turn is None else HeldTurn(*held_turn)
+    fetched: dict[int, bytes] = {}
+    model_ms = 0.0
+    for position, stage in enumerate(stages):
+        waiting = [index for index in range(len(locations)) if _next_stage(job, stages, index) == position]
+        if not waiting:
+            continue
+        extractor = deps.extractor_for(stage)
+        prepared = []
+        for index in waiting:
+            if index not in fetched:
+                _require_time(deadline, MIN_SECONDS_PER_IMAGE, f"fetching image {index}")
+                fetched[index] = deps.fetch_image(locations[index], max_bytes=settings.max_image_bytes)
+            data = fetched[index]
+            segments = extractor.prepare(data, source=sources[index])
+            document = SourceDocument(data=data, media_type=_media_type(data))
+            prepared.append(InvoiceImages(job.order_id, index, segments, document=document))
+        turn = deps.budgets.take_turn(
+            stage, len(prepared), deadline=deadline, call_seconds=settings.model_timeout_seconds, held=held
+        )
+        held = None  # a turn held by an earlier delivery is the first waiting stage's (the stage it waited for)
+        reservation = deps.budgets.reserve(turn, prepared)
+        last_stage = position == len(stages) - 1
+        for invoice in prepared:
+            started = time.perf_counter()
+            try:
+                result = deps.budgets.extract(extractor, invoice, reservation, deadline=deadline)
+            except CannotReadHere as error:
+                if last_stage:
+                    raise
+                # This stage cannot read such a document here (a scan without the OCR runtime): the next one reads it.
+                logger.info("stage cannot read the invoice: passed on", extra={"stage": stage, "error": str(error)})
+                result = ExtractedInvoice(invoice.invoice_index, None, None, ())
+            result = normalise_provenance(result, pages=len(invoice.segments))
+            latency_ms = (time.perf_counter() - started) * 1000
+            model_ms += latency_ms
+            metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
+            metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=result.input_tokens)
+            metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=result.output_tokens)
+            if result.cost_usd is None:
+                result = _with_unknown_cost(result, stage)
+            else:
+                metrics.add_metric(name="CostUSD", unit=MetricUnit.NoUnit, value=float(result.cost_usd))
+            job.stage_answers.append(
+                cascade.StageAnswer(invoice.invoice_index, sources[invoice.invoice_index], stage, result)
+            )
+
+    extracted: list[ExtractedInvoice] = []
+    answered_by: list[str | None] = []
+    for index in range(len(locations)):
+        answers = _answers_of(job, index)
+        final = cascade.final_answer(answers)
+        if len(final.items) > settings.max_items_per_invoice:
+            raise TooManyItems(
+                f"invoice {index} has {len(final.items)} lines, "
+                f"more than MAX_ITEMS_PER_INVOICE={settings.max_items_per_invoice}"
+            )
+        extracted.append(final)
+        answered_by.append(answers[-1].stage)
+        metrics.add_metric(name=f"AnsweredByStage{stages.index(answers[-1].stage) + 1}", unit=MetricUnit.Count, value=1)
+    with deps.pool.connection() as connection:
+        write = items.write_order(
+            connection,
+            job.order_id,
+            job.llm,
+            attempt=job.attempt,
+            invoices=extracted,
+            model_ms=round(model_ms),
+            stages=answered_by,
+        )
+    if not write.job_completed:
+        raise ClaimLost(f"the claim on job ({job.order_id}, {job.llm}) was taken over: nothing written")
+    logger.info(
+        "order extracted",
+        extra={
+            "invoice_count": len(extracted),
+            "item_count": write.item_count,
+            "stages": answered_by,
+            "input_tokens": sum(invoice.input_tokens for invoice in extracted),
+            "output_tokens": sum(invoice.output_tokens for invoice in extracted),
+        },
+    )
+    return write.item_count
+
+
+def _answers_of(job: Job, index: int) -> list[cascade.StageAnswer]:
+    return [answer for answer in job.stage_answers if answer.invoice_index == index]
+
+
+def _next_stage(job: Job, stages: tuple[str, ...], index: int) -> int | None:
+    return cascade.next_stage(stages, _answers_of(job, index))
+
+
+def _keep_stage_answers(job: Job, deps: ConsumerDeps) -> None:
+    """The job waits (it goes back to `queued`): keep what its stages read, so that none reads it again."""
+    if not job.stage_answers:
+        return
+    try:
+        with deps.pool.connection() as connection:
+            ledger.keep_stage_answers(
+                connection,
+                job.order_id,
+                job.llm,
+                attempt=job.attempt,
+                stage_answers=cascade.answers_json(job.stage_answers),
+            )
+    except Exception:  # the next delivery then reads those invoices again: it costs, it loses nothing
+        logger.exception("could not keep the cascade's stage answers")
 
 
 def _media_type(data: bytes) -> str:

@@ -3,6 +3,9 @@
 pg8000 leaves a connection out of sync after any exception that is not a ``DatabaseError`` (a broken
 socket, a ``struct.error`` past 65,535 parameters, an interrupted read): such a connection is closed and
 forgotten, and the next call opens a fresh one.
+
+The settings parse and check ``DATABASE_URL`` when they load (:func:`invoice_pipeline.settings.params_from_url`);
+this module connects with the result, and the import runs one way only.
 """
 
 from __future__ import annotations
@@ -13,9 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
     from pg8000.native import Connection
@@ -23,55 +24,13 @@ else:
     Connection = Any  # pg8000 (about 30 ms with its SCRAM and ASN.1 modules) loads on the first connection
 
 from invoice_pipeline.errors import DatabaseConnectError
-from invoice_pipeline.settings import ConfigError, DatabaseSettings
+from invoice_pipeline.settings import ConnectionParams, DatabaseSettings, database_settings, params_from_url
 
 APPLICATION_NAME = "invoice-pipeline"
 # Socket timeout once connected: bounds a hung server without cutting off a long migration or report.
 QUERY_SOCKET_TIMEOUT_SECONDS = 900.0
 # A connection idle for longer than this is probed before use (NAT and proxies drop idle sockets).
 PROBE_AFTER_IDLE_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class ConnectionParams:
-    host: str
-    port: int
-    user: str
-    password: str
-    database: str
-
-    def describe(self) -> str:
-        """Where we connect, for logs and errors: never the password."""
-        return f"{self.user}@{self.host}:{self.port}/{self.database}"
-
-
-# Never the URL itself in the message: it holds the password, and the parse error would quote part of it.
-MALFORMED_DSN = (
-    "DATABASE_URL is not a valid postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL: percent-encode any of"
-    " / ? # @ : [ ] in the user name or password (# as %23, / as %2F, @ as %40)"
-)
-
-
-def params_from_url(url: str) -> ConnectionParams:
-    """The connection parameters of a DSN; a malformed one is a :class:`ConfigError` that never echoes it."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:  # e.g. "Port could not be cast to integer value as '<part of the password>'"
-        raise ConfigError(MALFORMED_DSN) from None
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise ConfigError("DATABASE_URL must start with postgresql://")
-    # An unencoded / ? or # in the password ends the host part early: the rest of the password and the real host
-    # then sit in the path, query or fragment, and would be used as (and printed as) host, port and database.
-    if parts.fragment or "@" in parts.path or "@" in parts.query:
-        raise ConfigError(MALFORMED_DSN)
-    return ConnectionParams(
-        host=parts.hostname or "localhost",
-        port=port or 5432,
-        user=unquote(parts.username or "postgres"),
-        password=unquote(parts.password or ""),
-        database=unquote(parts.path.lstrip("/")) or "postgres",
-    )
 
 
 def params_from_secret(secret_arn: str) -> ConnectionParams:
@@ -245,12 +204,6 @@ def transaction(connection: Connection) -> Iterator[Connection]:
     connection.run("COMMIT")
 
 
-def _default_settings() -> DatabaseSettings:
-    from invoice_pipeline.settings import database_settings
-
-    return database_settings()
-
-
 # The pool of the operator tools, the local stack and the tests, one per process. No handler uses it: each builds
 # its own in its runtime (consume.build_runtime, enqueue.build_runtime).
-pool = ConnectionPool(_default_settings)
+pool = ConnectionPool(database_settings)

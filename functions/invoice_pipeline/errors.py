@@ -83,6 +83,11 @@ class ModelRefusal(PermanentError):
     """The model refused to answer (``message.refusal``)."""
 
 
+class CannotReadHere(PermanentError):
+    """The extractor cannot read this kind of document where it runs (a scan where the OCR runtime is not
+    deployed): alone it is the order's permanent error; in a cascade the next stage reads the invoice."""
+
+
 class TooManyItems(PermanentError):
     """The model returned more lines for one invoice than ``MAX_ITEMS_PER_INVOICE``: nothing of the order is written."""
 

@@ -38,7 +38,8 @@ WITH job AS (
     SET status = 'done', finished_at = now(), last_error = NULL, failed_message_id = NULL, kept_answers = NULL,
         invoice_count = :invoice_count, item_count = :item_count, input_tokens = :input_tokens,
         output_tokens = :output_tokens, cost_usd = CAST(:cost_usd AS numeric), warnings = CAST(:warnings AS jsonb),
-        model_ms = CAST(:model_ms AS bigint), evidence = CAST(:evidence AS jsonb), updated_at = now()
+        model_ms = CAST(:model_ms AS bigint), evidence = CAST(:evidence AS jsonb), stage_answers = NULL,
+        updated_at = now()
     WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
     RETURNING {JOB_EVENT_COLUMNS}
 ), replaced AS (
@@ -52,17 +53,18 @@ WITH job AS (
 ), written AS (
     INSERT INTO benchmarking.invoice_items
         (order_id, llm, invoice_index, line_no, item_name, qty, uom, unit_price, net_price, currency,
-         page, bbox, source_text, checks, trust)
+         page, bbox, source_text, checks, trust, stage)
     SELECT job.order_id, job.llm, item.invoice_index, item.line_no, item.item_name, item.qty, item.uom,
         item.unit_price, item.net_price, item.currency, item.page, CAST(item.bbox AS jsonb), item.source_text,
-        CAST(item.checks AS jsonb), item.trust
+        CAST(item.checks AS jsonb), item.trust, item.stage
     FROM job CROSS JOIN (SELECT count(*) FROM replaced) AS deleted CROSS JOIN unnest(
         CAST(:invoice_index AS integer[]), CAST(:line_no AS integer[]), CAST(:item_name AS text[]),
         CAST(:qty AS numeric[]), CAST(:uom AS text[]), CAST(:unit_price AS numeric[]),
         CAST(:net_price AS numeric[]), CAST(:currency AS text[]), CAST(:page AS integer[]),
-        CAST(:bbox AS text[]), CAST(:source_text AS text[]), CAST(:checks AS text[]), CAST(:trust AS text[])
+        CAST(:bbox AS text[]), CAST(:source_text AS text[]), CAST(:checks AS text[]), CAST(:trust AS text[]),
+        CAST(:stage AS text[])
     ) AS item (invoice_index, line_no, item_name, qty, uom, unit_price, net_price, currency, page, bbox,
-               source_text, checks, trust)
+               source_text, checks, trust, stage)
     ON CONFLICT (order_id, llm, invoice_index, line_no) DO NOTHING
     RETURNING 1
 ), agreed AS (
@@ -133,14 +135,17 @@ def write_order(
     attempt: int,
     invoices: Sequence[ExtractedInvoice],
     model_ms: int | None = None,
+    stages: Sequence[str | None] | None = None,
 ) -> OrderWrite:
-    """``model_ms``: the time spent in the model for the whole order (the workbench's latency percentiles)."""
-    names = ("invoice_index", "line_no", *ITEM_COLUMNS, "currency", *EVIDENCE_COLUMNS)
+    """``model_ms``: the time spent in the model for the whole order (the workbench's latency percentiles).
+    ``stages``: per invoice, the cascade stage whose answer it is (None, or no list, for a single model)."""
+    names = ("invoice_index", "line_no", *ITEM_COLUMNS, "currency", *EVIDENCE_COLUMNS, "stage")
+    invoice_stages = list(stages) if stages is not None else [None] * len(invoices)
     columns: dict[str, list[object]] = {name: [] for name in names}
     others = other_models_lines(connection, order_id, llm)
     lines, wholes = evidence.order_evidence(invoices, _by_invoice(others))
     updates = evidence.agreement_updates(invoices, others)
-    for invoice, invoice_lines in zip(invoices, lines, strict=True):
+    for invoice, invoice_lines, stage in zip(invoices, lines, invoice_stages, strict=True):
         for line_no, (item, found) in enumerate(zip(invoice.items, invoice_lines, strict=True), start=1):
             columns["invoice_index"].append(invoice.invoice_index)
             columns["line_no"].append(line_no)
@@ -152,6 +157,7 @@ def write_order(
             columns["source_text"].append(item.source_text)
             columns["checks"].append(found.checks_json())
             columns["trust"].append(found.trust)
+            columns["stage"].append(stage)
     item_count = len(columns["line_no"])
     rows = connection.run(
         WRITE_ORDER,
@@ -216,3 +222,23 @@ def items_per_invoice(connection: Connection, llms: Sequence[str]) -> dict[tuple
     """(order_id, llm, invoice_index) -> number of lines, for every invoice with lines of the given models."""
     rows = connection.run(ITEMS_PER_INVOICE, llms=list(llms))
     return {(order_id, llm, invoice_index): int(count) for order_id, llm, invoice_index, count in rows}
+
+
+STAGE_INVOICES = """
+SELECT llm, stage, count(DISTINCT (order_id, invoice_index))
+FROM benchmarking.invoice_items
+WHERE stage IS NOT NULL AND llm = ANY(CAST(:llms AS text[]))
+  AND (CAST(:order_ids AS bigint[]) IS NULL OR order_id = ANY(CAST(:order_ids AS bigint[])))
+GROUP BY llm, stage
+"""
+
+
+def stage_invoices(
+    connection: Connection, llms: Sequence[str], order_ids: Sequence[int] | None = None
+) -> dict[str, dict[str, int]]:
+    """Cascade -> stage -> the invoices (with lines) that the stage answered, of the given orders (None: all)."""
+    found: dict[str, dict[str, int]] = {}
+    ids = None if order_ids is None else list(order_ids)
+    for llm, stage, count in connection.run(STAGE_INVOICES, llms=list(llms), order_ids=ids):
+        found.setdefault(llm, {})[stage] = int(count)
+    return found

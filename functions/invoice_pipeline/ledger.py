@@ -128,7 +128,7 @@ FAIL_JOB = f"""
 WITH job AS (
     UPDATE benchmarking.extraction_jobs
     SET status = 'failed', last_error = :last_error, finished_at = now(), failed_message_id = :message_id,
-        kept_answers = NULL, updated_at = now()
+        kept_answers = NULL, stage_answers = NULL, updated_at = now()
     WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
     RETURNING {JOB_EVENT_COLUMNS}
 ), event AS (
@@ -313,6 +313,29 @@ def throttle_job(
         return Throttle(False, None)
     status, total, hand_backs = rows[0]
     return Throttle(status == JobStatus.QUEUED, float(total), int(hand_backs))
+
+
+# A cascade's stage answers so far (invoice_pipeline.cascade), kept while the job waits; only by the claim's holder.
+KEEP_STAGE_ANSWERS = """
+UPDATE benchmarking.extraction_jobs
+SET stage_answers = CAST(:stage_answers AS jsonb), updated_at = now()
+WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts = :attempt
+"""
+READ_STAGE_ANSWERS = """
+SELECT stage_answers FROM benchmarking.extraction_jobs WHERE order_id = :order_id AND llm = :llm
+"""
+
+
+def keep_stage_answers(connection: Connection, order_id: int, llm: str, *, attempt: int, stage_answers: str) -> bool:
+    """Keep a cascade's stage answers (JSON) with the job it still holds, for the job's next delivery."""
+    connection.run(KEEP_STAGE_ANSWERS, order_id=order_id, llm=llm, attempt=attempt, stage_answers=stage_answers)
+    return bool(connection.row_count)
+
+
+def read_stage_answers(connection: Connection, order_id: int, llm: str) -> Any:
+    """The stage answers kept for the job (parsed JSON, None when there are none)."""
+    rows = connection.run(READ_STAGE_ANSWERS, order_id=order_id, llm=llm)
+    return rows[0][0] if rows else None
 
 
 # --- the producer's transitions ------------------------------------------------------------------------------

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -24,6 +26,15 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from invoice_pipeline.model_names import (
+    ModelEntry,
+    ModelNameError,
+    model_names,
+    parse_model_list,
+    provider_settings,
+    stage_names,
+)
 
 DEFAULT_LLM_MODEL = "gpt-4o-2024-11-20"
 DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -111,6 +122,52 @@ def comma_list(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+@dataclass(frozen=True)
+class ConnectionParams:
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    def describe(self) -> str:
+        """Where we connect, for logs and errors: never the password."""
+        return f"{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+# Never the URL itself in the message: it holds the password, and the parse error would quote part of it.
+MALFORMED_DSN = (
+    "DATABASE_URL is not a valid postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL: percent-encode any of"
+    " / ? # @ : [ ] in the user name or password (# as %23, / as %2F, @ as %40)"
+)
+
+
+def params_from_url(url: str) -> ConnectionParams:
+    """The connection parameters of a DSN; a malformed one is a :class:`ConfigError` that never echoes it.
+
+    Here rather than in :mod:`invoice_pipeline.db` (which connects with them) because the settings check the DSN when
+    they load, and the database module reads its settings from this one: one direction, no import cycle.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # e.g. "Port could not be cast to integer value as '<part of the password>'"
+        raise ConfigError(MALFORMED_DSN) from None
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError("DATABASE_URL must start with postgresql://")
+    # An unencoded / ? or # in the password ends the host part early: the rest of the password and the real host
+    # then sit in the path, query or fragment, and would be used as (and printed as) host, port and database.
+    if parts.fragment or "@" in parts.path or "@" in parts.query:
+        raise ConfigError(MALFORMED_DSN)
+    return ConnectionParams(
+        host=parts.hostname or "localhost",
+        port=port or 5432,
+        user=unquote(parts.username or "postgres"),
+        password=unquote(parts.password or ""),
+        database=unquote(parts.path.lstrip("/")) or "postgres",
+    )
+
+
 WholeNumber = Annotated[float, BeforeValidator(_whole_number)]
 LeaseSeconds = Annotated[int, Field(ge=60)]
 
@@ -126,8 +183,6 @@ class DatabaseSettings(EnvironmentSettings):
     @classmethod
     def _dsn_parses(cls, url: SecretStr | None) -> SecretStr | None:
         if url is not None:
-            from invoice_pipeline.db import params_from_url  # db imports this module
-
             params_from_url(url.get_secret_value())  # a malformed DSN fails here, at load, never quoting it
         return url
 
@@ -142,10 +197,14 @@ class DatabaseSettings(EnvironmentSettings):
 
 
 def _llm_models(value: Any) -> tuple[str, ...]:
-    models = tuple(dict.fromkeys(comma_list(value) if isinstance(value, str) else value))
-    if not models:
+    """The entries' names as the ledger stores them (a cascade without the spaces around ``>``)."""
+    try:
+        entries = parse_model_list(value, "LLM_MODELS")
+    except ModelNameError as error:
+        raise ConfigError(str(error)) from None
+    if not entries:
         raise ConfigError("LLM_MODELS is empty")
-    return models
+    return model_names(entries)
 
 
 LlmModels = Annotated[tuple[str, ...], BeforeValidator(_llm_models)]
@@ -238,7 +297,7 @@ class ConsumerSettings(EnvironmentSettings):
     allowed_buckets: frozenset[str] = Field(alias="ALLOWED_BUCKETS")
     max_image_bytes: int = Field(DEFAULT_MAX_IMAGE_BYTES, alias="MAX_IMAGE_BYTES", ge=1)
     max_receive_count: int = Field(DEFAULT_MAX_RECEIVE_COUNT, alias="MAX_RECEIVE_COUNT", ge=1)
-    # (provider name, its settings) for each provider serving a model of LLM_MODELS (extraction/registry.py)
+    # (provider name, its settings) for each provider serving a model of LLM_MODELS (model_names.py)
     providers: tuple[tuple[str, Any], ...]
     processing_lease_seconds: LeaseSeconds = Field(DEFAULT_PROCESSING_LEASE_SECONDS, alias="PROCESSING_LEASE_SECONDS")
     # Visibility backoff of a transiently failed record: base x 2^(receive - 1), capped (visibility.py).
@@ -281,6 +340,11 @@ class ConsumerSettings(EnvironmentSettings):
                 return settings  # type: ignore[no-any-return]
         raise ConfigError(f"no model of LLM_MODELS ({', '.join(self.llm_models)}) is served by {name}")
 
+    @property
+    def model_entries(self) -> tuple[ModelEntry, ...]:
+        """The entries of LLM_MODELS with their stages: a single model is an entry of one stage."""
+        return parse_model_list(self.llm_models)
+
 
 def parse_llm_models(env: Mapping[str, str]) -> tuple[str, ...]:
     return _Models.from_env(env).llm_models
@@ -295,15 +359,10 @@ def producer_settings_from(env: Mapping[str, str]) -> ProducerSettings:
 
 
 def consumer_settings_from(env: Mapping[str, str]) -> ConsumerSettings:
-    from invoice_pipeline.extraction.registry import provider_settings
-
-    models = parse_llm_models(env)  # the providers' settings depend on them
+    models = parse_llm_models(env)  # the providers' settings depend on them: those of every stage of every entry
+    providers = provider_settings(env, stage_names(parse_model_list(models)))
     return ConsumerSettings.from_env(
-        env,
-        database=parse_database(env),
-        events=EventSettings.from_env(env),
-        llm_models=models,
-        providers=provider_settings(env, models),
+        env, database=parse_database(env), events=EventSettings.from_env(env), llm_models=models, providers=providers
     )
 
 

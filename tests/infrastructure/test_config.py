@@ -102,9 +102,15 @@ def test_app_py_exits_with_the_bad_key_and_never_reaches_aws() -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_an_ocr_model_is_refused_with_the_key_and_the_reason() -> None:
-    with pytest.raises(ContextError, match=r"llmModels: 'ocr-rapidocr' is the offline OCR extractor.*no OCR runtime"):
+def test_an_unknown_offline_model_is_refused_with_the_key_and_the_names_available() -> None:
+    with pytest.raises(ContextError, match=r"llmModels: 'ocr-rapidocr' names the offline reader .*ocr-table-v1"):
         config_with(llmModels="gpt-4o-2024-11-20,ocr-rapidocr")
+
+
+def test_the_offline_reader_deploys_alone_and_as_a_cascade_first_stage() -> None:
+    config = config_with(llmModels="ocr-table-v1, ocr-table-v1>gpt-4o-2024-11-20")
+    assert config.llm_models == ("ocr-table-v1", "ocr-table-v1>gpt-4o-2024-11-20")
+    assert config.providers == {"ocr", "openai"}
 
 
 OPENAI_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:invoice-pipeline/openai"

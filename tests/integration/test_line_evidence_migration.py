@@ -26,7 +26,8 @@ def test_the_migration_keeps_every_row_and_leaves_old_rows_without_evidence(empt
     before = connection.run("SELECT * FROM benchmarking.invoice_items ORDER BY id")
     jobs_before = connection.run("SELECT order_id, llm, status, item_count FROM benchmarking.extraction_jobs")
 
-    monkeypatch.setattr(migrations, "available_migrations", lambda: everything)
+    # Up to this migration: later ones add columns of their own.
+    monkeypatch.setattr(migrations, "available_migrations", lambda: [m for m in everything if m.version <= EVIDENCE])
     assert [name for name in migrate(connection) if name.startswith("0009")] == ["0009_line_evidence"]
 
     after = connection.run("SELECT * FROM benchmarking.invoice_items ORDER BY id")

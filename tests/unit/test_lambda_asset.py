@@ -13,7 +13,7 @@ from pathlib import Path
 import grimp
 import pytest
 
-from invoice_pipeline.extraction.registry import PROVIDERS
+from invoice_pipeline.model_names import PROVIDERS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = ROOT / "functions" / "invoice_pipeline"

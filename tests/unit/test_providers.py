@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from invoice_pipeline import model_names
 from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.errors import ModelRefusal, PermanentError, TransientError
 from invoice_pipeline.extraction import answer, bedrock, registry, textract
@@ -28,7 +29,7 @@ ENV = {"DATABASE_URL": "postgresql://u@h/d", "ALLOWED_BUCKETS": "b"}
     ],
 )
 def test_model_names_choose_their_provider(model, provider):
-    assert registry.provider_name(model) == provider
+    assert model_names.provider_name(model) == provider
     assert provider == registry.provider_for(model).NAME
 
 

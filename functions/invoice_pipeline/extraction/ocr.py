@@ -19,17 +19,18 @@ from typing import Any, Protocol
 
 from invoice_pipeline import images
 from invoice_pipeline.clients import AwsClients
-from invoice_pipeline.errors import PermanentError, TransientError
+from invoice_pipeline.errors import CannotReadHere, PermanentError, TransientError
 from invoice_pipeline.extraction import pdf_text, provenance
 from invoice_pipeline.extraction.base import ExtractedInvoice, InvoiceImages, PreparedImage
 from invoice_pipeline.extraction.invoice_reader import reconstruct, reconstruct_pages
 from invoice_pipeline.extraction.rows import MIN_CONFIDENCE, Box, Segment, group_rows, merge_segments
+from invoice_pipeline.model_names import OFFLINE_READER_MODELS
 from invoice_pipeline.settings import ConfigError, ConsumerSettings
 
 NAME = "ocr"
 MODEL_PREFIX = "ocr-"
 DEFAULT_MODEL = "ocr-table-v1"
-MODELS = frozenset({DEFAULT_MODEL})
+MODELS = OFFLINE_READER_MODELS
 MAX_PDF_PAGES = 10  # as many as the consumer prepares (images.MAX_PDF_PAGES)
 OCR_RENDER_LONG_SIDE = 2048  # px: a PDF page without a usable text layer is rendered this large for the OCR
 
@@ -40,6 +41,17 @@ class OcrUnavailableError(ConfigError):
 
 class BoxReader(Protocol):
     def read(self, image: PreparedImage) -> list[Box]: ...
+
+
+class NoOcrHere:
+    """Where the OCR runtime is not installed (the Lambda layer without it): PDF text layers are still read; a page
+    that needs OCR is answered "cannot read here", which a cascade passes on to its next stage."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def read(self, image: PreparedImage) -> list[Box]:
+        raise CannotReadHere(f"this document needs OCR, which cannot read here: {self.reason}")
 
 
 class RapidOcrReader:
@@ -86,6 +98,13 @@ class RapidOcrReader:
         return boxes
 
 
+def _installed_reader() -> BoxReader:
+    try:
+        return RapidOcrReader()
+    except OcrUnavailableError as error:
+        return NoOcrHere(str(error))
+
+
 def settings_from(env: Mapping[str, str]) -> None:
     """The offline extractor has no settings: its models ship in the ``rapidocr`` wheel."""
     return None
@@ -103,7 +122,7 @@ class OcrExtractor(images.VisionPreparation):
         if llm not in MODELS:
             raise ConfigError(f"unknown offline model {llm!r}; available: {', '.join(sorted(MODELS))}")
         self.llm = llm
-        self._reader: BoxReader = reader if reader is not None else RapidOcrReader()
+        self._reader: BoxReader = reader if reader is not None else _installed_reader()
 
     def extract(self, invoice: InvoiceImages, *, deadline: float) -> ExtractedInvoice:
         document = invoice.document

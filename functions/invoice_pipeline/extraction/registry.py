@@ -9,8 +9,9 @@ A provider is one module under ``invoice_pipeline.extraction`` exposing:
   prepares the document the way the provider wants it, calls it, translates its errors into the project's error types
   and prices the call.
 
-Adding a provider is that module plus one line in :data:`PROVIDERS`. Modules are imported on first use (the
-OCR stack and the SDKs are heavy), and the runtime's :class:`Extractors` keeps one extractor per model.
+Adding a provider is that module plus one line in :data:`invoice_pipeline.model_names.PROVIDERS` (the table lives
+with the model names: the stack and the settings read it without loading this module). Modules are imported on first
+use (the OCR stack and the SDKs are heavy), and the runtime's :class:`Extractors` keeps one extractor per model.
 """
 
 from __future__ import annotations
@@ -18,26 +19,12 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from invoice_pipeline.clients import AwsClients
+from invoice_pipeline.errors import ConfigurationError
 from invoice_pipeline.extraction.base import Extractor
-
-
-@dataclass(frozen=True)
-class ProviderEntry:
-    prefix: str  # llm names starting with this ("" matches anything)
-    name: str
-    module: str
-
-
-PROVIDERS: tuple[ProviderEntry, ...] = (
-    ProviderEntry("bedrock/", "bedrock", "invoice_pipeline.extraction.bedrock"),
-    ProviderEntry("textract/", "textract", "invoice_pipeline.extraction.textract"),
-    ProviderEntry("ocr-", "ocr", "invoice_pipeline.extraction.ocr"),
-    ProviderEntry("", "openai", "invoice_pipeline.extraction.openai_extractor"),  # openai/<model> and any other name
-)
+from invoice_pipeline.model_names import CASCADE_SEPARATOR, ProviderEntry, entry_for
 
 
 class Provider(Protocol):
@@ -50,27 +37,15 @@ class Provider(Protocol):
         ``clients`` are the runtime's AWS clients."""
 
 
-def entry_for(llm: str) -> ProviderEntry:
-    return next(entry for entry in PROVIDERS if llm.startswith(entry.prefix))
-
-
-def provider_name(llm: str) -> str:
-    """The provider of ``llm`` without importing it (the stack uses this to grant what each model needs)."""
-    return entry_for(llm).name
-
-
 def provider_for(llm: str) -> Provider:
+    if CASCADE_SEPARATOR in llm:
+        # A cascade has a provider per stage: the consumer calls each stage's extractor (invoice_pipeline.cascade).
+        raise ConfigurationError(f"{llm!r} is a cascade: it has no single extractor, each stage has its own")
     return _load(entry_for(llm))
 
 
 def _load(entry: ProviderEntry) -> Provider:
     return cast(Provider, importlib.import_module(entry.module))
-
-
-def provider_settings(env: Mapping[str, str], llms: tuple[str, ...]) -> tuple[tuple[str, Hashable], ...]:
-    """The settings of every provider that serves one of ``llms``, in table order."""
-    wanted = {provider_name(llm) for llm in llms}
-    return tuple((entry.name, _load(entry).settings_from(env)) for entry in PROVIDERS if entry.name in wanted)
 
 
 class Extractors:
