@@ -1,4 +1,4 @@
-"""Lambda handler: one producer run on EventBridge Scheduler's schedule (DESIGN §4)."""
+"""Lambda handler: one producer run on EventBridge Scheduler's schedule (docs/architecture.md §7)."""
 
 import functools
 from typing import Any

@@ -42,7 +42,7 @@ class LocalRuntime:
     def handler_environment(
         self, *, llm: str, max_image_bytes: int, model_env: dict[str, str] | None = None
     ) -> dict[str, str]:
-        """What the producer and consumer handlers read (DESIGN §6), pointed at this stack."""
+        """What the producer and consumer handlers read (docs/architecture.md §11), pointed at this stack."""
         return {
             "DB_SECRET_ARN": self.secret_arn,
             "DATABASE_URL": "",
@@ -122,7 +122,7 @@ def _forget_cached_clients() -> None:
 
 
 def s3_url(bucket: str, key: str, form: int) -> str:
-    """The forms DESIGN §2 accepts, taken in turn so every run exercises each."""
+    """The forms docs/architecture.md §4 accepts, taken in turn so every run exercises each."""
     if form % 3 == 0:
         return f"s3://{bucket}/{key}"
     if form % 3 == 1:

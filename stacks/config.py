@@ -54,7 +54,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # The work queue is named after the stack (`<stackName>-work`) and SQS names are at most 80 characters.
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,74}$")
 WORK_QUEUE_SUFFIX = "-work"
-# The offline OCR extractor's model names (DESIGN §9): the Lambda layer has no OCR runtime to run them.
+# The offline OCR extractor's model names (docs/architecture.md §10): the Lambda layer has no OCR runtime to run them.
 OCR_MODEL_PREFIX = "ocr-"
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
@@ -137,7 +137,7 @@ class PipelineConfig:
 
     @property
     def providers(self) -> frozenset[str]:
-        """The extractor providers the configured models need (DESIGN §9): what the stack grants."""
+        """The extractor providers the configured models need (docs/architecture.md §10): what the stack grants."""
         return frozenset(provider_name(model) for model in self.llm_models)
 
     @property
@@ -192,7 +192,7 @@ class PipelineConfig:
             schedule_expression=ctx.matching("scheduleExpression", _SCHEDULE),
             # Unset: paused while the stack holds a placeholder OpenAI key (it creates the secret when an OpenAI
             # model is configured and no secret is given), so no run can send the backlog to a model that refuses
-            # the key; README, "After the first deploy".
+            # the key; docs/deploy.md, "After the first deploy".
             schedule_enabled=ctx.boolean(
                 "scheduleEnabled",
                 default=openai_secret_arn is not None or all(provider_name(m) != "openai" for m in llm_models),

@@ -1,4 +1,4 @@
-"""The extraction ledger ``benchmarking.extraction_jobs``: its statuses and every transition (DESIGN §5).
+"""The extraction ledger ``benchmarking.extraction_jobs``: its statuses and every transition (docs/architecture.md §5).
 
 One row per ``(order_id, llm)``; this module owns every statement on it, as named constants with bound
 parameters. The producer claims pages of jobs (``queued``) and releases the claims it could not send; the
@@ -121,7 +121,7 @@ WHERE order_id = :order_id AND llm = :llm AND status = 'processing' AND attempts
 """
 
 
-# Throttled (DESIGN §10): back to `queued` with the wait added to the job's total, unless that total passes
+# Throttled (docs/architecture.md §9): back to `queued` with the wait added to the job's total, unless that total passes
 # the maximum: then the row stays `processing` for the caller to fail it with that reason. `attempts` keeps
 # counting deliveries (it is the claim's guard); `throttles` says how many of them were throttled.
 THROTTLE_JOB = """

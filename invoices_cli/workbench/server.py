@@ -1,4 +1,4 @@
-"""``invoices workbench``: serve the workbench on loopback with a random access token (DESIGN §11).
+"""``invoices workbench``: serve the workbench on loopback with a random access token (docs/architecture.md §13).
 
 The stdlib ``wsgiref`` server with a thread per request (a browser keeps idle pre-connected sockets open, which
 would stall a server that handles one connection at a time). Each request uses its own database connection,
