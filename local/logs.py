@@ -65,3 +65,14 @@ def handler_logs(path: Path | None, *, level: str = "INFO") -> Iterator[Path | N
             if isinstance(handler, logging.StreamHandler) and previous_stream is not None:
                 handler.setStream(previous_stream)
             logger.setLevel(previous_level)
+
+
+@contextmanager
+def bench_logs(name: str) -> Iterator[Path | None]:
+    """A benchmark's run: its handlers' logs in ``<temp dir>/<name>.log``, named on the first line it prints, so its
+    table is the only thing on screen (``DEMO_VERBOSE=1``: the logs on screen too)."""
+    path = None if verbose() else default_log_path(name)
+    if path is not None:
+        print(f"handler logs: {path} (DEMO_VERBOSE=1 shows them here)", flush=True)
+    with handler_logs(path) as where:
+        yield where
