@@ -1,7 +1,8 @@
 """A progress line for a long pass: how many of the total are finished, the rate, and the time left.
 
-On a terminal it is one line redrawn in place; otherwise (a pipe, a CI log) one line every ``every`` seconds, so
-a log shows the pass moving without a line per event. ``count()`` is read on a background thread, about once a
+On a terminal it is one line redrawn in place; otherwise (a pipe, a CI log) a line when the count has moved, at
+most one every ``every`` seconds, and one a minute while it has not, so a log shows the pass moving without a
+line per event. ``count()`` is read on a background thread, about once a
 second; it must be cheap and thread-safe (the demo reads the ledger's status counts).
 """
 
@@ -56,6 +57,8 @@ class Progress:
         self._started = 0.0
         self._width = 0
         self.misses = 0  # reads of count() that failed
+        self.quiet = max(60.0, every)  # off a terminal, the longest silence while nothing moves
+        self._printed_count = 0
 
     def __enter__(self) -> Progress:
         self._started = time.monotonic()
@@ -71,6 +74,11 @@ class Progress:
             self.stream.write("\r" + " " * self._width + "\r")  # the caller prints the pass's final line
             self.stream.flush()
 
+    def _due(self, finished: int, since_last: float) -> bool:
+        """Off a terminal: a line when the count moved (at most one per ``every`` seconds), else one a minute."""
+        moved = finished != self._printed_count
+        return (moved and since_last >= self.every) or since_last >= self.quiet
+
     def _run(self) -> None:
         last_printed = time.monotonic()
         finished = 0
@@ -84,7 +92,7 @@ class Progress:
                 self.stream.write("\r" + line.ljust(self._width))
                 self._width = max(self._width, len(line))
                 self.stream.flush()
-            elif time.monotonic() - last_printed >= self.every:
+            elif self._due(finished, time.monotonic() - last_printed):
                 self.stream.write(line + "\n")
                 self.stream.flush()
-                last_printed = time.monotonic()
+                last_printed, self._printed_count = time.monotonic(), finished

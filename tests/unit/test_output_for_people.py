@@ -40,6 +40,21 @@ def test_off_a_terminal_the_progress_prints_whole_lines_now_and_then() -> None:
     assert "\r" not in stream.getvalue()
 
 
+def test_off_a_terminal_a_count_that_does_not_move_prints_nothing_until_the_quiet_minute() -> None:
+    stream = io.StringIO()
+    reads = threading.Event()
+    calls = iter(range(10_000))
+
+    def count() -> int:
+        if next(calls) >= 20:
+            reads.set()
+        return 3  # stuck: one line at most, when it first moved from 0 to 3
+
+    with Progress("pass", count=count, total=10, stream=stream, every=0.01, tick=0.005):
+        assert reads.wait(10)
+    assert len(stream.getvalue().splitlines()) == 1
+
+
 def test_handler_logs_and_library_warnings_go_to_the_named_file_not_the_screen(tmp_path: Path, capfd) -> None:
     path = tmp_path / "handlers.log"
     screen = logger.registered_handler.stream  # type: ignore[attr-defined]
