@@ -337,8 +337,8 @@ def run_demo(
         )
         consume_started = time.monotonic()
         consumer = fresh_handler("consumer")
-        with Progress("  pass 1", count=_finished_jobs, total=int(summary.get("enqueued", 0))):
-            first = _drain(local, consumer, "pass 1")
+        jobs = int(summary.get("enqueued", 0))
+        first = _drain(local, consumer, "pass 1", jobs)
         timings["consume"] = time.monotonic() - consume_started
         sqs = boto3.client("sqs")
 
@@ -358,7 +358,7 @@ def run_demo(
         redriven = move_messages(sqs, local.dlq_url, local.queue_url, rate=100)
         print(f"redrive (local mover, as StartMessageMoveTask would): {redriven} message(s) back to the queue")
         redrive_started = time.monotonic()
-        _drain(local, consumer, "pass 2")
+        _drain(local, consumer, "pass 2", jobs)
         timings["redrive"] = time.monotonic() - redrive_started
         final_dlq = messages_in(sqs, local.dlq_url)
 
@@ -431,16 +431,10 @@ def serve_workbench(result: DemoResult) -> None:
         print("\nworkbench stopped; local stack stopping")
 
 
-def _drain(local: LocalStack, consumer: Callable[[], Any], label: str) -> Any:
-    source = SqsEventSource(
-        local.queue_url,
-        handler_factory=consumer,
-        batch_size=local.settings.batch_size,
-        max_batching_window_seconds=local.settings.max_batching_window_seconds,
-        max_concurrency=local.settings.max_concurrency,
-        function_timeout_seconds=local.settings.consumer_timeout_seconds,
-    )
-    stats = source.drain(until_idle=True, timeout_seconds=DRAIN_DEADLINE_SECONDS)
+def _drain(local: LocalStack, consumer: Callable[[], Any], label: str, total_jobs: int) -> Any:
+    """Run the consumer until the queue is idle, with a progress line meanwhile; then the pass's one-line account."""
+    with Progress(f"  {label}", count=_finished_jobs, total=total_jobs):
+        stats = _run_event_source(local, consumer)
     print(
         f"  {label}: {stats.invocations} batches, {stats.records} records, {stats.succeeded} ok, "
         f"{stats.failed} failed (a failed record comes back until maxReceiveCount, then goes to the DLQ; "
@@ -449,6 +443,18 @@ def _drain(local: LocalStack, consumer: Callable[[], Any], label: str) -> Any:
     if stats.timed_out:
         print(f"  {label}: stopped at its deadline with messages left")
     return stats
+
+
+def _run_event_source(local: LocalStack, consumer: Callable[[], Any]) -> Any:
+    source = SqsEventSource(
+        local.queue_url,
+        handler_factory=consumer,
+        batch_size=local.settings.batch_size,
+        max_batching_window_seconds=local.settings.max_batching_window_seconds,
+        max_concurrency=local.settings.max_concurrency,
+        function_timeout_seconds=local.settings.consumer_timeout_seconds,
+    )
+    return source.drain(until_idle=True, timeout_seconds=DRAIN_DEADLINE_SECONDS)
 
 
 def describe_producer_run(summary: dict[str, Any]) -> str:
