@@ -57,4 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from local.logs import bench_logs
+
+    with bench_logs("bench-chaos"):
+        status = main()
+    raise SystemExit(status)

@@ -135,4 +135,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from local.logs import bench_logs
+
+    with bench_logs("bench-consumer-write"):
+        status = main()
+    raise SystemExit(status)

@@ -122,4 +122,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from local.logs import bench_logs
+
+    with bench_logs("bench-ocr-accuracy"):
+        status = main()
+    raise SystemExit(status)

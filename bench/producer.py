@@ -382,4 +382,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    from local.logs import bench_logs
+
+    with bench_logs("bench-producer"):
+        main()

@@ -1,6 +1,9 @@
 """The offline extractor (ocr-table-v1) on real documents nobody here generated: the shared sets
 ``../shared/realdocs`` (21 invoices, 24 receipts) and ``../shared/realdocs2`` (8 invoices of other layouts).
 
+The full sets live beside the repository, not in it; when the set is missing this script says how to get it
+and exits 1 (a six-document subset is committed under ``tests/realdocs``: ``--set tests/realdocs``).
+
 Every document goes through the consumer's own preparation (``images.prepare_invoice``, as ``consume.py``
 calls it, with the original bytes kept on ``InvoiceImages.document``) and then through ``OcrExtractor``.
 Three passes per set (where the set has the documents):
@@ -113,11 +116,22 @@ UNIT_CODES = {
 def realdocs_path(arg: str | Path | None) -> Path:
     path = Path(arg or os.environ.get("REALDOCS_DIR") or DEFAULT_SETS[0])
     if not (path / "score.py").is_file():
-        raise SystemExit(
-            f"the real-document set is missing: {path} has no score.py (expected ../shared/realdocs beside the "
-            "repository; or pass --set DIR or set REALDOCS_DIR)"
-        )
+        raise SystemExit(MISSING_SET.format(path=path))
     return path
+
+
+# The full sets are not in the repository (about 23 MB); a fresh clone has only the committed subset.
+MISSING_SET = """the real-document set is missing: {path} has no score.py.
+The full sets are kept beside the repository, not in it:
+  ../shared/realdocs   21 ZUGFeRD/Factur-X invoices, their 150-dpi scans and 24 receipts (about 18 MB)
+  ../shared/realdocs2  8 more invoices and their scans (about 4.7 MB)
+To get them, copy both folders, each with its README.md, score.py and licence texts, from the project's shared
+folder into ../shared/ next to this repository (each README names the public repositories and commits its
+documents come from: ZUGFeRD/corpus, softmatic/vision-data, and others). Then run
+  python bench/real_documents.py                              (realdocs)
+  python bench/real_documents.py --set ../shared/realdocs2 --sets pdf,scan
+Or point at another copy with --set DIR or REALDOCS_DIR=DIR. Without them, the six documents committed under
+tests/realdocs run the same way: python bench/real_documents.py --set tests/realdocs"""
 
 
 def load_scorer(path: Path) -> ModuleType:

@@ -98,4 +98,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from local.logs import bench_logs
+
+    with bench_logs("bench-workbench"):
+        status = main()
+    raise SystemExit(status)

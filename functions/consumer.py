@@ -1,4 +1,6 @@
-"""Lambda handler: extract the invoices of each order in an SQS batch (DESIGN §5); reports partial failures.
+"""Lambda handler: extract the invoices of each order in an SQS batch; reports partial failures.
+
+The record's journey: docs/architecture.md §8.
 
 ``raise_on_entire_batch_failure=False``: when every record fails, return them all in ``batchItemFailures``
 instead of raising. SQS treats both the same (every record is retried), but raising would count bad input

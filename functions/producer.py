@@ -1,4 +1,4 @@
-"""Lambda handler: one producer run on EventBridge Scheduler's schedule (DESIGN §4), or, invoked with
+"""Lambda handler: one producer run on EventBridge Scheduler's schedule (docs/architecture.md §7), or, invoked with
 ``{"order_ids": [...], "priority": true|false}``, the named orders only (docs/events-and-lanes.md)."""
 
 import functools

@@ -1,4 +1,4 @@
-"""Live controls: ``pause``, ``resume``, ``concurrency N``, ``budget``, ``capacity`` (DESIGN §11).
+"""Live controls: ``pause``, ``resume``, ``concurrency N``, ``budget``, ``capacity`` (docs/architecture.md §13).
 
 Against AWS, ``pause``/``resume`` switch the producer's EventBridge Scheduler schedule (SCHEDULE_NAME, the
 stack's ``ScheduleName`` output; SCHEDULE_GROUP, default ``default``) and the consumer's SQS event source

@@ -1,4 +1,4 @@
-"""``make demo``: the whole pipeline on one offline machine (DESIGN §8).
+"""``make demo``: the whole pipeline on one offline machine (docs/architecture.md §13).
 
 1. Embedded Postgres and a moto server (S3, SQS, Secrets Manager); the ordering app's ``orders`` table; the
    migrations; the database DSN stored in a secret that the handlers read through DB_SECRET_ARN.
@@ -11,6 +11,11 @@
 5. The DLQ is shown, the missing object uploaded, the DLQ moved back to the queue, the queue drained again.
 6. A summary; the exit status is 1 if any eligible order is neither done nor failed-with-reason-in-the-DLQ,
    or if any item is duplicated.
+
+What a person sees is the story, in plain lines: what runs, what failed and why, what the redrive fixed, the
+figures and where the report is, with a progress line through the long first pass. The handlers' JSON log lines
+(and any library warning) go to a file the demo names first (``DEMO_LOG_FILE``, default ``demo-handlers.log``);
+``DEMO_VERBOSE=1`` leaves them on screen.
 
 Extraction: OpenAI when OPENAI_API_KEY is set, else the offline OCR extractor when ``rapidocr`` is
 installed, else the model emulator (a test double answering from the samples' known items).
@@ -51,6 +56,8 @@ from local.dlq_mover import move_messages
 from local.event_sink import create_event_sink, drain_events
 from local.event_source import FakeLambdaContext, SqsEventSource, drain_together, fresh_handler
 from local.flawed_model import FLAWED_MODEL, describe_rates, flawed_answer
+from local.logs import handler_logs, verbose
+from local.progress import Progress
 from local.runtime import emulated_model, emulator_environment, functions_importable, local_runtime, upload_samples
 from local.stack import LocalStack
 from local.stack_config import load_queue_settings, priority_max_concurrency
@@ -77,6 +84,7 @@ DEFAULT_MODELS = {
 BUCKET = "invoice-images"
 FOREIGN_BUCKET = "someone-elses-bucket"
 DEFAULT_REPORT_HTML = "demo-report.html"  # DEMO_REPORT_HTML overrides it
+DEFAULT_LOG_FILE = "demo-handlers.log"  # DEMO_LOG_FILE overrides it
 
 
 @dataclass(frozen=True)
@@ -291,21 +299,6 @@ def _register_flawed_answers(emulator: Any, orders: list[Any]) -> None:
     )
 
 
-def _progress(label: str) -> Callable[[Any], None] | None:
-    if not sys.stdout.isatty():
-        return None  # a progress line only where it can be redrawn
-
-    def show(stats: Any) -> None:
-        print(
-            f"\r  {label}: {stats.invocations} batches, {stats.records} records, "
-            f"{stats.succeeded} ok, {stats.failed} failed",
-            end="",
-            flush=True,
-        )
-
-    return show
-
-
 def run_demo(
     order_count: int = DEFAULT_ORDERS,
     extractor: str = "emulator",
@@ -335,15 +328,13 @@ def run_demo(
     print(f"generating {order_count} sample orders ...", flush=True)
     samples = generate_orders(order_count, seed=seed)
     with ExitStack() as stack:
-        runtime = stack.enter_context(
-            local_runtime(queue_settings, bucket=BUCKET, log_level=os.environ.get("DEMO_LOG_LEVEL", "CRITICAL"))
-        )
+        runtime = stack.enter_context(local_runtime(queue_settings, bucket=BUCKET))
         postgres, local = runtime.postgres, runtime.stack
         model_env = stack.enter_context(_model_endpoints(extractor, samples, llms))
         print(f"local stack: Postgres {postgres.host}:{postgres.port}, moto {runtime.moto.endpoint_url}")
 
         # 1. schema, the ordering app's table, and the DSN as a secret the handlers read
-        print(f"migrations applied: {', '.join(runtime.applied_migrations)}")
+        print(f"migrations applied: {', '.join(runtime.applied_migrations) or 'none (already up to date)'}")
 
         # 2. orders: samples, poison, blanks
         images = upload_samples(samples, local.bucket)
@@ -363,7 +354,8 @@ def run_demo(
         truth_rows = _load_ground_truth(samples)
         print(
             f"orders: {len(samples)} samples ({sum(len(o.invoices) for o in samples)} invoices, {truth_rows} known "
-            f"items), {len(poison)} poison, {len(blank_ids)} blank"
+            f"items, loaded as ground truth), {len(poison)} poison ({'; '.join(p.problem for p in poison)}), "
+            f"{len(blank_ids)} with a blank invoice_image"
         )
 
         handler_env = runtime.handler_environment(
@@ -376,7 +368,7 @@ def run_demo(
         # 3. one producer run
         producer = fresh_handler("producer")()
         summary = producer({"source": "local.demo"}, FakeLambdaContext("producer", 300))
-        print(f"producer: {json.dumps(summary, default=str)}")
+        print(describe_producer_run(summary))
 
         # 4. the consumer behind the event-source emulator
         print(
@@ -385,13 +377,16 @@ def run_demo(
         )
         consume_started = time.monotonic()
         consumer = fresh_handler("consumer")
-        first = _drain(local, consumer, "pass 1")
+        jobs = int(summary.get("enqueued", 0))
+        first = _drain(local, consumer, "pass 1", jobs)
         timings["consume"] = time.monotonic() - consume_started
         sqs = boto3.client("sqs")
 
         # 5. the DLQ, a fix, a redrive
         first_dlq = messages_in(sqs, local.dlq_url) + messages_in(sqs, local.priority_dlq_url)
-        print(f"DLQ after pass 1: {len(first_dlq)} message(s), orders {sorted(set(map(_order_id_of, first_dlq)))}")
+        print(f"DLQ after pass 1: {len(first_dlq)} message(s); each job's reason, from the ledger:")
+        for line in _dlq_reasons([_job_of(message, llms[0]) for message in first_dlq]):
+            print(f"  {line}")
         fixable = [p for p in poison if p.fixable]
         for p in fixable:
             sample = samples[0].invoices[0]
@@ -404,7 +399,7 @@ def run_demo(
         redriven += move_messages(sqs, local.priority_dlq_url, local.priority_queue_url, rate=100)
         print(f"redrive (local mover, as StartMessageMoveTask would): {redriven} message(s) back to the queue")
         redrive_started = time.monotonic()
-        _drain(local, consumer, "pass 2")
+        _drain(local, consumer, "pass 2", jobs)
         timings["redrive"] = time.monotonic() - redrive_started
         final_dlq = messages_in(sqs, local.dlq_url) + messages_in(sqs, local.priority_dlq_url)
         events_seen = Counter(event["detail-type"] for event in drain_events(event_sink))
@@ -483,9 +478,9 @@ def serve_workbench(result: DemoResult) -> None:
         print("\nworkbench stopped; local stack stopping")
 
 
-def _drain(local: LocalStack, consumer: Callable[[], Any], label: str) -> Any:
-    """Both lanes at once, each with its own mapping's concurrency; returns the main lane's statistics plus the
-    priority lane's counts."""
+def _drain(local: LocalStack, consumer: Callable[[], Any], label: str, total_jobs: int) -> Any:
+    """Both lanes at once, each with its own mapping's concurrency, with a progress line meanwhile; then each lane's
+    one-line account. Returns the main lane's statistics plus the priority lane's counts."""
     lanes = [(local.queue_url, local.settings.max_concurrency, label)]
     if local.priority_queue_url:
         lanes.append((local.priority_queue_url, priority_max_concurrency() or 2, f"{label} (priority lane)"))
@@ -498,15 +493,16 @@ def _drain(local: LocalStack, consumer: Callable[[], Any], label: str) -> Any:
             max_batching_window_seconds=local.settings.max_batching_window_seconds if url == local.queue_url else 0,
             max_concurrency=concurrency,
             function_timeout_seconds=local.settings.consumer_timeout_seconds,
-            on_batch=_progress(name),
         )
-        for url, concurrency, name in lanes
+        for url, concurrency, _ in lanes
     ]
-    all_stats = drain_together(sources, timeout_seconds=DRAIN_DEADLINE_SECONDS)
+    with Progress(f"  {label}", count=_finished_jobs, total=total_jobs):
+        all_stats = drain_together(sources, timeout_seconds=DRAIN_DEADLINE_SECONDS)
     for (_, _, name), stats in zip(lanes, all_stats, strict=True):
         print(
-            f"\r  {name}: {stats.invocations} batches, {stats.records} records, {stats.succeeded} ok, "
-            f"{stats.failed} failed (max {stats.max_in_flight} concurrent)"
+            f"  {name}: {stats.invocations} batches, {stats.records} records, {stats.succeeded} ok, "
+            f"{stats.failed} failed (a failed record comes back until maxReceiveCount, then goes to the DLQ; "
+            f"max {stats.max_in_flight} concurrent)"
         )
         if stats.timed_out:
             print(f"  {name}: stopped at its deadline with messages left")
@@ -518,6 +514,38 @@ def _drain(local: LocalStack, consumer: Callable[[], Any], label: str) -> Any:
         main.failed += other.failed
         main.timed_out = main.timed_out or other.timed_out
     return main
+
+
+def describe_producer_run(summary: dict[str, Any]) -> str:
+    """The producer's run summary in one line (the handler returns it as JSON)."""
+    return (
+        f"producer: {summary.get('enqueued')} message(s) enqueued for {summary.get('scanned')} eligible order(s) "
+        f"({summary.get('skipped')} skipped, {summary.get('send_failures')} send failures, {summary.get('pages')} "
+        f"page(s), stopped because {summary.get('stopped_because')}) in {summary.get('duration_ms')} ms"
+    )
+
+
+def _finished_jobs() -> int:
+    """Jobs done or failed so far, every model: the first pass's progress."""
+    try:
+        with pool.connection() as connection:
+            totals = ledger_reads.ledger_status(connection).totals()
+    finally:
+        pool.discard()  # the progress thread's own connection: none left open when the stack stops
+    return totals.get("done", 0) + totals.get("failed", 0)
+
+
+def _dlq_reasons(jobs: list[tuple[int, str]]) -> list[str]:
+    """``order 14 (model): its last_error`` for each job whose message is in the DLQ."""
+    lines = []
+    with pool.connection() as connection:
+        for llm in sorted({llm for _, llm in jobs}):
+            outcomes = ledger_reads.model_outcomes(connection, llm)
+            for order_id in sorted(order_id for order_id, job_llm in jobs if job_llm == llm):
+                outcome = outcomes.get(order_id)
+                reason = outcome.last_error if outcome is not None else "no ledger row (the body names no order)"
+                lines.append(f"order {order_id} ({llm}): {reason}")
+    return lines
 
 
 ITEMS_PER_ORDER_SQL = "SELECT order_id, count(*) FROM benchmarking.invoice_items WHERE llm = :llm GROUP BY order_id"
@@ -612,7 +640,7 @@ def format_summary(result: DemoResult) -> str:
         f"total {d.get('total', 0):.1f} s"
     )
     if result.report_html:
-        lines.append(f"comparison report (invoices report --html): {result.report_html}")
+        lines.append(f"comparison report (invoices report --html, open it in a browser): {result.report_html}")
         lines.append(
             "workbench: the local stack stops when the demo ends; `DEMO_WORKBENCH=1 make demo` keeps it up and serves "
             "`invoices workbench` against it until Ctrl-C"
@@ -633,14 +661,18 @@ def main() -> int:
         print(f"DEMO_ORDERS must be an integer, got {env['DEMO_ORDERS']!r}", file=sys.stderr)
         return 2
     keep_workbench = env.get("DEMO_WORKBENCH", "").strip() == "1"
+    log_file = None if verbose(env) else Path(env.get("DEMO_LOG_FILE") or DEFAULT_LOG_FILE).resolve()
+    if log_file is not None:
+        print(f"handler logs (JSON lines, as CloudWatch would keep them): {log_file}; DEMO_VERBOSE=1 shows them here")
     try:
-        result = run_demo(
-            order_count,
-            extractor,
-            llms=demo_models(env, extractor),
-            report_html=env.get("DEMO_REPORT_HTML", DEFAULT_REPORT_HTML),
-            while_running=serve_workbench if keep_workbench else None,
-        )
+        with handler_logs(log_file, level=env.get("DEMO_LOG_LEVEL", "INFO")):
+            result = run_demo(
+                order_count,
+                extractor,
+                llms=demo_models(env, extractor),
+                report_html=env.get("DEMO_REPORT_HTML", DEFAULT_REPORT_HTML),
+                while_running=serve_workbench if keep_workbench else None,
+            )
     except KeyboardInterrupt:
         print("\ninterrupted: local stack stopped", file=sys.stderr)
         return 130

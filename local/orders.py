@@ -1,4 +1,4 @@
-"""The ordering application's ``orders`` table, as tests, benchmarks and the demo need it (DESIGN §2).
+"""The ordering application's ``orders`` table, as tests, benchmarks and the demo need it (docs/architecture.md §4).
 
 The real table belongs to another application; here we create a stand-in with the columns the pipeline
 reads (plus one it ignores, as the real table has many) and load rows in one round trip with ``unnest``.

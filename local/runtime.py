@@ -42,8 +42,8 @@ class LocalRuntime:
     def handler_environment(
         self, *, llm: str, max_image_bytes: int, model_env: dict[str, str] | None = None, priority_lane: bool = False
     ) -> dict[str, str]:
-        """What the producer and consumer handlers read (DESIGN §6), pointed at this stack. ``priority_lane``: the
-        producer sends urgent orders to the stack's priority queue (the caller then drains both queues)."""
+        """What the producer and consumer handlers read (docs/architecture.md §11), pointed at this stack.
+        ``priority_lane``: the producer sends urgent orders to the stack's priority queue (the caller then drains both queues)."""
         lane = {"PRIORITY_QUEUE_URL": self.stack.priority_queue_url} if priority_lane else {}
         return {
             **lane,
@@ -125,7 +125,7 @@ def _forget_cached_clients() -> None:
 
 
 def s3_url(bucket: str, key: str, form: int) -> str:
-    """The forms DESIGN §2 accepts, taken in turn so every run exercises each."""
+    """The forms docs/architecture.md §4 accepts, taken in turn so every run exercises each."""
     if form % 3 == 0:
         return f"s3://{bucket}/{key}"
     if form % 3 == 1:

@@ -1,7 +1,7 @@
 """The stack's storage on the local moto server: the invoice bucket, the queue and its DLQ, the priority lane's queue
 and its DLQ (docs/events-and-lanes.md).
 
-Same shape as the CDK stack (DESIGN §7): the DLQ keeps messages 14 days and allows redrive from any
+Same shape as the CDK stack (docs/architecture.md §12): the DLQ keeps messages 14 days and allows redrive from any
 queue; the main queue sends a message to the DLQ after maxReceiveCount receives. Settings come from
 ``cdk.json`` through :mod:`local.stack_config`, usually scaled to seconds for the local stack.
 """

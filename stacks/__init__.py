@@ -1,1 +1,1 @@
-"""CDK constructs of the invoice pipeline (DESIGN §7); ``stacks.app.configure_app`` builds the app."""
+"""CDK constructs of the invoice pipeline (docs/architecture.md §12); ``stacks.app.configure_app`` builds the app."""

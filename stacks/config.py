@@ -183,7 +183,7 @@ class PipelineConfig:
 
     @property
     def providers(self) -> frozenset[str]:
-        """The extractor providers the configured models need (DESIGN §9): what the stack grants."""
+        """The extractor providers the configured models need (docs/architecture.md §10): what the stack grants."""
         return frozenset(provider_name(model) for model in self.models_called)
 
     @property
@@ -251,7 +251,7 @@ class PipelineConfig:
             schedule_expression=ctx.matching("scheduleExpression", _SCHEDULE),
             # Unset: paused while the stack holds a placeholder OpenAI key (it creates the secret when an OpenAI
             # model is configured and no secret is given), so no run can send the backlog to a model that refuses
-            # the key; README, "After the first deploy".
+            # the key; docs/deploy.md, "After the first deploy".
             schedule_enabled=ctx.boolean(
                 "scheduleEnabled",
                 default=openai_secret_arn is not None or all(provider_name(m) != "openai" for m in models_called),

@@ -1,7 +1,7 @@
 """Alarms (to an encrypted SNS topic, optionally e-mailed) and the operations dashboard.
 
 The custom metrics are the contract the functions emit through Powertools (namespace ``InvoicePipeline``,
-dimension ``service=invoice-pipeline``); the README lists them.
+dimension ``service=invoice-pipeline``); docs/operate.md lists them.
 """
 
 from __future__ import annotations

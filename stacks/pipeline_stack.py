@@ -27,7 +27,7 @@ class InvoicePipelineStack(Stack):
 
         # Migrations run on every deploy BEFORE the producer's and consumer's code is updated (and before the
         # schedule and the event source): the code that runs meanwhile is the previous one, so migrations are
-        # expand-only (README, "Migrations on deploy"). A failed migration fails the deploy before any function
+        # expand-only (docs/deploy.md, "Migrations on deploy"). A failed migration fails the deploy before any function
         # changes.
         self.migrations = triggers.Trigger(
             self,

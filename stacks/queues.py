@@ -1,4 +1,5 @@
-"""The work queue and its dead-letter queue (DESIGN §7), and the priority lane's pair (docs/events-and-lanes.md)."""
+"""The work queue and its dead-letter queue (docs/architecture.md §12), and the priority lane's pair
+(docs/events-and-lanes.md)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class PipelineQueues(Construct):
             sqs.RedriveAllowPolicy(redrive_permission=sqs.RedrivePermission.BY_QUEUE, source_queues=[work_queue]),
         )
         # Deleting the stack must not delete orders that failed: the DLQ and its TLS-only policy stay behind
-        # (README, "After deleting the stack").
+        # (docs/operate.md, "After deleting the stack").
         self.dead_letter_queue.apply_removal_policy(RemovalPolicy.RETAIN)
         ssl_only_policy = self.dead_letter_queue.node.find_child("Policy")
         ssl_only_policy.apply_removal_policy(RemovalPolicy.RETAIN)  # type: ignore[attr-defined]

@@ -21,7 +21,7 @@ class PipelineSecrets(Construct):
             self.openai = _import_secret(self, "OpenAiApiKey", config.openai_secret_arn)
         else:
             # Created with a random placeholder: the operator puts the real key in after the first deploy
-            # (README, "Deploy"); until then the consumer's calls fail with 401 and messages are retried.
+            # (docs/deploy.md); until then the consumer's calls fail with 401 and messages are retried.
             created = secretsmanager.Secret(
                 self,
                 "OpenAiApiKey",

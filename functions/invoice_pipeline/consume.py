@@ -1,4 +1,4 @@
-"""What the consumer does with one SQS record (DESIGN §3 and §5).
+"""What the consumer does with one SQS record (docs/architecture.md §6 and §8).
 
 parse the body -> claim the job -> read the order -> fetch and prepare every image (before any model call, so
 a bad image costs nothing) -> extract each invoice -> write every item and mark the job `done` in one
@@ -73,7 +73,7 @@ THROTTLE_JITTER = 0.2  # a throttled job comes back up to 20% after the named wa
 
 
 class JobMessage(BaseModel):
-    """The queue message (DESIGN §3); unknown fields are ignored."""
+    """The queue message (docs/architecture.md §6); unknown fields are ignored."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -263,9 +263,9 @@ def _process_job(
 
 
 def _hand_back_untouched(record: Record, left: float, receive_count: int, deps: ConsumerDeps) -> str:
-    """DESIGN §10: a record that cannot start before the deadline is not claimed (no attempt, the ledger untouched)
-    and returns at once, for an invocation with time to spare. On the last receive it is handed back through a
-    fresh message instead, so a record never reaches the DLQ without having been tried."""
+    """A record that cannot start before the deadline is not claimed (no attempt, the ledger untouched;
+    docs/architecture.md §9) and returns at once, for an invocation with time to spare. On the last receive it is
+    handed back through a fresh message instead, so a record never reaches the DLQ without having been tried."""
     logger.info("not enough time left to start: record handed back untouched", extra={"seconds_left": round(left)})
     if receive_count >= deps.settings.max_receive_count:
         try:
@@ -550,8 +550,8 @@ def _record_failure(job: Job, error: Exception, record: Record, deps: ConsumerDe
 
 
 def _record_configuration_error(job: Job, error: Exception, record: Record, deps: ConsumerDeps) -> bool:
-    """DESIGN §10: the deployment is wrong (key rejected, model not enabled), not the order, so the job is never
-    `failed` for it: it goes back to `queued` with the reason and the record returns after
+    """The deployment is wrong (key rejected, model not enabled), not the order (docs/architecture.md §9), so
+    the job is never `failed` for it: it goes back to `queued` with the reason and the record returns after
     CONFIG_ERROR_BACKOFF_SECONDS. On the last receive SQS would move the message to the DLQ, so the job is
     handed back through a fresh message on the same queue instead; only if that send fails does the message
     reach the DLQ, and the producer then re-enqueues the `queued` job after REQUEUE_LEASE_SECONDS."""
@@ -589,8 +589,8 @@ def _record_configuration_error(job: Job, error: Exception, record: Record, deps
 
 
 def _hand_back(job: Job, error: Throttled, record: Record, deps: ConsumerDeps) -> bool:
-    """Throttled (DESIGN §10): neither a failure nor a used-up receive. The job goes back to `queued` with the wait
-    counted and the answers of its invoices extracted so far kept, a fresh copy of the message comes back after the
+    """Throttled (docs/architecture.md §9): neither a failure nor a used-up receive. The job goes back to `queued`
+    with the wait counted and the answers of its invoices extracted so far kept, a fresh copy of the message comes back after the
     wait the provider named (plus jitter; at most MAX_PROVIDER_WAIT_SECONDS), and the current record is acknowledged
     (True). Only a total wait above MAX_THROTTLE_WAIT_SECONDS, or more than MAX_HAND_BACKS_PER_JOB hand-backs, fails
     the job. False: it could not be handed back; the record fails and comes back after the wait (visibility)."""

@@ -1,4 +1,6 @@
-"""The producer (DESIGN §4): page through eligible orders, claim their jobs in the ledger, send them to SQS.
+"""The producer: page through eligible orders, claim their jobs in the ledger, send them to SQS.
+
+Its contract: docs/architecture.md §7.
 
 One run walks the orders matching ``RESTAURANT_IDS`` and ``ORDERS_SINCE`` whose ``invoice_image`` is not
 blank, keyset-paged on ``(created_at, id)``: oldest first across every selected restaurant, so a run capped

@@ -1,6 +1,6 @@
 """Error types that decide what happens to a message: retry through SQS, wait, or record and give up.
 
-Every failure of the pipeline ends as one of four kinds (DESIGN §5 and §10):
+Every failure of the pipeline ends as one of four kinds (docs/architecture.md §9):
 
 - :class:`TransientError` means "try again later" (5xx, timeouts, lost connections): the record fails and
   SQS redelivers it; on the last allowed receive the job becomes ``failed``.
@@ -38,7 +38,7 @@ class TransientError(PipelineError):
 
 class ConfigurationError(PipelineError):
     """The deployment, not the input, is wrong: credentials rejected, model not enabled, access denied, missing
-    secret. Retried with a long backoff; the job is never marked ``failed`` for it (DESIGN §10)."""
+    secret. Retried with a long backoff; the job is never marked ``failed`` for it (docs/architecture.md §9)."""
 
 
 class Throttled(TransientError):
@@ -61,7 +61,7 @@ class DatabaseConnectError(TransientError):
 
 
 class InvalidMessage(PermanentError):
-    """The SQS body is not a valid job message (DESIGN §3)."""
+    """The SQS body is not a valid job message (docs/architecture.md §6)."""
 
 
 class OrderNotFound(PermanentError):

@@ -1,4 +1,4 @@
-"""The extraction ledger ``benchmarking.extraction_jobs``: its statuses and every transition (DESIGN §5).
+"""The extraction ledger ``benchmarking.extraction_jobs``: its statuses and every transition (docs/architecture.md §5).
 
 One row per ``(order_id, llm)``; this module owns every statement on it, as named constants with bound
 parameters. The producer claims pages of jobs (``queued``) and releases the claims it could not send; the

@@ -5,7 +5,7 @@ in ``benchmarking.schema_migrations``, so a failing migration leaves neither its
 behind. A session-level advisory lock serialises concurrent runs (two deploys at once): the second waits,
 then finds nothing pending.
 
-Migrations run while the previous code still serves traffic (README, "Migrations on deploy"), so each
+Migrations run while the previous code still serves traffic (docs/deploy.md, "Migrations on deploy"), so each
 transaction sets ``lock_timeout`` and ``statement_timeout`` locally: a migration queued behind a long
 transaction would otherwise hold its place in the lock queue and block every query of the pipeline behind
 it, and a statement that outlives the migrate function would go on holding its locks on the server.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -58,6 +59,11 @@ class LazyTracer:
             raise AttributeError(name)
         return getattr(self.tracer, name)
 
+
+# An invocation that records no metric is normal here (a batch whose records were all handed back or left for a
+# retry); Powertools warns about it on every such invocation, a line of noise per invocation in the logs and on a
+# terminal running the handlers locally. Only that one warning is silenced.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 # POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE in the environment override these defaults.
 logger = Logger(service=SERVICE_NAME)

@@ -12,7 +12,7 @@ from invoice_pipeline.errors import OrderNotFound
 
 SELECT_INVOICE_IMAGE = "SELECT invoice_image FROM orders WHERE id = :order_id"
 
-# "Blank" (DESIGN §2) is empty or whitespace of any kind: exactly the characters Python's str.isspace()
+# "Blank" (docs/architecture.md §4) is empty or whitespace of any kind: exactly the characters Python's str.isspace()
 # accepts, spelled out because Postgres' [[:space:]] only knows ASCII in the C locale. A value with any other
 # character is eligible. The index predicate repeats this text verbatim so the planner can match it.
 NOT_BLANK_PATTERN = r"[^\s\u001c-\u001f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"

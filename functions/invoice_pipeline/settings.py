@@ -1,4 +1,4 @@
-"""Configuration: the only module that reads the environment (DESIGN §6).
+"""Configuration: the only module that reads the environment (docs/architecture.md §11).
 
 Each handler loads only the settings it needs, once per container, when it builds its runtime; so the producer
 never asks for an OpenAI key and the consumer never asks for a queue URL. Each model declares its variables
@@ -40,7 +40,7 @@ DEFAULT_LLM_MODEL = "gpt-4o-2024-11-20"
 DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_RECEIVE_COUNT = 5
 DEFAULT_MAX_ITEMS_PER_INVOICE = 500
-# Throttling never fails a job (DESIGN §10) unless its waits for the provider add up to more than this.
+# Throttling never fails a job (docs/architecture.md §9) unless its waits for the provider add up to more than this.
 DEFAULT_MAX_THROTTLE_WAIT_SECONDS = 6 * 3600
 # ... nor unless it has been handed back more often than this (each hand-back re-reads the order).
 DEFAULT_MAX_HAND_BACKS_PER_JOB = 50

@@ -1,4 +1,6 @@
-"""`orders.invoice_image` -> the S3 objects to fetch (DESIGN §2). Only allow-listed buckets, only S3 forms.
+"""`orders.invoice_image` -> the S3 objects to fetch. Only allow-listed buckets, only S3 forms.
+
+The contract: docs/architecture.md §4.
 
 Accepted: ``https://BUCKET.s3.REGION.amazonaws.com/KEY``, ``https://BUCKET.s3.amazonaws.com/KEY``,
 ``https://s3.REGION.amazonaws.com/BUCKET/KEY`` and ``s3://BUCKET/KEY``; one URL, a JSON array of URLs, or

@@ -1,9 +1,9 @@
 """Chaos runs of the local pipeline: faults injected while the real handlers run, then the promises checked.
 
-The promises (DESIGN §3-§5): every eligible ``(order, model)`` ends ``done`` with exactly its known items, or
-``failed`` with a reason and its message in the DLQ; no item is written twice; the ledger's ``item_count``
-equals the rows in ``invoice_items``; and once the faults stop, a DLQ redrive brings every recoverable order
-to ``done``.
+The promises (docs/architecture.md §1 and §5): every eligible ``(order, model)`` ends ``done`` with exactly its
+known items, or ``failed`` with a reason and its message in the DLQ; no item is written twice; the ledger's
+``item_count`` equals the rows in ``invoice_items``; and once the faults stop, a DLQ redrive brings every
+recoverable order to ``done``.
 
 A scenario runs on the local stack (embedded Postgres, moto in server mode, the model emulator): orders are
 arranged, the producer handler enqueues them, the SQS event-source emulator drives ``consumer.handler`` while

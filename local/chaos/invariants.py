@@ -1,4 +1,4 @@
-"""The promises a chaos run checks (DESIGN §3-§5), over the ledger, the items and the DLQ.
+"""The promises a chaos run checks (docs/architecture.md §1 and §5), over the ledger, the items and the DLQ.
 
 Every eligible ``(order, model)`` ends ``done`` with exactly its known items, or ``failed`` with a reason and
 its message in the DLQ; no item is written twice; the ledger's ``item_count`` equals the rows in

@@ -1,4 +1,7 @@
-"""The stack grants per provider from the configured models (DESIGN §9): Bedrock and Textract without OpenAI."""
+"""The stack grants per provider from the configured models: Bedrock and Textract without OpenAI.
+
+Model names and providers: docs/architecture.md §10.
+"""
 
 from __future__ import annotations
 

@@ -1,14 +1,14 @@
-"""The offline extractor on real documents nobody here generated (``../shared/realdocs``): the floor.
+"""The offline extractor on real documents nobody here generated (``tests/realdocs``): the floor.
 
 Documents go through the consumer's preparation (``images.prepare_invoice``, the original kept on
-``InvoiceImages.document``) and are scored with the set's own ``score.py``. Text-layer PDFs need no OCR; the
-scan and the receipt run the real OCR (marker ``ocr``), about 20 s on a loaded machine. The set lives beside
-the repository (``REALDOCS_DIR`` overrides the place); without it these tests fail, saying where they looked.
+``InvoiceImages.document``) and are scored with the sets' own ``score.py``. Text-layer PDFs need no OCR; the
+scan and the receipt run the real OCR (marker ``ocr``), about 20 s on a loaded machine. The six documents are
+committed (``tests/realdocs/README.md`` names their sources and licences); the full sets, outside the
+repository, are ``bench/real_documents.py``'s.
 """
 
 import importlib.util
 import json
-import os
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -20,14 +20,11 @@ from invoice_pipeline.extraction.base import InvoiceImages, SourceDocument
 from invoice_pipeline.extraction.ocr import OcrExtractor
 from tests.setup_required import require_module
 
-REPOSITORY = Path(__file__).resolve().parents[2]
-REALDOCS = Path(os.environ.get("REALDOCS_DIR") or REPOSITORY.parent / "shared" / "realdocs")
+REALDOCS = Path(__file__).resolve().parents[1] / "realdocs"
 
 
 @pytest.fixture(scope="module")
 def score():
-    if not (REALDOCS / "score.py").is_file():
-        pytest.fail(f"the real-document set is missing: expected {REALDOCS}/score.py (set REALDOCS_DIR to move it)")
     spec = importlib.util.spec_from_file_location("realdocs_score", REALDOCS / "score.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -71,6 +68,7 @@ class ForbiddenReader:
         "zf1_awv_comfort_einfach",  # German, a VAT column right of the line total
         "fx_en16931_miete",  # four pages, totals printed half a line lower, items on page 3
         "fnfe_facture_fr",  # French, a line discount in per cent, "1 234,56"-style amounts
+        "facturxng_test01",  # French, eleven narrow columns (references, EAN, base price, discount, net price, VAT)
     ],
 )
 def test_text_layer_pdfs_are_read_whole_without_ocr(score, basename):

@@ -1,4 +1,4 @@
-"""Provider naming (DESIGN §9), provider settings, and each AWS provider's reading of its service's answer."""
+"""Provider naming (docs/architecture.md §10), provider settings, and each AWS provider's reading of its answer."""
 
 from __future__ import annotations
 

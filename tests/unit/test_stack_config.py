@@ -109,7 +109,7 @@ def test_unset_keys_take_the_stacks_defaults(tmp_path: Path) -> None:
 
 
 def test_the_dlq_keeps_14_days_whatever_the_context(tmp_path: Path) -> None:
-    """DESIGN §7: the retention is fixed (the SQS maximum); a `dlqRetentionDays` key is not read by either side."""
+    """The DLQ's retention is fixed (the SQS maximum; docs/architecture.md §12): `dlqRetentionDays` is not read."""
     assert load_queue_settings(write_context(tmp_path, dlqRetentionDays=1)).dlq_retention_seconds == 14 * 24 * 3600
 
 

@@ -1,6 +1,6 @@
 """Both workbench pages in a real headless Chromium (Debian's package, driven by Selenium) against the local stack.
 
-Set ``WORKBENCH_SCREENSHOTS=DIR`` to save screenshots of both pages there (the README's come from this test).
+Set ``WORKBENCH_SCREENSHOTS=DIR`` to save screenshots of both pages there (docs/workbench.md's come from this test).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def client(clients: AwsClients, service: str, *, timeout: float, retries: int) -
 
 @dataclass(frozen=True)
 class ErrorCodes:
-    """A provider's own error codes, by what they mean for the job (DESIGN §10)."""
+    """A provider's own error codes, by what they mean for the job (docs/architecture.md §9)."""
 
     throttled: frozenset[str]
     transient: frozenset[str]

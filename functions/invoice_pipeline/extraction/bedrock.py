@@ -1,4 +1,4 @@
-"""The Amazon Bedrock provider (DESIGN §9: ``bedrock/<model id or inference profile id>``), Converse API.
+"""The Amazon Bedrock provider (docs/architecture.md §10: ``bedrock/<model id or inference profile id>``), Converse API.
 
 One ``converse`` call per invoice: the instructions of every LLM provider (:mod:`.answer`) as the system prompt,
 the page images (JPEG, as the vision models see them) as image blocks, and the structured answer through a forced

@@ -1,6 +1,6 @@
 """A model's answer -> :class:`ExtractedInvoice`: the one place model output is cleaned, capped and read.
 
-The model's text is not trusted as it comes (DESIGN §10):
+The model's text is not trusted as it comes (docs/architecture.md §9):
 
 - text (description, unit, currency): whitespace runs become one space, other control characters and lone
   surrogates are removed (Postgres refuses NUL in text, and the write would fail on every retry);

@@ -1,4 +1,4 @@
-"""The OpenAI provider (DESIGN §9: ``openai/<model>`` or any name no other provider claims).
+"""The OpenAI provider (docs/architecture.md §10: ``openai/<model>`` or any name no other provider claims).
 
 Chat Completions with structured outputs against OpenAI or any compatible endpoint (``OPENAI_BASE_URL``). All the
 segments of one invoice go in one request, as data URLs with ``detail: high``; the answer is parsed into
@@ -126,7 +126,7 @@ def api_key_from(settings: OpenAISettings) -> str:
 
 
 def translate(error: Exception) -> Exception:
-    """An OpenAI SDK error as the project's error type (DESIGN §10); anything else unchanged.
+    """An OpenAI SDK error as the project's error type (docs/architecture.md §9); anything else unchanged.
 
     Which status and error codes mean what is judged once, in :func:`invoice_pipeline.errors.classify` (it knows
     the SDK's errors without importing it); here the kind becomes a type, with the wait a 429 names.

@@ -1,8 +1,8 @@
-"""Which provider serves a model name (DESIGN §9): one table, first matching prefix wins.
+"""Which provider serves a model name (docs/architecture.md §10): one table, first matching prefix wins.
 
 A provider is one module under ``invoice_pipeline.extraction`` exposing:
 
-- ``NAME``: how the stack, the logs and the README call it;
+- ``NAME``: how the stack, the logs and the docs call it;
 - ``settings_from(env)``: its own settings, read from the environment by :mod:`invoice_pipeline.settings` once per
   cold start, validated, every error naming the variable (a frozen, hashable value);
 - ``create_extractor(llm, consumer_settings, clients)``: the :class:`~invoice_pipeline.extraction.base.Extractor`, which

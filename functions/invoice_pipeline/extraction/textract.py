@@ -1,4 +1,4 @@
-"""The Amazon Textract provider (DESIGN §9: ``textract/analyze-expense``), synchronous AnalyzeExpense.
+"""The Amazon Textract provider (docs/architecture.md §10: ``textract/analyze-expense``), synchronous AnalyzeExpense.
 
 Textract's synchronous API reads one single-page document (JPEG, PNG, or a one-page PDF, at most 10 MB) per call,
 so each page goes on its own: whole and upright (:func:`invoice_pipeline.images.prepare_pages`: PDF pages

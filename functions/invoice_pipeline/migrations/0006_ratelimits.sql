@@ -1,4 +1,4 @@
--- Rate limits (DESIGN §10): how long each job has waited for throttling (bounded by MAX_THROTTLE_WAIT_SECONDS;
+-- Rate limits (docs/architecture.md §9): how long each job has waited for throttling (bounded by MAX_THROTTLE_WAIT_SECONDS;
 -- throttled deliveries are not failures), and the budget per model shared by every container.
 ALTER TABLE benchmarking.extraction_jobs ADD COLUMN IF NOT EXISTS throttles integer NOT NULL DEFAULT 0;
 ALTER TABLE benchmarking.extraction_jobs

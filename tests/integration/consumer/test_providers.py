@@ -1,4 +1,4 @@
-"""The same contract for every provider (DESIGN §9, §10), through the consumer handler end to end.
+"""The same contract for every provider (docs/architecture.md §9, §10), through the consumer handler end to end.
 
 Real Postgres, S3 in moto, and each provider's real SDK against its emulator speaking the service's wire protocol:
 OpenAI (``local.model_emulator``), Amazon Bedrock Converse and Amazon Textract AnalyzeExpense

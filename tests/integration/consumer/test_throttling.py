@@ -1,4 +1,7 @@
-"""Throttling is not a failure (DESIGN §10): a rate-limited job is handed back, never failed, never in the DLQ."""
+"""Throttling is not a failure: a rate-limited job is handed back, never failed, never in the DLQ.
+
+The failure classes: docs/architecture.md §9.
+"""
 
 from __future__ import annotations
 
