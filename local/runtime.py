@@ -43,7 +43,8 @@ class LocalRuntime:
         self, *, llm: str, max_image_bytes: int, model_env: dict[str, str] | None = None, priority_lane: bool = False
     ) -> dict[str, str]:
         """What the producer and consumer handlers read (docs/architecture.md §11), pointed at this stack.
-        ``priority_lane``: the producer sends urgent orders to the stack's priority queue (the caller then drains both queues)."""
+        ``priority_lane``: the producer sends urgent orders to the stack's priority queue (the caller then drains
+        both queues)."""
         lane = {"PRIORITY_QUEUE_URL": self.stack.priority_queue_url} if priority_lane else {}
         return {
             **lane,

@@ -590,10 +590,11 @@ def _record_configuration_error(job: Job, error: Exception, record: Record, deps
 
 def _hand_back(job: Job, error: Throttled, record: Record, deps: ConsumerDeps) -> bool:
     """Throttled (docs/architecture.md §9): neither a failure nor a used-up receive. The job goes back to `queued`
-    with the wait counted and the answers of its invoices extracted so far kept, a fresh copy of the message comes back after the
-    wait the provider named (plus jitter; at most MAX_PROVIDER_WAIT_SECONDS), and the current record is acknowledged
-    (True). Only a total wait above MAX_THROTTLE_WAIT_SECONDS, or more than MAX_HAND_BACKS_PER_JOB hand-backs, fails
-    the job. False: it could not be handed back; the record fails and comes back after the wait (visibility)."""
+    with the wait counted and the answers of its invoices extracted so far kept, a fresh copy of the message comes
+    back after the wait the provider named (plus jitter; at most MAX_PROVIDER_WAIT_SECONDS), and the current record
+    is acknowledged (True). Only a total wait above MAX_THROTTLE_WAIT_SECONDS, or more than MAX_HAND_BACKS_PER_JOB
+    hand-backs, fails the job. False: it could not be handed back; the record fails and comes back after the wait
+    (visibility)."""
     settings = deps.settings
     wait = error.retry_after_seconds
     if wait is None:
