@@ -2,8 +2,8 @@
 and ``../shared/realdocs2``), PDF and scan passes, side by side in one run.
 
 Per invoice: the offline reader (the real ``OcrExtractor``, text layer where usable, OCR otherwise) reads it; its
-answer is kept when :func:`invoice_pipeline.cascade.accepts` holds (the consumer's rule), else ``gpt-4o`` reads it.
-``gpt-4o`` is the real OpenAI extractor against the model emulator, which answers each document from its labels (the
+answer is kept when :func:`invoice_pipeline.flows.cascade.accepts` holds (the consumer's rule), else ``gpt-4o`` reads
+it. ``gpt-4o`` is the real OpenAI extractor against the model emulator, which answers each document from its labels (the
 set's JSON): a stamp is drawn on the prepared page for the emulator to recognise, so tokens and cost are those of
 the real page images at gpt-4o's price. The ``gpt-4o`` alone row is that same answer for every invoice.
 
@@ -43,12 +43,13 @@ from bench.real_documents import (  # noqa: E402
     score_invoice,
     text_layers,
 )
-from invoice_pipeline import cascade, settings  # noqa: E402
+from invoice_pipeline import settings  # noqa: E402
 from invoice_pipeline.clients import AwsClients  # noqa: E402
-from invoice_pipeline.extraction.base import ExtractedInvoice, InvoiceImages, PreparedImage  # noqa: E402
-from invoice_pipeline.extraction.normalise import normalise_provenance  # noqa: E402
-from invoice_pipeline.extraction.ocr import OcrExtractor, RapidOcrReader  # noqa: E402
-from invoice_pipeline.extraction.registry import Extractors  # noqa: E402
+from invoice_pipeline.extractor import ExtractedInvoice, InvoiceImages, PreparedImage  # noqa: E402
+from invoice_pipeline.flows import cascade  # noqa: E402
+from invoice_pipeline.providers.normalise import normalise_provenance  # noqa: E402
+from invoice_pipeline.providers.ocr import OcrExtractor, RapidOcrReader  # noqa: E402
+from invoice_pipeline.providers.registry import Extractors  # noqa: E402
 from local.aws import patched_environment  # noqa: E402
 from local.model_emulator import ModelEmulator  # noqa: E402
 from local.stamp import draw_stamp  # noqa: E402

@@ -27,7 +27,7 @@ STATEMENTS = {
     "migrate": "import migrate",
     "consumer + X-Ray SDK": "import consumer, aws_xray_sdk.core",
     # What the first record then loads (its connection, its images): the whole of a cold consumer's imports.
-    "consumer + first record": "import consumer, pg8000.native, PIL.Image, invoice_pipeline.images",
+    "consumer + first record": "import consumer, pg8000.native, PIL.Image, invoice_pipeline.documents.images",
 }
 
 

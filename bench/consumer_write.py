@@ -18,11 +18,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
-from invoice_pipeline import items  # noqa: E402
-from invoice_pipeline.db import Connection  # noqa: E402
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem  # noqa: E402
-from invoice_pipeline.item_columns import item_columns  # noqa: E402
-from invoice_pipeline.migrations import migrate  # noqa: E402
+from invoice_pipeline.extractor import ExtractedInvoice, ExtractedItem  # noqa: E402
+from invoice_pipeline.tables import items  # noqa: E402
+from invoice_pipeline.tables.db import Connection  # noqa: E402
+from invoice_pipeline.tables.item_columns import item_columns  # noqa: E402
+from invoice_pipeline.tables.migrations import migrate  # noqa: E402
 from local.postgres import EmbeddedPostgres  # noqa: E402
 from tests.conftest import connect  # noqa: E402
 

@@ -24,9 +24,9 @@ sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
 from PIL import Image, ImageOps  # noqa: E402
 
-from invoice_pipeline.extraction.base import InvoiceImages, PreparedImage  # noqa: E402
-from invoice_pipeline.extraction.ocr import OcrExtractor  # noqa: E402
-from invoice_pipeline.validation import validate  # noqa: E402
+from invoice_pipeline.extractor import InvoiceImages, PreparedImage  # noqa: E402
+from invoice_pipeline.providers.ocr import OcrExtractor  # noqa: E402
+from invoice_pipeline.reading.validation import validate  # noqa: E402
 from invoices_cli.accuracy import ItemScores, aggregate, compare  # noqa: E402
 from local.samples import KINDS, generate_invoice  # noqa: E402
 

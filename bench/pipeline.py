@@ -38,9 +38,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
-from invoice_pipeline import db, images, items, ledger, orders, settings, urls  # noqa: E402
-from invoice_pipeline.consume import ConsumerDeps, build_runtime  # noqa: E402
-from invoice_pipeline.extraction.base import InvoiceImages  # noqa: E402
+from invoice_pipeline import settings  # noqa: E402
+from invoice_pipeline.documents import images, urls  # noqa: E402
+from invoice_pipeline.extractor import InvoiceImages  # noqa: E402
+from invoice_pipeline.flows.consume import ConsumerDeps, build_runtime  # noqa: E402
+from invoice_pipeline.tables import db, items, ledger, orders  # noqa: E402
 from local.aws import patched_environment  # noqa: E402
 from local.event_source import EventSourceStats, FakeLambdaContext, SqsEventSource, fresh_handler  # noqa: E402
 from local.orders import create_orders_table, insert_orders  # noqa: E402

@@ -41,7 +41,7 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 import boto3  # noqa: E402
 
-from invoice_pipeline import db  # noqa: E402
+from invoice_pipeline.tables import db  # noqa: E402
 from local.aws import patched_environment  # noqa: E402
 from local.event_sink import create_event_sink, drain_events  # noqa: E402
 from local.event_source import FakeLambdaContext, SqsEventSource, fresh_handler  # noqa: E402

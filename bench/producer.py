@@ -36,15 +36,16 @@ import boto3
 import pg8000.native
 from botocore.config import Config
 
-from invoice_pipeline import db, settings
-from invoice_pipeline.enqueue import enqueue_orders
-from invoice_pipeline.ledger import (
+from invoice_pipeline import settings
+from invoice_pipeline.flows.enqueue import enqueue_orders
+from invoice_pipeline.tables import db
+from invoice_pipeline.tables.ledger import (
     PAGE_AND_CLAIM_ALL_RESTAURANTS,
     PAGE_AND_CLAIM_LISTED_RESTAURANTS,
     STALE_PROCESSING_ERROR,
 )
-from invoice_pipeline.migrations import migrate
-from invoice_pipeline.orders import FIRST_KEY, ORDER_HAS_IMAGE, create_orders_index
+from invoice_pipeline.tables.migrations import migrate
+from invoice_pipeline.tables.orders import FIRST_KEY, ORDER_HAS_IMAGE, create_orders_index
 from local.aws import REGION, patched_environment
 from local.orders import create_orders_table
 from local.postgres import EmbeddedPostgres, free_port, wait_until_accepting
@@ -65,7 +66,7 @@ LOAD_DONE_JOBS = """
 INSERT INTO benchmarking.extraction_jobs (order_id, llm, status, attempts, enqueued_at, finished_at)
 SELECT g, :llm, 'done', 1, now(), now() FROM generate_series(1, :count) AS g WHERE g % 4 = 1
 """
-# The producer's restaurant filters (a list binds :restaurant_ids), as in invoice_pipeline.orders.
+# The producer's restaurant filters (a list binds :restaurant_ids), as in invoice_pipeline.tables.orders.
 ALL_RESTAURANTS = "o.restaurant_id IS NOT NULL"
 LISTED_RESTAURANTS = "o.restaurant_id = ANY(CAST(:restaurant_ids AS bigint[]))"
 # How the old script found work: everything not yet extracted, skipped over with OFFSET.

@@ -25,8 +25,8 @@ sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
 from invoice_pipeline import settings  # noqa: E402
 from invoice_pipeline.clients import AwsClients  # noqa: E402
-from invoice_pipeline.extraction.base import InvoiceImages  # noqa: E402
-from invoice_pipeline.extraction.registry import Extractors  # noqa: E402
+from invoice_pipeline.extractor import InvoiceImages  # noqa: E402
+from invoice_pipeline.providers.registry import Extractors  # noqa: E402
 from local.aws import patched_environment  # noqa: E402
 from local.aws_emulators import BedrockEmulator, TextractEmulator  # noqa: E402
 from local.model_emulator import ModelEmulator  # noqa: E402

@@ -46,12 +46,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
 from bench.trust_calibration import Calibrations  # noqa: E402
-from invoice_pipeline import images  # noqa: E402
-from invoice_pipeline.extraction import base, pdf_text  # noqa: E402
-from invoice_pipeline.extraction.base import ExtractedInvoice, InvoiceImages, PreparedImage  # noqa: E402
-from invoice_pipeline.extraction.ocr import OcrExtractor, RapidOcrReader  # noqa: E402
-from invoice_pipeline.extraction.rows import Box  # noqa: E402
-from invoice_pipeline.validation import check  # noqa: E402
+from invoice_pipeline import extractor as base  # noqa: E402
+from invoice_pipeline.documents import images  # noqa: E402
+from invoice_pipeline.extractor import ExtractedInvoice, InvoiceImages, PreparedImage  # noqa: E402
+from invoice_pipeline.providers.ocr import OcrExtractor, RapidOcrReader  # noqa: E402
+from invoice_pipeline.reading import pdf_text  # noqa: E402
+from invoice_pipeline.reading.rows import Box  # noqa: E402
+from invoice_pipeline.reading.validation import check  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 DEFAULT_SETS = (SHARED / "realdocs", SHARED / "realdocs2")

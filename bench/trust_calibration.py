@@ -6,7 +6,7 @@ not compared). Labelled lines no prediction was paired with are "missed": they h
 count in the coverage (``verified`` lines fully right, over all labelled lines).
 
 Used by ``bench/real_documents.py`` (one table per set and pass); the trust levels come from the pipeline's own
-checks (:mod:`invoice_pipeline.evidence`), exactly as the consumer stores them. ``score`` is the set's own
+checks (:mod:`invoice_pipeline.tables.evidence`), exactly as the consumer stores them. ``score`` is the set's own
 ``score.py`` module (``FIELDS``, ``match_lines``, ``num_eq``), loaded at run time.
 """
 
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from invoice_pipeline.evidence import TRUST_LEVELS, line_evidence
-from invoice_pipeline.extraction.base import ExtractedInvoice
-from invoice_pipeline.extraction.normalise import normalise_provenance
+from invoice_pipeline.extractor import ExtractedInvoice
+from invoice_pipeline.providers.normalise import normalise_provenance
+from invoice_pipeline.tables.evidence import TRUST_LEVELS, line_evidence
 
 VERIFIED_PRECISION_TARGET = 0.99
 VERIFIED_COVERAGE_TARGET = 0.75

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
-from invoice_pipeline.migrations import migrate  # noqa: E402
+from invoice_pipeline.tables.migrations import migrate  # noqa: E402
 from invoices_cli import comparison  # noqa: E402
 from local.postgres import EmbeddedPostgres  # noqa: E402
 from tests.conftest import connect  # noqa: E402

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from invoice_pipeline.consume import ConsumerDeps, build_runtime, publish_stale_events, record_handler
+from invoice_pipeline.flows.consume import ConsumerDeps, build_runtime, publish_stale_events, record_handler
 from invoice_pipeline.observability import logger, metrics, tracer
 from invoice_pipeline.settings import consumer_settings
 

@@ -4,10 +4,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from invoice_pipeline.migrations import MigrationLimits
 from invoice_pipeline.observability import logger, tracer
-from invoice_pipeline.schema import migrate_database
 from invoice_pipeline.settings import database_settings
+from invoice_pipeline.tables.migrations import MigrationLimits
+from invoice_pipeline.tables.schema import migrate_database
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -6,7 +6,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from invoice_pipeline.enqueue import ProducerRuntime, build_runtime, enqueue_requested, publish_metrics, run_producer
+from invoice_pipeline.flows.enqueue import (
+    ProducerRuntime,
+    build_runtime,
+    enqueue_requested,
+    publish_metrics,
+    run_producer,
+)
 from invoice_pipeline.observability import logger, metrics, tracer
 from invoice_pipeline.settings import producer_settings
 

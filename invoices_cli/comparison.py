@@ -13,7 +13,7 @@ how many). The review queue ranks orders worst first: incomplete invoices (their
 printed total, or rows that look like items were not read), then doubtful lines, then validation warnings, then
 disagreement, then no truth yet.
 
-Line evidence (:mod:`invoice_pipeline.evidence`): per model, the share of lines per trust level, and where ground
+Line evidence (:mod:`invoice_pipeline.tables.evidence`): per model, the share of lines per trust level, and where ground
 truth exists how often each level is fully right (``trust_reliability``); the headline ``lines_fully_right``
 counts a truth line right only when it was read with its quantity, unit price and line total right, beside the
 matching F1; ``invoice_evidence`` counts the invoices whose own checks passed and lists the others.
@@ -33,9 +33,9 @@ from typing import Any
 
 from pg8000.native import Connection
 
-from invoice_pipeline import evidence, items, ledger_reads, orders
-from invoice_pipeline.extraction.base import ExtractedInvoice
-from invoice_pipeline.ledger_reads import JobRow
+from invoice_pipeline.extractor import ExtractedInvoice
+from invoice_pipeline.tables import evidence, items, ledger_reads, orders
+from invoice_pipeline.tables.ledger_reads import JobRow
 from invoices_cli import accuracy, ground_truth
 from invoices_cli.cascades import add_stage_shares
 

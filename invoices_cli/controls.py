@@ -18,7 +18,9 @@ import json
 import math
 from typing import Any
 
-from invoice_pipeline.budget import (
+from invoice_pipeline.errors import PipelineError
+from invoice_pipeline.model_names import ModelEntry
+from invoice_pipeline.pacing.budget import (
     DEFAULT_MARGIN,
     DEFAULT_WINDOW_SECONDS,
     Budget,
@@ -26,12 +28,10 @@ from invoice_pipeline.budget import (
     list_budgets,
     set_budget,
 )
-from invoice_pipeline.db import pool
-from invoice_pipeline.errors import PipelineError
-from invoice_pipeline.items import stage_invoices
-from invoice_pipeline.ledger_reads import ModelMeasurements, model_measurements
-from invoice_pipeline.model_names import ModelEntry
 from invoice_pipeline.settings import ConfigError
+from invoice_pipeline.tables.db import pool
+from invoice_pipeline.tables.items import stage_invoices
+from invoice_pipeline.tables.ledger_reads import ModelMeasurements, model_measurements
 from invoices_cli.arguments import positive_int
 from invoices_cli.cascades import cascade_entry, stage_reach
 from invoices_cli.queues import is_local_endpoint

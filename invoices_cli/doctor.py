@@ -42,8 +42,8 @@ class Check:
 
 
 def check_database() -> Iterator[Check]:
-    from invoice_pipeline.db import pool
-    from invoice_pipeline.migrations import pending_migrations
+    from invoice_pipeline.tables.db import pool
+    from invoice_pipeline.tables.migrations import pending_migrations
 
     try:
         with pool.connection() as connection:
@@ -94,7 +94,7 @@ def check_prices(settings: ConsumerSettings) -> Iterator[Check]:
 
 
 def _check_openai(model: str, settings: ConsumerSettings) -> str:
-    from invoice_pipeline.extraction.openai_extractor import MODEL_PREFIX, api_key_from, translate
+    from invoice_pipeline.providers.openai_extractor import MODEL_PREFIX, api_key_from, translate
 
     openai_settings: Any = settings.provider("openai")
     client = _openai_client(openai_settings.base_url, api_key_from(openai_settings))
@@ -107,7 +107,7 @@ def _check_openai(model: str, settings: ConsumerSettings) -> str:
 
 def _check_bedrock(model: str) -> str:
     from invoice_pipeline.clients import AwsClients
-    from invoice_pipeline.extraction import aws_sdk, bedrock
+    from invoice_pipeline.providers import aws_sdk, bedrock
 
     runtime = aws_sdk.client(AwsClients(), bedrock.SERVICE, timeout=MODEL_CHECK_TIMEOUT_SECONDS, retries=0)
     try:

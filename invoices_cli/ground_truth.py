@@ -19,11 +19,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from invoice_pipeline.db import Connection, transaction
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
-from invoice_pipeline.extraction.normalise import MAX_DESCRIPTION_CHARS, MAX_UNIT_CHARS
-from invoice_pipeline.item_columns import ITEM_COLUMNS, NUMBER_COLUMNS, item_columns, item_from_columns
-from invoice_pipeline.numbers import MAX_FRACTION_DIGITS, MAX_WHOLE_DIGITS
+from invoice_pipeline.extractor import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.providers.normalise import MAX_DESCRIPTION_CHARS, MAX_UNIT_CHARS
+from invoice_pipeline.reading.numbers import MAX_FRACTION_DIGITS, MAX_WHOLE_DIGITS
+from invoice_pipeline.tables.db import Connection, transaction
+from invoice_pipeline.tables.item_columns import ITEM_COLUMNS, NUMBER_COLUMNS, item_columns, item_from_columns
 
 MAX_ORDER_ID = 2**63 - 1  # orders.id is a bigint
 MAX_INVOICE_INDEX = 2**31 - 1  # invoice_index is an integer

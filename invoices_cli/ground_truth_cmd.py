@@ -24,10 +24,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from invoice_pipeline.db import pool
 from invoice_pipeline.errors import describe
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.extractor import ExtractedInvoice, ExtractedItem
 from invoice_pipeline.settings import ConfigError
+from invoice_pipeline.tables.db import pool
 from invoices_cli.ground_truth import (
     MAX_INVOICE_INDEX,
     MAX_ORDER_ID,

@@ -20,7 +20,7 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from invoice_pipeline.schema import migrate_database
+    from invoice_pipeline.tables.schema import migrate_database
 
     result = migrate_database(database_settings())
     print(json.dumps(result) if args.json else f"applied {result['count']} migration(s): {result['applied']}")

@@ -21,10 +21,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from invoice_pipeline.db import pool
-from invoice_pipeline.ledger_reads import failed_jobs, ledger_status, retry_failed_jobs
-from invoice_pipeline.queue_depth import queue_depth
+from invoice_pipeline.flows.queue_depth import queue_depth
 from invoice_pipeline.settings import ConfigError
+from invoice_pipeline.tables.db import pool
+from invoice_pipeline.tables.ledger_reads import failed_jobs, ledger_status, retry_failed_jobs
 from invoices_cli.arguments import positive_int
 from invoices_cli.cascades import stage_lines
 from invoices_cli.comparison import compare_models

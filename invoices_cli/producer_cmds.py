@@ -21,7 +21,7 @@ def order_id(text: str) -> int | str:
 def cmd_enqueue_orders(args: argparse.Namespace) -> int:
     """``invoices enqueue --order ID ...``: per id, what happened; exit 2 (nothing claimed) for malformed input."""
 
-    from invoice_pipeline.enqueue import InvalidRequest, build_runtime, enqueue_requested
+    from invoice_pipeline.flows.enqueue import InvalidRequest, build_runtime, enqueue_requested
     from invoice_pipeline.settings import producer_settings
 
     try:
@@ -40,7 +40,7 @@ def cmd_enqueue_orders(args: argparse.Namespace) -> int:
 
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
-    from invoice_pipeline.enqueue import build_runtime, run_producer
+    from invoice_pipeline.flows.enqueue import build_runtime, run_producer
     from invoice_pipeline.settings import producer_settings
 
     if args.order:
@@ -61,8 +61,8 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
 
 
 def cmd_index_orders(args: argparse.Namespace) -> int:
-    from invoice_pipeline.db import pool
-    from invoice_pipeline.orders import CREATE_ORDERS_INDEX, ORDERS_INDEX_NAME, create_orders_index
+    from invoice_pipeline.tables.db import pool
+    from invoice_pipeline.tables.orders import CREATE_ORDERS_INDEX, ORDERS_INDEX_NAME, create_orders_index
 
     if args.print_sql:
         print(CREATE_ORDERS_INDEX.strip() + ";")

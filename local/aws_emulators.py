@@ -11,7 +11,7 @@ Wire protocols (checked with botocore 1.44, FIELD_NOTES 2026-11-29):
 - Converse: rest-json ``POST /model/{modelId}/converse`` (model id percent-encoded), image bytes base64 in the
   JSON body; errors are an HTTP status, an ``x-amzn-ErrorType`` header and ``{"message": ...}``. Response shape
   from the Bedrock API reference (``output.message.content[].toolUse``, ``stopReason``, ``usage``, ``metrics``).
-  Input tokens count each image by its model family's published rule (:mod:`invoice_pipeline.image_tokens`:
+  Input tokens count each image by its model family's published rule (:mod:`invoice_pipeline.pacing.image_tokens`:
   Claude's width x height / 750, Nova's aspect-ratio buckets) plus a quarter token per character of text and schema.
 - AnalyzeExpense: JSON 1.1 ``POST /`` with ``X-Amz-Target: Textract.AnalyzeExpense``; errors are HTTP 400/500
   with ``{"__type": ..., "Message": ...}``. Response shape from the Textract API reference and the saved responses
@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 
 from PIL import Image, UnidentifiedImageError
 
-from invoice_pipeline.image_tokens import image_tokens
+from invoice_pipeline.pacing.image_tokens import image_tokens
 from local.http_emulator import Fault, ProviderEmulator, Reply, header
 from local.stamp import read_stamp
 

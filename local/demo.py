@@ -48,9 +48,9 @@ from typing import Any
 
 import boto3
 
-from invoice_pipeline import ledger_reads
-from invoice_pipeline.db import pool
 from invoice_pipeline.model_names import ModelNameError, model_names, parse_model_list, provider_name, stage_names
+from invoice_pipeline.tables import ledger_reads
+from invoice_pipeline.tables.db import pool
 from local.aws import patched_environment
 from local.dlq_mover import move_messages
 from local.event_sink import create_event_sink, drain_events
@@ -181,7 +181,7 @@ def choose_extractor(env: dict[str, str]) -> str:
 def ocr_available() -> bool:
     return (
         importlib.util.find_spec("rapidocr") is not None
-        and importlib.util.find_spec("invoice_pipeline.extraction.ocr") is not None
+        and importlib.util.find_spec("invoice_pipeline.providers.ocr") is not None
     )
 
 

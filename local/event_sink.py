@@ -15,7 +15,7 @@ RULE_NAME = "invoice-pipeline-completions"
 def create_event_sink(queue_name: str = "invoice-events", *, bus_name: str = "default") -> str:
     """A queue receiving every event of source ``invoice-pipeline`` on ``bus_name``; returns its URL."""
     # Imported here: the domain's logger reads its level when first imported, after the local stack set it.
-    from invoice_pipeline.events import EVENT_SOURCE
+    from invoice_pipeline.tables.events import EVENT_SOURCE
 
     sqs = boto3.client("sqs")
     events = boto3.client("events")

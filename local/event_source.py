@@ -27,7 +27,7 @@ from typing import Any
 
 import boto3
 
-from invoice_pipeline.queue_depth import queue_depth
+from invoice_pipeline.flows.queue_depth import queue_depth
 from local.controls import LocalControls
 
 Handler = Callable[[dict[str, Any], Any], Any]

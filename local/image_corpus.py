@@ -128,7 +128,11 @@ class Measurement:
 
 
 def peak_rss_of_preparation(
-    path: Path, *, module: str = "invoice_pipeline.images", extra_path: Path | None = None, timeout: float = 600
+    path: Path,
+    *,
+    module: str = "invoice_pipeline.documents.images",
+    extra_path: Path | None = None,
+    timeout: float = 600,
 ) -> Measurement:
     """Prepare ``path`` with ``module.prepare_invoice`` in a fresh interpreter and measure its peak RSS."""
     search_path = [str(FUNCTIONS)] + ([str(extra_path)] if extra_path else [])

@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image
 
-from invoice_pipeline.image_tokens import image_tokens
+from invoice_pipeline.pacing.image_tokens import image_tokens
 from local.http_emulator import ProviderEmulator, Reply, header
 from local.stamp import read_stamp
 

@@ -3,10 +3,11 @@ token and request limits, with time scaled down to windows of seconds (as :mod:`
 
 The model emulator enforces a token and a request budget per window for each model and answers 429 with
 OpenAI's headers beyond it. The real handlers run under the SQS event-source emulator on the chaos harness's
-stack (embedded Postgres, moto server). With ``paced`` the pipeline's shared budgets (:mod:`invoice_pipeline.budget`)
-are set to the same limits (``invoices budget`` does the same); without it the consumers find the limit by being
-refused, as before the budgets existed. Measured per model: orders failed or in the DLQ, tokens served over what
-the provider's limit allowed from the first to the last answered call, and the share of calls answered 429.
+stack (embedded Postgres, moto server). With ``paced`` the pipeline's shared budgets
+(:mod:`invoice_pipeline.pacing.budget`) are set to the same limits (``invoices budget`` does the same); without it the
+consumers find the limit by being refused, as before the budgets existed. Measured per model: orders failed or in the
+DLQ, tokens served over what the provider's limit allowed from the first to the last answered call, and the share of
+calls answered 429.
 
 Per model it also measures each window of the run (tokens served against the budget, calls, 429s), the deliveries
 and invocations the backlog took, the ledger's attempts (which must equal the model tries: a wait for the budget is
@@ -29,9 +30,9 @@ from decimal import Decimal
 
 from PIL import Image
 
-from invoice_pipeline import ledger_reads
-from invoice_pipeline.budget import Budget, set_budget
-from invoice_pipeline.ledger import JobStatus
+from invoice_pipeline.pacing.budget import Budget, set_budget
+from invoice_pipeline.tables import ledger_reads
+from invoice_pipeline.tables.ledger import JobStatus
 from local.aws import MotoServer
 from local.chaos import ChaosConfig, ChaosStack, RecordingHandler, make_orders
 from local.chaos.data import BUCKET, ChaosInvoice, ChaosOrder, TruthItem

@@ -23,8 +23,8 @@ from typing import Any
 import boto3
 
 from invoice_pipeline import settings
-from invoice_pipeline.schema import migrate_database
 from invoice_pipeline.settings import database_settings
+from invoice_pipeline.tables.schema import migrate_database
 from local.aws import MotoServer, patched_environment, reset_client_caches
 from local.postgres import EmbeddedPostgres
 from local.stack import LocalStack, create_local_stack
@@ -83,7 +83,7 @@ def local_runtime(
 ) -> Iterator[LocalRuntime]:
     """Embedded Postgres and a moto server, migrated, with the stack's bucket, queue and DLQ and a DB secret.
 
-    Inside the block boto3 points at moto and ``DATABASE_URL`` at the database (``invoice_pipeline.db.pool``
+    Inside the block boto3 points at moto and ``DATABASE_URL`` at the database (``invoice_pipeline.tables.db.pool``
     connects there); :meth:`LocalRuntime.handler_environment` gives what the handlers need on top.
     """
     functions_importable()
@@ -119,7 +119,7 @@ def local_runtime(
 
 def _forget_cached_clients() -> None:
     """Settings, clients and DB connections cached for an earlier endpoint must not leak into this one."""
-    from invoice_pipeline.db import pool
+    from invoice_pipeline.tables.db import pool
 
     reset_client_caches()
     pool.discard()

@@ -34,9 +34,9 @@ from typing import Any
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageOps
 
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
-from invoice_pipeline.money import currency_decimals, round_money
-from invoice_pipeline.numbers import ARABIC_INDIC_DIGITS
+from invoice_pipeline.extractor import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.reading.money import currency_decimals, round_money
+from invoice_pipeline.reading.numbers import ARABIC_INDIC_DIGITS
 from local.stamp import draw_stamp
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")

@@ -19,7 +19,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from invoice_pipeline.extraction.bedrock import PROFILE_PREFIXES
 from invoice_pipeline.model_names import (
     OFFLINE_READER_MODELS,
     ModelEntry,
@@ -29,6 +28,7 @@ from invoice_pipeline.model_names import (
     provider_name,
     stage_names,
 )
+from invoice_pipeline.providers.bedrock import PROFILE_PREFIXES
 from invoice_pipeline.settings import (
     DEFAULT_MAX_HAND_BACKS_PER_JOB,
     DEFAULT_MAX_ITEMS_PER_INVOICE,
@@ -51,9 +51,9 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SSL_MODES = ("verify-full", "require", "disable")
 
-# The consumer's time per record (functions/invoice_pipeline/consume.py): records of a batch run one after another,
-# each needs its images fetched and at least one model call of MODEL_TIMEOUT_SECONDS, and the invocation keeps a
-# reserve for the last write. A record that cannot start in time is handed back untouched, so a batch that cannot
+# The consumer's time per record (functions/invoice_pipeline/flows/consume.py): records of a batch run one after
+# another, each needs its images fetched and at least one model call of MODEL_TIMEOUT_SECONDS, and the invocation keeps
+# a reserve for the last write. A record that cannot start in time is handed back untouched, so a batch that cannot
 # fit would keep handing back its last records.
 CONSUMER_SECONDS_FOR_IMAGES = 5  # consume.MIN_SECONDS_PER_IMAGE
 CONSUMER_WRITE_RESERVE_SECONDS = 15  # consume.WRITE_RESERVE_SECONDS

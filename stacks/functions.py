@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from invoice_pipeline.extraction.bedrock import PROFILE_PREFIXES, base_model_id
+from invoice_pipeline.providers.bedrock import PROFILE_PREFIXES, base_model_id
 from stacks.config import METRICS_NAMESPACE, SERVICE_NAME, PipelineConfig
 from stacks.layer import dependency_layer, offline_reader_note
 from stacks.queues import PipelineQueues

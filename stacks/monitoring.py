@@ -46,7 +46,7 @@ CUSTOM_METRICS = (
     ),
     CustomMetric("JobsThrottled", "Count", "jobs handed back for a rate limit (not failures, not attempts)"),
 )
-# Emitted per model (dimensions service and llm) by the shared budget (invoice_pipeline.budget).
+# Emitted per model (dimensions service and llm) by the shared budget (invoice_pipeline.pacing.budget).
 MODEL_METRICS = (
     CustomMetric("ThrottledCalls", "Count", "model calls answered with a rate limit (429, throttling exception)"),
     CustomMetric("BudgetWaits", "Count", "model calls that waited for their turn in the model's budget"),

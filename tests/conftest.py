@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import pg8000.native
 import pytest
 
-from invoice_pipeline import db
-from invoice_pipeline.migrations import migrate
 from invoice_pipeline.settings import SERVICE_NAME
+from invoice_pipeline.tables import db
+from invoice_pipeline.tables.migrations import migrate
 from local.aws import MotoServer, reset_client_caches
 from local.postgres import EmbeddedPostgres
 

@@ -102,10 +102,10 @@ class ProviderEntry:
 
 
 PROVIDERS: tuple[ProviderEntry, ...] = (
-    ProviderEntry("bedrock/", "bedrock", "invoice_pipeline.extraction.bedrock"),
-    ProviderEntry("textract/", "textract", "invoice_pipeline.extraction.textract"),
-    ProviderEntry(OFFLINE_READER_PREFIX, "ocr", "invoice_pipeline.extraction.ocr"),
-    ProviderEntry("", "openai", "invoice_pipeline.extraction.openai_extractor"),  # openai/<model> and any other name
+    ProviderEntry("bedrock/", "bedrock", "invoice_pipeline.providers.bedrock"),
+    ProviderEntry("textract/", "textract", "invoice_pipeline.providers.textract"),
+    ProviderEntry(OFFLINE_READER_PREFIX, "ocr", "invoice_pipeline.providers.ocr"),
+    ProviderEntry("", "openai", "invoice_pipeline.providers.openai_extractor"),  # openai/<model> and any other name
 )
 
 

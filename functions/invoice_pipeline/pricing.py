@@ -110,14 +110,10 @@ def price_for(llm: str, configured: ModelPrices = ()) -> Price | None:
 def cost_usd(
     llm: str, input_tokens: int, output_tokens: int, *, pages: int = 0, configured: ModelPrices = ()
 ) -> Decimal | None:
-    """USD for one call of ``llm`` (the name as configured); None, with a warning in the log, when it has no price."""
+    """USD for one call of ``llm`` (the name as configured); None when it has no price (the consumer records the
+    cost as unknown, with a warning in the ledger row and the log)."""
     price = price_for(llm, configured)
-    if price is None:
-        from invoice_pipeline.observability import logger
-
-        logger.warning("no price for model: cost recorded as unknown (set MODEL_PRICES)", extra={"model": llm})
-        return None
-    return price.cost(input_tokens, output_tokens, pages)
+    return None if price is None else price.cost(input_tokens, output_tokens, pages)
 
 
 def unpriced(llms: Iterable[str], configured: ModelPrices = ()) -> list[str]:

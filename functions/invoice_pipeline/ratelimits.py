@@ -3,7 +3,7 @@
 OpenAI sends ``retry-after-ms`` / ``Retry-After`` on a 429 and ``x-ratelimit-{limit,remaining,reset}-
 {requests,tokens}`` on every answer (resets written like ``6m0s``, ``1s``, ``20ms``). Providers call
 :func:`retry_after_seconds` to fill :class:`invoice_pipeline.errors.Throttled` and :func:`rate_limit_state` to
-let the budget (:mod:`invoice_pipeline.budget`) learn what the provider still allows. No SDK is imported here.
+let the budget (:mod:`invoice_pipeline.pacing.budget`) learn what the provider still allows. No SDK is imported here.
 
 The headers are read after a billed call and shared by every container through the budget, so they are treated as
 hostile input: a value that is not a finite number (``nan``, ``inf``, ``1e400``) or not readable names nothing

@@ -145,8 +145,8 @@ MALFORMED_DSN = (
 def params_from_url(url: str) -> ConnectionParams:
     """The connection parameters of a DSN; a malformed one is a :class:`ConfigError` that never echoes it.
 
-    Here rather than in :mod:`invoice_pipeline.db` (which connects with them) because the settings check the DSN when
-    they load, and the database module reads its settings from this one: one direction, no import cycle.
+    Here rather than in :mod:`invoice_pipeline.tables.db` (which connects with them) because the settings check the DSN
+    when they load, and the database module reads its settings from this one: one direction, no import cycle.
     """
     try:
         parts = urlsplit(url)

@@ -14,10 +14,10 @@ the token and the Origin are checked, and then only a declared length of at most
 negative or larger one is refused without reading). A strict Content-Security-Policy lets the page load nothing
 from anywhere else.
 
-Images go through the consumer's own checks: :func:`invoice_pipeline.urls.parse_invoice_image` (allow-listed
-buckets only), :func:`invoice_pipeline.images.fetch_invoice_image` (``MAX_IMAGE_BYTES``) and
-:func:`invoice_pipeline.images.prepare_invoice` (PDF pages rendered, EXIF orientation, tall receipts split): the
-reviewer sees what the model saw.
+Images go through the consumer's own checks: :func:`invoice_pipeline.documents.urls.parse_invoice_image` (allow-listed
+buckets only), :func:`invoice_pipeline.documents.images.fetch_invoice_image` (``MAX_IMAGE_BYTES``) and
+:func:`invoice_pipeline.documents.images.prepare_invoice` (PDF pages rendered, EXIF orientation, tall receipts split):
+the reviewer sees what the model saw.
 """
 
 from __future__ import annotations
@@ -37,14 +37,16 @@ from urllib.parse import parse_qs, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from invoice_pipeline import evidence, images, items, ledger_reads, orders, urls, validation
 from invoice_pipeline.clients import AwsClients
-from invoice_pipeline.consume import image_fetcher
-from invoice_pipeline.db import ConnectionPool, pool
+from invoice_pipeline.documents import images, urls
 from invoice_pipeline.errors import PipelineError, describe
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
-from invoice_pipeline.ledger import JobStatus
-from invoice_pipeline.money import currency_decimals
+from invoice_pipeline.extractor import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.flows.consume import image_fetcher
+from invoice_pipeline.reading import validation
+from invoice_pipeline.reading.money import currency_decimals
+from invoice_pipeline.tables import evidence, items, ledger_reads, orders
+from invoice_pipeline.tables.db import ConnectionPool, pool
+from invoice_pipeline.tables.ledger import JobStatus
 from invoices_cli import comparison, ground_truth
 from invoices_cli.settings import WorkbenchSettings
 from invoices_cli.workbench import plots
@@ -221,7 +223,8 @@ def parse_ground_truth_form(form: dict[str, list[str]]) -> list[ExtractedInvoice
 
 
 def arithmetic_marks(invoices: Iterable[ExtractedInvoice]) -> dict[tuple[int, int], str]:
-    """(invoice_index, line_no) -> why the line breaks arithmetic, from :func:`invoice_pipeline.validation.check`."""
+    """(invoice_index, line_no) -> why the line breaks arithmetic, from
+    :func:`invoice_pipeline.reading.validation.check`."""
     marks: dict[tuple[int, int], str] = {}
     for invoice in invoices:
         for warning in validation.check(invoice):

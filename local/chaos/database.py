@@ -6,8 +6,8 @@ import time
 
 import pg8000.native
 
-from invoice_pipeline import db
-from invoice_pipeline.migrations import migrate
+from invoice_pipeline.tables import db
+from invoice_pipeline.tables.migrations import migrate
 from local.postgres import EmbeddedPostgres
 
 APPLICATION_NAME = db.APPLICATION_NAME  # the pipeline's connections, as the backend killer finds them

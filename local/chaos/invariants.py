@@ -15,7 +15,7 @@ from typing import Any
 
 import pg8000.native
 
-from invoice_pipeline import ledger_reads
+from invoice_pipeline.tables import ledger_reads
 from local.chaos.data import MODEL, ChaosOrder
 
 ITEMS_SQL = """

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 
-from invoice_pipeline import ledger_reads
+from invoice_pipeline.tables import ledger_reads
 from local.aws import MotoServer
 from local.chaos.data import BUCKET, MODEL, make_orders
 from local.chaos.faults import BackendKiller, RecordingHandler, ServerRestarter

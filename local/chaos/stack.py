@@ -18,7 +18,8 @@ from typing import Any
 import boto3
 import pg8000.native
 
-from invoice_pipeline import db, settings
+from invoice_pipeline import settings
+from invoice_pipeline.tables import db
 from local.aws import MotoServer, patched_environment, reset_client_caches
 from local.chaos.data import BUCKET, MODEL, OPENAI_TEST_KEY, ChaosOrder
 from local.chaos.database import connect_retrying

@@ -7,8 +7,8 @@ import threading
 import pg8000.native
 import pytest
 
-from invoice_pipeline import db
-from invoice_pipeline.budget import (
+from invoice_pipeline.extractor import InvoiceImages, PreparedImage
+from invoice_pipeline.pacing.budget import (
     Budget,
     BudgetExhausted,
     HeldTurn,
@@ -18,8 +18,8 @@ from invoice_pipeline.budget import (
     list_budgets,
     set_budget,
 )
-from invoice_pipeline.extraction.base import InvoiceImages, PreparedImage
 from invoice_pipeline.ratelimits import RateLimitState
+from invoice_pipeline.tables import db
 
 LLM = "gpt-4o-2024-11-20"
 

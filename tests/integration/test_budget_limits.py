@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from invoice_pipeline import db
-from invoice_pipeline.budget import Budget, ModelBudgets, Reservation, set_budget
 from invoice_pipeline.errors import PermanentError
-from invoice_pipeline.extraction.base import ExtractedInvoice, InvoiceImages, PreparedImage
+from invoice_pipeline.extractor import ExtractedInvoice, InvoiceImages, PreparedImage
+from invoice_pipeline.pacing.budget import Budget, ModelBudgets, Reservation, set_budget
 from invoice_pipeline.ratelimits import RateLimitState
+from invoice_pipeline.tables import db
 from tests.integration.cli import run_cli
 
 LLM = "gpt-4o-2024-11-20"

@@ -13,8 +13,8 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from invoice_pipeline import settings
-from invoice_pipeline.consume import build_runtime, process_record
 from invoice_pipeline.errors import JobBusy
+from invoice_pipeline.flows.consume import build_runtime, process_record
 from tests.conftest import SwallowedSqsErrors
 from tests.events.builders import sqs_record
 from tests.integration.queues import WorkQueue, hidden_for_seconds

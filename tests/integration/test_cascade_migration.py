@@ -1,8 +1,8 @@
 """The cascade migration (0012) on a database that already holds items and jobs: every row kept, the new columns
 (``invoice_items.stage``, ``extraction_jobs.stage_answers``) NULL on them."""
 
-from invoice_pipeline import migrations
-from invoice_pipeline.migrations import available_migrations, migrate
+from invoice_pipeline.tables import migrations
+from invoice_pipeline.tables.migrations import available_migrations, migrate
 from tests.conftest import connect
 
 CASCADE = 12

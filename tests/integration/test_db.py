@@ -6,8 +6,9 @@ import time
 import pg8000.native
 import pytest
 
-from invoice_pipeline import db, settings
+from invoice_pipeline import settings
 from invoice_pipeline.errors import DatabaseConnectError
+from invoice_pipeline.tables import db
 
 
 def test_wrong_password_names_the_host_and_never_the_password(postgres):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from invoice_pipeline.db import pool
+from invoice_pipeline.tables.db import pool
 
 
 def test_each_thread_gets_its_own_connection_and_reuses_it(database: str) -> None:

@@ -6,7 +6,8 @@ import time
 
 import pg8000.native
 
-from invoice_pipeline import db, settings
+from invoice_pipeline import settings
+from invoice_pipeline.tables import db
 
 
 def test_a_terminated_backend_is_replaced_without_an_error(database: str, sql: pg8000.native.Connection) -> None:

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
-from invoice_pipeline.migrations import available_migrations, migrate
+from invoice_pipeline.extractor import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.tables.migrations import available_migrations, migrate
 from invoices_cli.ground_truth import ground_truth_versions, load_ground_truth, read_ground_truth
 from invoices_cli.main import main
 from local.samples import generate_orders, truth_to_json

@@ -20,7 +20,7 @@ import boto3
 import pg8000.native
 import pytest
 
-from invoice_pipeline.migrations import available_migrations
+from invoice_pipeline.tables.migrations import available_migrations
 from local.stack import LocalStack
 from tests.conftest import connect
 from tests.integration.consumer.conftest import CREATE_ORDERS

@@ -4,8 +4,8 @@ NULL on them, and the new columns' limits enforced on rows written after."""
 import pg8000.native
 import pytest
 
-from invoice_pipeline import migrations
-from invoice_pipeline.migrations import available_migrations, migrate
+from invoice_pipeline.tables import migrations
+from invoice_pipeline.tables.migrations import available_migrations, migrate
 from tests.conftest import connect
 
 EVIDENCE = 9

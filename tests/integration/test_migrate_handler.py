@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import migrate as migrate_function
-from invoice_pipeline import migrations
-from invoice_pipeline.migrations import Migration, MigrationError, available_migrations
+from invoice_pipeline.tables import migrations
+from invoice_pipeline.tables.migrations import Migration, MigrationError, available_migrations
 from tests.integration.producer.conftest import FakeLambdaContext
 
 

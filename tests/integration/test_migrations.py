@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from invoice_pipeline import migrations
-from invoice_pipeline.migrations import Migration, MigrationError, MigrationLimits, available_migrations, migrate
+from invoice_pipeline.tables import migrations
+from invoice_pipeline.tables.migrations import Migration, MigrationError, MigrationLimits, available_migrations, migrate
 from tests.conftest import connect
 
 OLD_TABLE = """

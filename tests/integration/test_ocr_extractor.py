@@ -9,8 +9,8 @@ import time
 import pytest
 from PIL import Image
 
-from invoice_pipeline.extraction.base import InvoiceImages, PreparedImage
-from invoice_pipeline.validation import validate
+from invoice_pipeline.extractor import InvoiceImages, PreparedImage
+from invoice_pipeline.reading.validation import validate
 from invoices_cli.accuracy import aggregate, compare
 from local.samples import generate_invoice
 from tests.setup_required import require_module
@@ -35,7 +35,7 @@ def as_the_model_sees_it(data: bytes) -> PreparedImage:
 
 
 def test_clean_a4_invoices_meet_the_accuracy_floor():
-    from invoice_pipeline.extraction.ocr import OcrExtractor
+    from invoice_pipeline.providers.ocr import OcrExtractor
 
     extractor = OcrExtractor("ocr-table-v1")
     scores = []

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from invoice_pipeline import images
-from invoice_pipeline.extraction.base import InvoiceImages, SourceDocument
-from invoice_pipeline.extraction.ocr import OcrExtractor
+from invoice_pipeline.documents import images
+from invoice_pipeline.extractor import InvoiceImages, SourceDocument
+from invoice_pipeline.providers.ocr import OcrExtractor
 from tests.setup_required import require_module
 
 REALDOCS = Path(__file__).resolve().parents[1] / "realdocs"

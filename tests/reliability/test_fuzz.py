@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from invoice_pipeline.consume import parse_message
+from invoice_pipeline.documents.urls import parse_invoice_image
 from invoice_pipeline.errors import PipelineError
-from invoice_pipeline.urls import parse_invoice_image
+from invoice_pipeline.flows.consume import parse_message
 
 MODELS = ("gpt-4o-2024-11-20", "gpt-4.1-mini")
 ALLOWED = frozenset({"invoices", "chaos-invoices"})
@@ -159,9 +159,9 @@ HEADER_FUZZ = settings(max_examples=10, deadline=None, suppress_health_check=[He
 def test_provider_rate_limit_headers_keep_the_budget_in_bounds_and_every_job_in_a_ledger_state(
     name: str, database: str, sql, aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from invoice_pipeline import db
-    from invoice_pipeline.budget import Budget, set_budget
+    from invoice_pipeline.pacing.budget import Budget, set_budget
     from invoice_pipeline.settings import DEFAULT_MAX_PROVIDER_WAIT_SECONDS
+    from invoice_pipeline.tables import db
     from tests.events.builders import sqs_record
     from tests.integration.consumer.test_providers import SAMPLE, arrange, provider
     from tests.integration.queues import create_queue_with_dlq

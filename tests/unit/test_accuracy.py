@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.extractor import ExtractedInvoice, ExtractedItem
 from invoices_cli.accuracy import ItemScores, aggregate, compare, compare_order, match, normalise_text, similarity
 
 

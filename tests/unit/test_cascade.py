@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from invoice_pipeline import cascade
-from invoice_pipeline.cascade import StageAnswer
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.extractor import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.flows import cascade
+from invoice_pipeline.flows.cascade import StageAnswer
 
 STAGES = ("ocr-table-v1", "gpt-4.1-mini", "gpt-4o")
 

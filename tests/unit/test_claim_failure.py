@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from invoice_pipeline.consume import build_runtime, process_record
 from invoice_pipeline.errors import DatabaseConnectError
+from invoice_pipeline.flows.consume import build_runtime, process_record
 from invoice_pipeline.settings import consumer_settings_from
 from tests.events.builders import sqs_record
 from tests.fakes import RecordedVisibility

@@ -4,9 +4,9 @@ import pytest
 
 from invoice_pipeline import pricing
 from invoice_pipeline.errors import NotEnoughTime
-from invoice_pipeline.extraction.answer import ModelInvoice
-from invoice_pipeline.extraction.openai_extractor import PROMPT_VERSION, normalise, request_budget
-from invoice_pipeline.visibility import backoff_seconds, queue_name_and_account
+from invoice_pipeline.flows.visibility import backoff_seconds, queue_name_and_account
+from invoice_pipeline.providers.answer import ModelInvoice
+from invoice_pipeline.providers.openai_extractor import PROMPT_VERSION, normalise, request_budget
 
 
 def test_model_calls_fit_before_the_deadline():

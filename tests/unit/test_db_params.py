@@ -3,8 +3,8 @@ import traceback
 
 import pytest
 
-from invoice_pipeline.db import params_from_url, ssl_context_for
 from invoice_pipeline.settings import ConfigError, parse_database
+from invoice_pipeline.tables.db import params_from_url, ssl_context_for
 
 
 def test_dsn_is_parsed_with_url_decoding():

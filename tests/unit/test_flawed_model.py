@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
-from invoice_pipeline.evidence import line_evidence
-from invoice_pipeline.extraction.answer import ModelInvoice
-from invoice_pipeline.extraction.normalise import normalise
+from invoice_pipeline.providers.answer import ModelInvoice
+from invoice_pipeline.providers.normalise import normalise
+from invoice_pipeline.tables.evidence import line_evidence
 from local.demo import demo_models
 from local.flawed_model import FLAWED_MODEL, RATES, describe_rates, flawed_answer
 

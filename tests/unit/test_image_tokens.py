@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_pipeline.image_tokens import (
+from invoice_pipeline.pacing.image_tokens import (
     DEFAULT_RULE,
     AreaRule,
     BucketRule,

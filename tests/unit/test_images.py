@@ -6,9 +6,9 @@ import pypdfium2
 import pytest
 from PIL import Image
 
-from invoice_pipeline import images
+from invoice_pipeline.documents import images
+from invoice_pipeline.documents.images import prepare_invoice, scaled_size, sniff_type, split_tall
 from invoice_pipeline.errors import ImageRejected
-from invoice_pipeline.images import prepare_invoice, scaled_size, sniff_type, split_tall
 from local.stamp import draw_stamp, read_stamp
 
 

@@ -3,8 +3,8 @@
 from dataclasses import fields
 from decimal import Decimal
 
-from invoice_pipeline.extraction.base import ExtractedItem
-from invoice_pipeline.item_columns import ITEM_COLUMNS, NUMBER_COLUMNS, item_columns, item_from_columns
+from invoice_pipeline.extractor import ExtractedItem
+from invoice_pipeline.tables.item_columns import ITEM_COLUMNS, NUMBER_COLUMNS, item_columns, item_from_columns
 
 ITEM = ExtractedItem("Tomatoes", Decimal("2.5"), "kg", Decimal("0.750"), Decimal("1.875"))
 

@@ -20,8 +20,10 @@ DOMAIN = ROOT / "functions" / "invoice_pipeline"
 HANDLERS = ("functions.consumer", "functions.producer", "functions.migrate")
 # In the asset, imported by no handler: why each is not in invoices_cli.
 SHARED_WITH_LOCAL = {
-    "invoice_pipeline.ledger_reads": "the ledger's reads: the demo, the chaos harness and the rate-limit run use them",
-    "invoice_pipeline.queue_depth": "the event-source emulator's idle check and `invoices status` read queue depth",
+    "invoice_pipeline.tables.ledger_reads": "the ledger's reads: the demo, the chaos harness and the rate-limit run "
+    "use them",
+    "invoice_pipeline.flows.queue_depth": "the event-source emulator's idle check and `invoices status` read queue "
+    "depth",
 }
 
 

@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline import evidence
-from invoice_pipeline.extraction import provenance, textract
-from invoice_pipeline.extraction.answer import ModelInvoice
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
-from invoice_pipeline.extraction.normalise import MAX_SOURCE_TEXT_CHARS, normalise, normalise_provenance
+from invoice_pipeline.extractor import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.providers import provenance, textract
+from invoice_pipeline.providers.answer import ModelInvoice
+from invoice_pipeline.providers.normalise import MAX_SOURCE_TEXT_CHARS, normalise, normalise_provenance
+from invoice_pipeline.tables import evidence
 
 
 def item(

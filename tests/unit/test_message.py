@@ -1,7 +1,7 @@
 import pytest
 
-from invoice_pipeline.consume import parse_message
 from invoice_pipeline.errors import InvalidMessage, PermanentError
+from invoice_pipeline.flows.consume import parse_message
 
 MODELS = ("gpt-4o-2024-11-20", "gpt-4.1-mini")
 

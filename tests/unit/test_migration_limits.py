@@ -1,6 +1,6 @@
 """The migrate function's statement timeout stays inside its own deadline."""
 
-from invoice_pipeline.migrations import (
+from invoice_pipeline.tables.migrations import (
     DEADLINE_MARGIN_MS,
     LOCK_TIMEOUT_MS,
     MIN_STATEMENT_TIMEOUT_MS,

@@ -7,8 +7,8 @@ import pytest
 from invoice_pipeline import model_names
 from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.errors import ConfigurationError
-from invoice_pipeline.extraction.registry import Extractors
 from invoice_pipeline.model_names import ModelEntry, ModelNameError, parse_model_entry, parse_model_list
+from invoice_pipeline.providers.registry import Extractors
 from invoice_pipeline.settings import ConfigError, consumer_settings_from, producer_settings_from
 
 CONSUMER_ENV = {"DATABASE_URL": "postgresql://app:secret@db.example.com:5432/orders", "ALLOWED_BUCKETS": "invoices"}

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.money import (
+from invoice_pipeline.reading.money import (
     ISO_4217_CODES,
     THREE_DECIMAL_CURRENCIES,
     ZERO_DECIMAL_CURRENCIES,

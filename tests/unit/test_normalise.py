@@ -4,9 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.extraction.answer import ModelInvoice
-from invoice_pipeline.extraction.normalise import MAX_DESCRIPTION_CHARS, MAX_UNIT_CHARS, clean_text, normalise
-from invoice_pipeline.validation import check
+from invoice_pipeline.providers.answer import ModelInvoice
+from invoice_pipeline.providers.normalise import MAX_DESCRIPTION_CHARS, MAX_UNIT_CHARS, clean_text, normalise
+from invoice_pipeline.reading.validation import check
 
 
 def answer(*lines: dict, currency: str | None = "KWD", printed_total: str | None = None) -> ModelInvoice:

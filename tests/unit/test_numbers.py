@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.numbers import (
+from invoice_pipeline.reading.numbers import (
     NumberReading,
     ascii_digits,
     document_decimal_mark,

@@ -6,13 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.extraction.base import ExtractedItem, InvoiceImages, PreparedImage
-from invoice_pipeline.extraction.header_reader import parse_number
-from invoice_pipeline.extraction.invoice_reader import reconstruct, reconstruct_boxes
-from invoice_pipeline.extraction.ocr import OcrExtractor, OcrUnavailableError, RapidOcrReader
-from invoice_pipeline.extraction.rows import Segment, group_rows, merge_segments
+from invoice_pipeline.extractor import ExtractedItem, InvoiceImages, PreparedImage
+from invoice_pipeline.providers.ocr import OcrExtractor, OcrUnavailableError, RapidOcrReader
+from invoice_pipeline.reading.header_reader import parse_number
+from invoice_pipeline.reading.invoice_reader import reconstruct, reconstruct_boxes
+from invoice_pipeline.reading.rows import Segment, group_rows, merge_segments
+from invoice_pipeline.reading.validation import validate
 from invoice_pipeline.settings import ConfigError
-from invoice_pipeline.validation import validate
 
 D = Decimal
 CHAR = 9  # px per character of the fixture "font"

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from invoice_pipeline import images
+from invoice_pipeline.documents import images
 from invoice_pipeline.errors import CannotReadHere, PermanentError
-from invoice_pipeline.extraction.base import InvoiceImages, SourceDocument
-from invoice_pipeline.extraction.ocr import NoOcrHere, OcrExtractor
+from invoice_pipeline.extractor import InvoiceImages, SourceDocument
+from invoice_pipeline.providers.ocr import NoOcrHere, OcrExtractor
 from tests.integration.consumer.conftest import invoice_image
 from tests.unit.test_pdf_text import INVOICE, build_pdf
 

@@ -12,10 +12,10 @@ import pypdfium2
 import pypdfium2.raw as pdfium_c
 import pytest
 
-from invoice_pipeline import images
-from invoice_pipeline.extraction import pdf_text
-from invoice_pipeline.extraction.base import InvoiceImages, SourceDocument
-from invoice_pipeline.extraction.ocr import OcrExtractor
+from invoice_pipeline.documents import images
+from invoice_pipeline.extractor import InvoiceImages, SourceDocument
+from invoice_pipeline.providers.ocr import OcrExtractor
+from invoice_pipeline.reading import pdf_text
 
 INVOICE = [
     (60, 60, "Lieferant GmbH, Rechnung 4711"),

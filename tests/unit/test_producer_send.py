@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from invoice_pipeline.errors import QueueUnavailableError
-from invoice_pipeline.ledger import EnqueueClaim
-from invoice_pipeline.sending import send_batch
+from invoice_pipeline.flows.sending import send_batch
+from invoice_pipeline.tables.ledger import EnqueueClaim
 
 
 def claims(count: int) -> list[EnqueueClaim]:
@@ -87,7 +87,7 @@ class DeadlockingConnection:
 
 
 def test_a_release_aborted_by_a_deadlock_is_run_again():
-    from invoice_pipeline.ledger import release_claims
+    from invoice_pipeline.tables.ledger import release_claims
 
     connection = DeadlockingConnection(deadlocks=2)
 
@@ -98,7 +98,7 @@ def test_a_release_aborted_by_a_deadlock_is_run_again():
 def test_a_deadlock_that_persists_is_raised():
     from pg8000.native import DatabaseError
 
-    from invoice_pipeline.ledger import release_claims
+    from invoice_pipeline.tables.ledger import release_claims
 
     with pytest.raises(DatabaseError):
         release_claims(DeadlockingConnection(deadlocks=5), claims(1))  # type: ignore[arg-type]

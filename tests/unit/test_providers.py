@@ -9,7 +9,7 @@ import pytest
 from invoice_pipeline import model_names
 from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.errors import ModelRefusal, PermanentError, TransientError
-from invoice_pipeline.extraction import answer, bedrock, registry, textract
+from invoice_pipeline.providers import answer, bedrock, registry, textract
 from invoice_pipeline.settings import ConfigError, consumer_settings_from
 from local.aws_emulators import analyze_expense_response
 
@@ -187,7 +187,7 @@ def openai_status_error(status: int, code: str | None, headers: dict[str, str] |
     ],
 )
 def test_openai_sdk_errors_become_the_projects_types_at_the_provider(error, expected):
-    from invoice_pipeline.extraction.openai_extractor import translate
+    from invoice_pipeline.providers.openai_extractor import translate
 
     translated = translate(error())
     assert type(translated).__name__ == expected

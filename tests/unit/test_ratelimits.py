@@ -55,8 +55,8 @@ def test_the_state_of_the_limits_is_read_from_any_answer() -> None:
 
 
 def test_capacity_is_the_budget_over_what_one_order_costs() -> None:
-    from invoice_pipeline.budget import Budget
-    from invoice_pipeline.ledger_reads import ModelMeasurements
+    from invoice_pipeline.pacing.budget import Budget
+    from invoice_pipeline.tables.ledger_reads import ModelMeasurements
     from invoices_cli.controls import capacity_plan
 
     measured = ModelMeasurements("gpt-4o", 100, tokens_per_order=2000, invoices_per_order=2, seconds_per_order=12,

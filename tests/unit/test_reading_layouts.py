@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.extraction import vocabulary
-from invoice_pipeline.extraction.invoice_reader import reconstruct_pages
+from invoice_pipeline.reading import vocabulary
+from invoice_pipeline.reading.invoice_reader import reconstruct_pages
 from tests.unit.word_boxes import page, words
 
 D = Decimal

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_pipeline.extraction.openai_extractor import request_budget
+from invoice_pipeline.flows.visibility import backoff_seconds
+from invoice_pipeline.providers.openai_extractor import request_budget
 from invoice_pipeline.settings import ConfigError, consumer_settings_from
-from invoice_pipeline.visibility import backoff_seconds
 
 BASE_ENV = {"DATABASE_URL": "postgresql://u:p@h/d", "ALLOWED_BUCKETS": "b"}
 

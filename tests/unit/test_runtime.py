@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from invoice_pipeline.clients import AwsClients, ClientConfig
-from invoice_pipeline.consume import build_runtime
-from invoice_pipeline.extraction.registry import Extractors
+from invoice_pipeline.flows.consume import build_runtime
+from invoice_pipeline.providers.registry import Extractors
 from invoice_pipeline.settings import consumer_settings_from
 from local.event_source import fresh_handler
 

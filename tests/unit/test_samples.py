@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from PIL import Image
 
-from invoice_pipeline.money import currency_decimals, round_money
-from invoice_pipeline.numbers import parse_amount
+from invoice_pipeline.reading.money import currency_decimals, round_money
+from invoice_pipeline.reading.numbers import parse_amount
 from local import samples
 from local.stamp import read_stamp
 

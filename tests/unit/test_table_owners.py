@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from invoice_pipeline import ledger
-from invoice_pipeline.ledger import JobStatus
+from invoice_pipeline.tables import ledger
+from invoice_pipeline.tables.ledger import JobStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("functions", "local", "invoices_cli")
@@ -30,9 +30,9 @@ def test_only_the_ledger_module_writes_sql_on_the_ledger() -> None:
     # items.py: the success transition is the statement that writes the items (one transaction, see its docstring).
     # ledger_reads.py: the ledger's reads, apart so that the handlers' cold import does not load them.
     assert files_matching(LEDGER_STATEMENT) == {
-        "functions/invoice_pipeline/ledger.py",
-        "functions/invoice_pipeline/ledger_reads.py",
-        "functions/invoice_pipeline/items.py",
+        "functions/invoice_pipeline/tables/ledger.py",
+        "functions/invoice_pipeline/tables/ledger_reads.py",
+        "functions/invoice_pipeline/tables/items.py",
     }
 
 
@@ -40,8 +40,8 @@ def test_only_the_orders_module_writes_sql_on_orders() -> None:
     # The comparison's job rows join `orders` through the filter orders.py owns; local/orders.py creates the local
     # stand-in of the ordering application's table.
     assert files_matching(ORDERS_STATEMENT) == {
-        "functions/invoice_pipeline/orders.py",
-        "functions/invoice_pipeline/ledger_reads.py",
+        "functions/invoice_pipeline/tables/orders.py",
+        "functions/invoice_pipeline/tables/ledger_reads.py",
         "local/orders.py",
     }
 

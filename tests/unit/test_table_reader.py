@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.extraction.invoice_reader import reconstruct_pages
-from invoice_pipeline.extraction.table_reader import build_lines, is_summary, read_items
+from invoice_pipeline.reading.invoice_reader import reconstruct_pages
+from invoice_pipeline.reading.table_reader import build_lines, is_summary, read_items
 from tests.unit.word_boxes import page, words
 
 D = Decimal

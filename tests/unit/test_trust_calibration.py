@@ -6,7 +6,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 from bench.trust_calibration import Calibrations
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.extractor import ExtractedInvoice, ExtractedItem
 
 # the scorer's interface (the set's score.py): pairs by equal description here
 SCORE = SimpleNamespace(

@@ -1,7 +1,7 @@
 import pytest
 
+from invoice_pipeline.documents.urls import S3Location, parse_image_url, parse_invoice_image, split_invoice_image
 from invoice_pipeline.errors import InvalidImageUrl, PermanentError
-from invoice_pipeline.urls import S3Location, parse_image_url, parse_invoice_image, split_invoice_image
 
 ALLOWED = {"invoices-bucket", "my.dotted.bucket"}
 

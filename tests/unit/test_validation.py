@@ -3,8 +3,8 @@
 import json
 from decimal import Decimal
 
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
-from invoice_pipeline.validation import check, validate, validate_order, warnings_json
+from invoice_pipeline.extractor import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.reading.validation import check, validate, validate_order, warnings_json
 from local.samples import generate_orders
 
 D = Decimal

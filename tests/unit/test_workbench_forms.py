@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.extractor import ExtractedInvoice, ExtractedItem
 from invoices_cli.workbench import plots
 from invoices_cli.workbench.app import BadRequest, arithmetic_marks, parse_filter, parse_ground_truth_form
 

@@ -1,6 +1,6 @@
 """Printed rows as a PDF's text layer gives them: one box per word, for the reader tests."""
 
-from invoice_pipeline.extraction.rows import group_rows
+from invoice_pipeline.reading.rows import group_rows
 
 CHAR = 6  # points per character of the fixture "font"
 HEIGHT = 10

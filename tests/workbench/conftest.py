@@ -19,8 +19,8 @@ import boto3
 import pg8000.native
 import pytest
 
-from invoice_pipeline import db, items, ledger
-from invoice_pipeline.extraction.base import ExtractedInvoice
+from invoice_pipeline.extractor import ExtractedInvoice
+from invoice_pipeline.tables import db, items, ledger
 from invoices_cli import ground_truth
 from local.orders import create_orders_table, insert_orders
 from local.runtime import upload_samples

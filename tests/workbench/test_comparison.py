@@ -10,7 +10,7 @@ from pathlib import Path
 import pg8000.native
 import pytest
 
-from invoice_pipeline import db, ledger
+from invoice_pipeline.tables import db, ledger
 from invoices_cli.comparison import ComparisonFilter, compare_models, load_comparison_data, review_queue
 from invoices_cli.main import main
 from tests.workbench.conftest import MODEL_A, MODEL_B, TwoModels

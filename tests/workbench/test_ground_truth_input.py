@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import pg8000.native
 import pytest
 
-from invoice_pipeline import db
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.extractor import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.tables import db
 from invoices_cli import ground_truth
 from invoices_cli.main import main
 from invoices_cli.workbench.server import running_workbench

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pg8000.native
 
-from invoice_pipeline import db
+from invoice_pipeline.tables import db
 from invoices_cli import ground_truth
 from tests.workbench.conftest import TwoModels
 

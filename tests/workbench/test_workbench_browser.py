@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pg8000.native
 import pytest
 
-from invoice_pipeline import db
+from invoice_pipeline.tables import db
 from invoices_cli.comparison import ComparisonFilter, compare_models
 from invoices_cli.workbench.server import running_workbench
 from local.browser import find_browser, headless_chrome

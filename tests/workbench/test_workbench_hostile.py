@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from invoice_pipeline import db
+from invoice_pipeline.tables import db
 from invoices_cli.main import main
 from invoices_cli.workbench.app import MAX_FORM_BYTES
 from invoices_cli.workbench.server import create_server, running_workbench

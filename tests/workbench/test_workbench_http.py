@@ -15,7 +15,7 @@ import pg8000.native
 import pytest
 from PIL import Image
 
-from invoice_pipeline import db
+from invoice_pipeline.tables import db
 from invoices_cli.comparison import ComparisonFilter, compare_models
 from invoices_cli.workbench.server import running_workbench
 from tests.workbench.conftest import BUCKET, MODEL_A, TwoModels

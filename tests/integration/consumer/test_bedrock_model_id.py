@@ -10,8 +10,8 @@ import pytest
 
 from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.errors import classify
-from invoice_pipeline.extraction.base import InvoiceImages
-from invoice_pipeline.extraction.registry import Extractors
+from invoice_pipeline.extractor import InvoiceImages
+from invoice_pipeline.providers.registry import Extractors
 from invoice_pipeline.settings import consumer_settings
 from tests.integration.consumer.test_providers import SAMPLE, arrange, provider
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from invoice_pipeline.budget import Budget, set_budget
+from invoice_pipeline.pacing.budget import Budget, set_budget
 from tests.integration.consumer.conftest import MODEL, Pipeline, answer
 from tests.integration.consumer.test_throttling import depth, queue_with_dlq, receive
 

@@ -21,7 +21,7 @@ import pypdfium2.raw as pdfium_c
 import pytest
 from PIL import Image
 
-from invoice_pipeline.extraction.ocr import OcrExtractor
+from invoice_pipeline.providers.ocr import OcrExtractor
 from local.stamp import draw_stamp
 from tests.events.builders import sqs_record
 from tests.integration.cli import run_cli

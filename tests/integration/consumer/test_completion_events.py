@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from invoice_pipeline import db, events, items
-from invoice_pipeline.extraction.base import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.extractor import ExtractedInvoice, ExtractedItem
+from invoice_pipeline.tables import db, events, items
 from local.event_sink import create_event_sink, drain_events
 from tests.integration.consumer.conftest import MODEL, Pipeline, answer, sqs_record
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from invoice_pipeline.evidence import TRUST_LEVELS
+from invoice_pipeline.tables.evidence import TRUST_LEVELS
 from tests.events.builders import sqs_record
 from tests.integration.consumer.test_providers import OCR_MODEL, SAMPLE, TEXTRACT_MODEL, run  # noqa: F401
 

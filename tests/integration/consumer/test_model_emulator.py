@@ -7,8 +7,8 @@ import base64
 import openai
 import pytest
 
-from invoice_pipeline.extraction.answer import ModelInvoice
-from invoice_pipeline.image_tokens import image_tokens
+from invoice_pipeline.pacing.image_tokens import image_tokens
+from invoice_pipeline.providers.answer import ModelInvoice
 from local.model_emulator import ModelEmulator
 from tests.integration.consumer.conftest import answer, invoice_image
 

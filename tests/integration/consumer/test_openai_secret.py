@@ -3,7 +3,7 @@
 import boto3
 import pytest
 
-from invoice_pipeline.extraction.openai_extractor import api_key_from
+from invoice_pipeline.providers.openai_extractor import api_key_from
 from invoice_pipeline.settings import ConfigError, consumer_settings_from
 
 

@@ -23,8 +23,8 @@ import pytest
 
 from invoice_pipeline.clients import AwsClients
 from invoice_pipeline.errors import classify
-from invoice_pipeline.extraction.base import ExtractedItem, InvoiceImages
-from invoice_pipeline.extraction.registry import Extractors
+from invoice_pipeline.extractor import ExtractedItem, InvoiceImages
+from invoice_pipeline.providers.registry import Extractors
 from invoice_pipeline.settings import consumer_settings
 from invoices_cli.accuracy import compare
 from local.aws import reset_client_caches

@@ -3,7 +3,7 @@ are written, then the new set replaces them whole, and a second completion event
 
 from __future__ import annotations
 
-from invoice_pipeline import db, ledger
+from invoice_pipeline.tables import db, ledger
 from local.event_sink import create_event_sink, drain_events
 from tests.integration.consumer.conftest import MODEL, Pipeline, answer, sqs_record
 

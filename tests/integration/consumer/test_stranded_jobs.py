@@ -7,10 +7,10 @@ import json
 
 import boto3
 
-from invoice_pipeline import ledger
-from invoice_pipeline.enqueue import enqueue_orders
-from invoice_pipeline.ledger import STALE_PROCESSING_ERROR
+from invoice_pipeline.flows.enqueue import enqueue_orders
 from invoice_pipeline.settings import producer_settings_from
+from invoice_pipeline.tables import ledger
+from invoice_pipeline.tables.ledger import STALE_PROCESSING_ERROR
 from tests.conftest import connect
 from tests.events.builders import sqs_record
 from tests.integration.consumer.conftest import MODEL, Pipeline, answer

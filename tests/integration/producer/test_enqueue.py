@@ -11,8 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from invoice_pipeline.enqueue import enqueue_orders
 from invoice_pipeline.errors import QueueUnavailableError
+from invoice_pipeline.flows.enqueue import enqueue_orders
 from tests.conftest import connect
 from tests.integration.producer.conftest import MODELS, at, drain, ledger
 

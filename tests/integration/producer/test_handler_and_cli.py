@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from invoice_pipeline.orders import CREATE_ORDERS_INDEX, NOT_BLANK_PATTERN, ORDERS_INDEX_NAME
+from invoice_pipeline.tables.orders import CREATE_ORDERS_INDEX, NOT_BLANK_PATTERN, ORDERS_INDEX_NAME
 from invoices_cli.main import main
 from local.event_source import fresh_handler
 from tests.integration.producer.conftest import FakeLambdaContext, at, drain, ledger

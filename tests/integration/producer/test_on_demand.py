@@ -8,7 +8,7 @@ import json
 import boto3
 import pytest
 
-from invoice_pipeline.enqueue import InvalidRequest, build_runtime, enqueue_requested
+from invoice_pipeline.flows.enqueue import InvalidRequest, build_runtime, enqueue_requested
 from invoices_cli.main import main
 from local.event_source import fresh_handler
 from tests.integration.cli import run_cli

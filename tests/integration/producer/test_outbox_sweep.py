@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from invoice_pipeline.enqueue import build_runtime, run_producer
+from invoice_pipeline.flows.enqueue import build_runtime, run_producer
 from local.event_sink import create_event_sink, drain_events
 
 INSERT_UNSENT = """

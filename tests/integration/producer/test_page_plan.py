@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from invoice_pipeline.ledger import PAGE_AND_CLAIM_ALL_RESTAURANTS, PAGE_AND_CLAIM_LISTED_RESTAURANTS
-from invoice_pipeline.orders import ORDERS_INDEX_NAME, create_orders_index
+from invoice_pipeline.tables.ledger import PAGE_AND_CLAIM_ALL_RESTAURANTS, PAGE_AND_CLAIM_LISTED_RESTAURANTS
+from invoice_pipeline.tables.orders import ORDERS_INDEX_NAME, create_orders_index
 from tests.integration.producer.conftest import MODELS, at
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from invoice_pipeline.enqueue import enqueue_orders
+from invoice_pipeline.flows.enqueue import enqueue_orders
 from tests.conftest import connect
 from tests.integration.producer.conftest import MODELS, at, drain
 

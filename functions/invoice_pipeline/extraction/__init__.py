@@ -1,1 +1,0 @@
-"""Extractors: turn the prepared images of one invoice into line items. One interface, several models."""
