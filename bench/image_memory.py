@@ -21,6 +21,10 @@ sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
 from local.image_corpus import peak_rss_of_preparation, write_corpus  # noqa: E402
 
+RENAMED_IMPORTS = {
+    "invoice_pipeline.extraction.base": "invoice_pipeline.extractor",
+    "invoice_pipeline.urls": "invoice_pipeline.documents.urls",
+}
 BEFORE_REVISION = "d02a892"  # main before the header checks (issue 12)
 
 
@@ -37,6 +41,9 @@ def main() -> int:
             text=True,
             check=True,
         ).stdout
+        # The old module imports the package's modules by the names they had before the domain was split into rooms.
+        for old, new in RENAMED_IMPORTS.items():
+            old_source = old_source.replace(f"from {old} import", f"from {new} import")
         (directory / "images_before.py").write_text(old_source)
         corpus = write_corpus(directory / "corpus")
         print(f"peak RSS of one preparation, each in a fresh interpreter (images.py at {args.before} vs now)")
