@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
@@ -50,7 +50,6 @@ from invoice_pipeline.extractor import (
     SourceDocument,
     ValidationWarning,
 )
-from invoice_pipeline.flows import cascade
 from invoice_pipeline.flows.visibility import Record as VisibilityRecord
 from invoice_pipeline.flows.visibility import SqsVisibility, backoff_seconds
 from invoice_pipeline.model_names import CASCADE_SEPARATOR, parse_model_entry
@@ -60,6 +59,9 @@ from invoice_pipeline.providers.normalise import normalise_provenance
 from invoice_pipeline.settings import ConsumerSettings
 from invoice_pipeline.tables import db, events, items, ledger, orders
 from invoice_pipeline.tables.kept_answers import KeptAnswer, answers_from_json, answers_json
+
+if TYPE_CHECKING:  # loaded only for a cascade (its first use): a single model's cold start does not pay for it
+    from invoice_pipeline.flows import cascade
 
 # Kept back from the invocation's remaining time: the ledger write and the batch response after the model.
 WRITE_RESERVE_SECONDS = 15.0
@@ -379,6 +381,8 @@ def _extract_cascade(job: Job, sources: list[str], locations: list[Any], deadlin
     """A cascade (docs/cascade.md): each stage reads, in one pass over the order, the invoices that have no answer yet;
     an invoice keeps the first answer whose evidence holds (:func:`invoice_pipeline.flows.cascade.accepts`), else the
     last stage's. Answers kept by an earlier delivery of the job are not read again (same invoice, same source)."""
+    from invoice_pipeline.flows import cascade
+
     settings = deps.settings
     stages = parse_model_entry(job.llm).stages
     with deps.pool.connection() as connection:
@@ -474,10 +478,13 @@ def _extract_cascade(job: Job, sources: list[str], locations: list[Any], deadlin
 
 
 def _answers_of(job: Job, index: int) -> list[cascade.StageAnswer]:
+
     return [answer for answer in job.stage_answers if answer.invoice_index == index]
 
 
 def _next_stage(job: Job, stages: tuple[str, ...], index: int) -> int | None:
+    from invoice_pipeline.flows import cascade
+
     return cascade.next_stage(stages, _answers_of(job, index))
 
 
@@ -485,6 +492,8 @@ def _keep_stage_answers(job: Job, deps: ConsumerDeps) -> None:
     """The job waits (it goes back to `queued`): keep what its stages read, so that none reads it again."""
     if not job.stage_answers:
         return
+    from invoice_pipeline.flows import cascade
+
     try:
         with deps.pool.connection() as connection:
             ledger.keep_stage_answers(

@@ -24,13 +24,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from invoice_pipeline.extractor import ExtractedInvoice, ExtractedItem
 from invoice_pipeline.reading.validation import validate_order, warnings_json
-from invoice_pipeline.tables import evidence
 from invoice_pipeline.tables.db import Connection
 from invoice_pipeline.tables.events import JOB_EVENT_COLUMNS, outbox_insert
 from invoice_pipeline.tables.item_columns import ITEM_COLUMNS, item_columns, item_from_columns
+
+if TYPE_CHECKING:  # the evidence checks load with the first write, not at the handler's cold start
+    from invoice_pipeline.tables import evidence
 
 WRITE_ORDER = f"""
 WITH job AS (
@@ -101,6 +104,8 @@ ORDER BY llm, invoice_index, line_no
 
 def other_models_lines(connection: Connection, order_id: int, llm: str) -> list[evidence.StoredOtherLine]:
     """The lines the other models stored for this order, with their checks (the agreement check, both ways)."""
+    from invoice_pipeline.tables import evidence
+
     found = []
     for other, invoice_index, line_no, checks, *values in connection.run(
         OTHER_MODELS_LINES, order_id=order_id, llm=llm
@@ -139,6 +144,8 @@ def write_order(
 ) -> OrderWrite:
     """``model_ms``: the time spent in the model for the whole order (the workbench's latency percentiles).
     ``stages``: per invoice, the cascade stage whose answer it is (None, or no list, for a single model)."""
+    from invoice_pipeline.tables import evidence
+
     names = ("invoice_index", "line_no", *ITEM_COLUMNS, "currency", *EVIDENCE_COLUMNS, "stage")
     invoice_stages = list(stages) if stages is not None else [None] * len(invoices)
     columns: dict[str, list[object]] = {name: [] for name in names}
