@@ -537,14 +537,7 @@ def _record_failure(job: Job, error: Exception, record: Record, deps: ConsumerDe
                     connection, job.order_id, job.llm, attempt=job.attempt, last_error=last_error, message_id=message_id
                 )
             else:
-                ledger.requeue_job(
-                    connection,
-                    job.order_id,
-                    job.llm,
-                    attempt=job.attempt,
-                    last_error=last_error,
-                    kept_answers=answers_json(job.answers),
-                )
+                _requeue(connection, job, last_error)
     except Exception:
         # The job stays `processing` until its lease runs out; the next delivery after that claims it.
         logger.exception("could not record the failure in the ledger", extra={"error": last_error})
@@ -561,6 +554,18 @@ def _record_failure(job: Job, error: Exception, record: Record, deps: ConsumerDe
     return False
 
 
+def _requeue(connection: db.Connection, job: Job, last_error: str) -> None:
+    """Back to `queued` with the reason, keeping the answers of the invoices read so far (not billed again)."""
+    ledger.requeue_job(
+        connection,
+        job.order_id,
+        job.llm,
+        attempt=job.attempt,
+        last_error=last_error,
+        kept_answers=answers_json(job.answers),
+    )
+
+
 def _record_configuration_error(job: Job, error: Exception, record: Record, deps: ConsumerDeps) -> bool:
     """The deployment is wrong (key rejected, model not enabled), not the order (docs/architecture.md §9), so
     the job is never `failed` for it: it goes back to `queued` with the reason and the record returns after
@@ -571,14 +576,7 @@ def _record_configuration_error(job: Job, error: Exception, record: Record, deps
     backoff = deps.settings.config_error_backoff_seconds
     try:
         with deps.pool.connection() as connection:
-            ledger.requeue_job(
-                connection,
-                job.order_id,
-                job.llm,
-                attempt=job.attempt,
-                last_error=last_error,
-                kept_answers=answers_json(job.answers),
-            )
+            _requeue(connection, job, last_error)
     except Exception:
         logger.exception("could not record the failure in the ledger", extra={"error": last_error})
     metrics.add_metric(name="ModelCredentialsRejected", unit=MetricUnit.Count, value=1)
