@@ -63,6 +63,7 @@ from local.stack import LocalStack
 from local.stack_config import load_queue_settings, priority_max_concurrency
 
 DEFAULT_ORDERS = 40
+URGENT_SAMPLES = 2  # sample orders placed minutes ago: the producer sends them to the priority lane
 # The offline OCR reads a page in about 1-4 CPU seconds: on 2 cores, 12 orders (about 20 pages) keep the demo
 # under 3 minutes. DEMO_ORDERS overrides either default.
 DEFAULT_OCR_ORDERS = 12
@@ -341,11 +342,14 @@ def run_demo(
         poison = poison_orders(len(samples) + 1, local.bucket, DEMO_MAX_IMAGE_BYTES)
         blank_ids = {len(samples) + len(poison) + 1, len(samples) + len(poison) + 2}
         now = datetime.now(UTC)
+        # A day's backlog for the main lane, and the newest few orders just placed: urgent, so the producer sends them
+        # to the priority lane (created within PRIORITY_WINDOW_MINUTES).
+        urgent_ids = set(range(len(samples) - URGENT_SAMPLES + 1, len(samples) + 1))
         rows: list[tuple[int, int, str | None, datetime]] = [
-            (order_id, order.restaurant_id, images[order_id], now - timedelta(minutes=order_id))
+            (order_id, order.restaurant_id, images[order_id], _created_at(now, order_id, order_id in urgent_ids))
             for order_id, order in enumerate(samples, start=1)
         ]
-        rows += [(p.order_id, 101, p.invoice_image, now - timedelta(minutes=p.order_id)) for p in poison]
+        rows += [(p.order_id, 101, p.invoice_image, _created_at(now, p.order_id, False)) for p in poison]
         rows += [(order_id, 102, text, now) for order_id, text in zip(sorted(blank_ids), (None, " \t\n "), strict=True)]
         with pool.connection() as connection:
             create_orders_table(connection)
@@ -355,7 +359,8 @@ def run_demo(
         print(
             f"orders: {len(samples)} samples ({sum(len(o.invoices) for o in samples)} invoices, {truth_rows} known "
             f"items, loaded as ground truth), {len(poison)} poison ({'; '.join(p.problem for p in poison)}), "
-            f"{len(blank_ids)} with a blank invoice_image"
+            f"{len(blank_ids)} with a blank invoice_image; orders {sorted(urgent_ids)} placed minutes ago (urgent: the "
+            "priority lane), the rest a day ago (the main lane)"
         )
 
         handler_env = runtime.handler_environment(
@@ -514,6 +519,10 @@ def _drain(local: LocalStack, consumer: Callable[[], Any], label: str, total_job
         main.failed += other.failed
         main.timed_out = main.timed_out or other.timed_out
     return main
+
+
+def _created_at(now: datetime, order_id: int, urgent: bool) -> datetime:
+    return now - timedelta(minutes=order_id) if urgent else now - timedelta(days=1, minutes=order_id)
 
 
 def describe_producer_run(summary: dict[str, Any]) -> str:
