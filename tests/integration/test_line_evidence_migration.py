@@ -4,42 +4,22 @@ NULL on them, and the new columns' limits enforced on rows written after."""
 import pg8000.native
 import pytest
 
-from invoice_pipeline.tables import migrations
-from invoice_pipeline.tables.migrations import available_migrations, migrate
+from invoice_pipeline.tables.migrations import migrate
 from tests.conftest import connect
+from tests.integration.expand_migrations import ITEMS, JOBS, upgrade_with_rows
 
 EVIDENCE = 9
 
 
 def test_the_migration_keeps_every_row_and_leaves_old_rows_without_evidence(empty_database, monkeypatch):
-    connection = connect(empty_database)
-    everything = available_migrations()
-    monkeypatch.setattr(migrations, "available_migrations", lambda: [m for m in everything if m.version < EVIDENCE])
-    migrate(connection)
-    connection.run(
-        "INSERT INTO benchmarking.invoice_items (order_id, llm, invoice_index, line_no, item_name, qty, unit_price,"
-        " net_price) VALUES (1, 'm', 0, 1, 'Rice', 2, 3.75, 7.5), (1, 'm', 0, 2, 'Oil', 1, 1, 1)"
-    )
-    connection.run(
-        "INSERT INTO benchmarking.extraction_jobs (order_id, llm, status, item_count) VALUES (1, 'm', 'done', 2)"
-    )
-    before = connection.run("SELECT * FROM benchmarking.invoice_items ORDER BY id")
-    jobs_before = connection.run("SELECT order_id, llm, status, item_count FROM benchmarking.extraction_jobs")
-
-    # Up to this migration: later ones add columns of their own.
-    monkeypatch.setattr(migrations, "available_migrations", lambda: [m for m in everything if m.version <= EVIDENCE])
-    assert [name for name in migrate(connection) if name.startswith("0009")] == ["0009_line_evidence"]
-
-    after = connection.run("SELECT * FROM benchmarking.invoice_items ORDER BY id")
-    names = [column["name"] for column in connection.columns]
+    upgrade = upgrade_with_rows(empty_database, monkeypatch, EVIDENCE)
+    assert [name for name in upgrade.applied if name.startswith("0009")] == ["0009_line_evidence"]
     new = ["page", "bbox", "source_text", "checks", "trust"]
-    assert [[value for name, value in zip(names, row, strict=True) if name not in new] for row in after] == [
-        list(row) for row in before
-    ]
-    assert [[row[names.index(name)] for name in new] for row in after] == [[None] * 5, [None] * 5]
-    assert connection.run("SELECT order_id, llm, status, item_count FROM benchmarking.extraction_jobs") == jobs_before
-    assert connection.run("SELECT evidence FROM benchmarking.extraction_jobs") == [[None]]
-    assert migrate(connection) == []
+    assert upgrade.rows_without(ITEMS, set(new)) == upgrade.items_before
+    assert upgrade.new_values(ITEMS, new) == [[None] * 5, [None] * 5]
+    assert upgrade.rows_without(JOBS, {"evidence"}) == upgrade.jobs_before
+    assert upgrade.new_values(JOBS, ["evidence"]) == [[None]]
+    assert migrate(upgrade.connection) == []
 
 
 @pytest.mark.parametrize(
